@@ -1,0 +1,136 @@
+"""The Airbyte-protocol command line: ``python -m engine spec|check|discover|read ...``.
+
+One JSON message per line on stdout. Every failure becomes a TRACE error message and a non-zero
+exit code; no Python traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine import protocol
+from engine.errors import ConfigError, EngineError
+from engine.secrets import SecretMasker
+from engine.source import DeclarativeSource, load_manifest
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("spec", "check", "discover", "read"):
+        command = commands.add_parser(name)
+        command.add_argument("--manifest", required=True, help="the connector manifest (YAML)")
+        if name != "spec":
+            command.add_argument("--config", required=True, help="the connector config (JSON file)")
+        if name == "read":
+            command.add_argument(
+                "--catalog", help="configured catalog (JSON); default: all streams"
+            )
+            command.add_argument("--state", help="state from a previous read (JSON)")
+            command.add_argument(
+                "--state-db",
+                help="SQLAlchemy URL of a state table to resume from "
+                "and save to (e.g. sqlite:///state.db)",
+            )
+            command.add_argument("--source-name", help="source name in the state table")
+        command.add_argument("--concurrency", type=int, help="slices read at once")
+        command.add_argument(
+            "--custom-components",
+            action="append",
+            default=[],
+            help="a Python module whose classes the manifest may name",
+        )
+    return parser
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return orjson.loads(Path(path).read_bytes())
+    except OSError as error:
+        raise ConfigError(f"cannot read the {what} file {path}: {error.strerror}") from None
+    except orjson.JSONDecodeError as error:
+        raise ConfigError(f"the {what} file {path} is not valid JSON: {error}") from None
+
+
+def run(argv: Sequence[str]) -> Iterable[dict[str, Any]]:
+    args = _parser().parse_args(argv)
+    manifest = load_manifest(args.manifest)
+    for warning in manifest.warnings:
+        yield protocol.log(warning, "WARN")
+    if args.command == "spec":
+        yield protocol.spec(manifest.spec)
+        return
+    config = _read_json(args.config, "config")
+    source = DeclarativeSource(
+        manifest,
+        config,
+        concurrency=args.concurrency,
+        custom_component_modules=args.custom_components,
+    )
+    try:
+        if args.command == "check":
+            ok, message = source.check()
+            yield protocol.connection_status(ok, message)
+        elif args.command == "discover":
+            yield protocol.catalog(source.discover())
+        else:
+            yield from _read(source, args)
+    finally:
+        source.close()
+
+
+def _read(source: DeclarativeSource, args: argparse.Namespace) -> Iterable[dict[str, Any]]:
+    catalog = _read_json(args.catalog, "catalog") if args.catalog else None
+    state = _read_json(args.state, "state") if args.state else {}
+    if not args.state_db:
+        yield from source.read(catalog, state)
+        return
+    from engine.state import StateStore
+
+    store = StateStore(args.state_db)
+    name = args.source_name or Path(args.manifest).stem
+    try:
+        for stream in source.streams:
+            saved = store.load(name, stream)
+            if saved is not None and stream not in state:
+                state[stream] = saved
+        for message in source.read(catalog, state):
+            yield message
+            if message["type"] == "STATE":
+                stream_state = message["state"]["stream"]
+                store.save(
+                    name,
+                    stream_state["stream_descriptor"]["name"],
+                    "",
+                    stream_state["stream_state"],
+                )
+    finally:
+        store.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    out = sys.stdout.buffer
+    masker = SecretMasker()
+    try:
+        for message in run(sys.argv[1:] if argv is None else argv):
+            out.write(protocol.dumps(message))
+        out.flush()
+        return 0
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # every failure becomes a TRACE message, never a traceback
+        out.write(protocol.dumps(protocol.error_trace(error, masker)))
+        out.flush()
+        return 1 if isinstance(error, EngineError) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Records out of a decoded page: the extractor, the record filter, and the selector around them.
+
+The selector runs, for every page: extract -> filter -> transformations -> schema normalisation.
+Extractor paths are evaluated once when the stream is built (their context is only config and
+parameters), so the per-page work is a few dictionary lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.interpolation import InterpolatedBoolean
+
+Record = dict[str, Any]
+Transformation = Callable[[Record, Mapping[str, Any]], Record | None]
+
+
+class Extractor:
+    def extract(self, body: Any) -> list:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DpathExtractor(Extractor):
+    """Walks ``path`` into the body; ``*`` collects every value at that level."""
+
+    path: tuple[str, ...] = ()
+
+    def extract(self, body: Any) -> list:
+        if body is None:
+            return []
+        values = _walk(body, self.path) if self.path else body
+        if isinstance(values, list):
+            return values
+        if isinstance(values, dict):
+            return [values] if values else []
+        return []
+
+
+def _walk(node: Any, path: Sequence[str]) -> Any:
+    for index, key in enumerate(path):
+        if key == "*":
+            children = (
+                node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+            )
+            rest = path[index + 1 :]
+            collected: list = []
+            for child in children:
+                found = _walk(child, rest) if rest else child
+                if isinstance(found, list) and rest:
+                    collected.extend(found)
+                elif found not in (None, [], {}):
+                    collected.append(found)
+            return collected
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and key.lstrip("-").isdigit():
+            position = int(key)
+            node = node[position] if -len(node) <= position < len(node) else None
+        else:
+            return None
+        if node is None:
+            return None
+    return node
+
+
+@dataclass
+class RecordFilter:
+    config: Mapping[str, Any]
+    condition: InterpolatedBoolean
+
+    def keep(self, record: Record, context: Mapping[str, Any]) -> bool:
+        return self.condition.eval(self.config, record=record, **context)
+
+
+@dataclass
+class RecordSelector:
+    extractor: Extractor
+    record_filter: RecordFilter | None = None
+    transformations: Sequence[Transformation] = ()
+    normalize: Callable[[Record], Record] | None = None
+    transform_before_filtering: bool = False
+    extra_filters: list[Callable[[Record, Mapping[str, Any]], bool]] = field(default_factory=list)
+
+    def select(self, body: Any, context: Mapping[str, Any]) -> tuple[list[Record], int]:
+        """The page's records, and how many the extractor found before filtering."""
+        raw = self.extractor.extract(body)
+        if not (self.record_filter or self.transformations or self.normalize or self.extra_filters):
+            return raw, len(raw)
+        records: Iterable[Record] = raw
+        if self.transform_before_filtering:
+            records = self._transform(records, context)
+        if self.record_filter is not None:
+            keep = self.record_filter.keep
+            records = [r for r in records if keep(r, context)]
+        for extra in self.extra_filters:
+            records = [r for r in records if extra(r, context)]
+        if not self.transform_before_filtering:
+            records = self._transform(records, context)
+        if self.normalize is not None:
+            records = [self.normalize(r) for r in records]
+        return list(records), len(raw)
+
+    def _transform(self, records: Iterable[Record], context: Mapping[str, Any]) -> list[Record]:
+        result = []
+        for record in records:
+            current: Record | None = record
+            for transformation in self.transformations:
+                current = transformation(current, context)
+                if current is None:
+                    break
+            if current is not None:
+                result.append(current)
+        return result

@@ -1,0 +1,12 @@
+"""Building runtime objects from the normalised manifest, once per source.
+
+Each module registers builders for one family of components (``@builds("HttpRequester")``);
+:class:`~engine.factory.context.BuildContext` dispatches on a component's ``type``. Everything a
+builder needs at run time (templates, options, strategies) is compiled here, so the read loop
+only calls methods on ready objects.
+"""
+
+from engine.factory import http, records, streams  # noqa: F401  (registers the builders)
+from engine.factory.context import BuildContext
+
+__all__ = ["BuildContext"]

@@ -1,0 +1,225 @@
+"""The build context: the registry of builders and the helpers every builder uses."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ManifestError, UnsupportedComponentError
+from engine.http.client import HttpClient
+from engine.interpolation import (
+    InterpolatedBoolean,
+    InterpolatedMapping,
+    InterpolatedNestedMapping,
+    InterpolatedString,
+    TemplateError,
+)
+from engine.manifest.yaml_loader import line_of
+from engine.secrets import SecretMasker
+
+Builder = Callable[["BuildContext", dict, str], Any]
+_BUILDERS: dict[str, Builder] = {}
+
+
+def builds(*type_names: str) -> Callable[[Builder], Builder]:
+    def register(function: Builder) -> Builder:
+        for name in type_names:
+            _BUILDERS[name] = function
+        return function
+
+    return register
+
+
+@dataclasses.dataclass
+class BuildContext:
+    config: Mapping[str, Any]
+    client: HttpClient
+    masker: SecretMasker
+    base_dir: Path
+    file: str | None = None
+    definitions: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    custom_modules: tuple[str, ...] = ()
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def build(self, definition: dict, path: str) -> Any:
+        type_name = definition["type"]
+        if type_name.startswith("Custom"):
+            return self.custom(definition, path)
+        builder = _BUILDERS.get(type_name)
+        if builder is None:
+            raise UnsupportedComponentError(
+                f"{type_name} is not supported yet",
+                path=path,
+                file=self.file,
+                line=line_of(definition),
+            )
+        return builder(self, definition, path)
+
+    def optional(self, definition: dict | None, path: str) -> Any:
+        return None if definition is None else self.build(definition, path)
+
+    # -- templates -------------------------------------------------------------------------
+
+    def string(
+        self, definition: dict, key: str, path: str, default: str | None = None
+    ) -> InterpolatedString | None:
+        value = definition.get(key)
+        if value is None:
+            if default is None:
+                return None
+            value = default
+        return self._compile(
+            lambda: InterpolatedString(
+                str(value) if not isinstance(value, str) else value,
+                parameters=definition.get("$parameters"),
+            ),
+            definition,
+            key,
+            path,
+        )
+
+    def boolean(self, definition: dict, key: str, path: str) -> InterpolatedBoolean | None:
+        value = definition.get(key)
+        if value is None or value == "":
+            return None
+        return self._compile(
+            lambda: InterpolatedBoolean(value, parameters=definition.get("$parameters")),
+            definition,
+            key,
+            path,
+        )
+
+    def mapping(self, definition: dict, key: str, path: str, nested: bool = False) -> Any:
+        value = definition.get(key)
+        if value is None or value == {} or value == "":
+            return None
+        parameters = definition.get("$parameters")
+        if isinstance(value, str):
+            return self._compile(
+                lambda: InterpolatedString(value, parameters=parameters, default=""),
+                definition,
+                key,
+                path,
+            )
+        if not isinstance(value, dict):
+            raise self.error(f"{key} must be a mapping or a template", definition, key, path)
+        kind = InterpolatedNestedMapping if nested else InterpolatedMapping
+        return self._compile(lambda: kind(value, parameters=parameters), definition, key, path)
+
+    def constant(self, definition: dict, key: str, path: str, default: Any = None) -> Any:
+        """A field whose template can only read config and parameters: evaluated right now."""
+        compiled = self.string(definition, key, path)
+        if compiled is None:
+            return default
+        return compiled.eval(self.config)
+
+    def number(
+        self, definition: dict, key: str, path: str, default: float | None = None
+    ) -> float | None:
+        value = self.constant(definition, key, path, default)
+        if value is None or value == "":
+            return default
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise self.error(
+                f"{key} must be a number, found {value!r}", definition, key, path
+            ) from None
+
+    def integer(
+        self, definition: dict, key: str, path: str, default: int | None = None
+    ) -> int | None:
+        value = self.number(definition, key, path, None if default is None else float(default))
+        return None if value is None else int(value)
+
+    def _compile(self, make: Callable[[], Any], definition: dict, key: str, path: str) -> Any:
+        try:
+            return make()
+        except TemplateError as error:
+            raise self.error(
+                f"invalid template: {error}",
+                definition,
+                key,
+                path,
+                expected="a valid Jinja expression such as {{ config['start_date'] }}",
+            ) from None
+
+    def error(
+        self,
+        problem: str,
+        definition: dict,
+        key: str | None,
+        path: str,
+        *,
+        expected: str | None = None,
+    ) -> ManifestError:
+        return ManifestError(
+            problem,
+            path=f"{path}.{key}" if key else path,
+            file=self.file,
+            line=line_of(definition, key),
+            expected=expected,
+        )
+
+    # -- custom components -----------------------------------------------------------------
+
+    def custom(self, definition: dict, path: str) -> Any:
+        """Instantiate a user's class: YAML keys that match its fields, plus config/parameters."""
+        class_name = str(definition["class_name"])
+        module_name, _, attribute = class_name.rpartition(".")
+        allowed = self.custom_modules
+        if not module_name or not any(
+            module_name == m or module_name.startswith(m + ".") for m in allowed
+        ):
+            raise UnsupportedComponentError(
+                f"custom component {class_name!r} is not in a module you allowed",
+                path=path,
+                file=self.file,
+                line=line_of(definition, "class_name"),
+                expected="its module named in custom_component_modules "
+                "(custom code only runs from modules you name)",
+            )
+        try:
+            cls = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as error:
+            raise self.error(
+                f"cannot import {class_name!r}: {error}", definition, "class_name", path
+            ) from None
+        parameters = dict(definition.get("$parameters") or {})
+        accepted = _accepted_arguments(cls)
+        kwargs: dict[str, Any] = {}
+        for key, value in definition.items():
+            if key in ("type", "class_name", "$parameters") or key not in accepted:
+                continue
+            if isinstance(value, dict) and "type" in value:
+                value = self.build(value, f"{path}.{key}")
+            kwargs[key] = value
+        if "config" in accepted:
+            kwargs["config"] = self.config
+        for name in ("parameters", "options"):
+            if name in accepted:
+                kwargs[name] = parameters
+        try:
+            return cls(**kwargs)
+        except TypeError as error:
+            raise self.error(
+                f"cannot create {class_name}: {error}", definition, None, path
+            ) from None
+
+
+def _accepted_arguments(cls: type) -> set[str]:
+    if dataclasses.is_dataclass(cls):
+        names = {f.name for f in dataclasses.fields(cls)}
+        init_vars = {
+            k
+            for k, v in getattr(cls, "__annotations__", {}).items()
+            if isinstance(v, dataclasses.InitVar) or "InitVar" in str(v)
+        }
+        return names | init_vars
+    return set(inspect.signature(cls).parameters)

@@ -1,0 +1,352 @@
+"""Builders for requesters, authenticators, error handlers, backoff strategies and decoders."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from engine import decoders
+from engine.datetimes import parse_duration
+from engine.factory.context import BuildContext, builds
+from engine.http import auth
+from engine.http.error_handling import (
+    ACTIONS,
+    CompositeErrorHandler,
+    ConstantBackoff,
+    DefaultErrorHandler,
+    ExponentialBackoff,
+    ResponseFilter,
+    WaitTimeFromHeader,
+    WaitUntilTimeFromHeader,
+)
+from engine.http.options import RequestOption, check_inject_into
+from engine.http.requester import HttpRequester
+
+
+@builds("HttpRequester")
+def requester(ctx: BuildContext, d: dict, path: str, decoder: Any = None) -> HttpRequester:
+    method = str(d.get("http_method") or "GET").upper()
+    if method not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
+        raise ctx.error(
+            f"unknown http_method {method!r}", d, "http_method", path, expected="GET or POST"
+        )
+    if d.get("url") is None and d.get("url_base") is None:
+        raise ctx.error(
+            "the requester has neither url nor url_base",
+            d,
+            None,
+            path,
+            expected="url_base (with path) or url",
+        )
+    body_data, body_json = _request_body(ctx, d, path)
+    return HttpRequester(
+        config=ctx.config,
+        client=ctx.client,
+        authenticator=ctx.build(
+            d.get("authenticator") or {"type": "NoAuth"}, f"{path}.authenticator"
+        ),
+        error_handler=ctx.build(
+            d.get("error_handler") or {"type": "DefaultErrorHandler"}, f"{path}.error_handler"
+        ),
+        decoder=decoder or decoders.decode_json,
+        method=method,
+        url=ctx.string(d, "url", path),
+        url_base=ctx.string(d, "url_base", path),
+        path=ctx.string(d, "path", path),
+        params=ctx.mapping(d, "request_parameters", path),
+        headers=ctx.mapping(d, "request_headers", path),
+        body_data=body_data,
+        body_json=body_json,
+        legacy_path_join=bool(d.get("legacy_path_join")),
+    )
+
+
+def _request_body(ctx: BuildContext, d: dict, path: str) -> tuple[Any, Any]:
+    body = d.get("request_body")
+    if body is not None:
+        if d.get("request_body_data") or d.get("request_body_json"):
+            raise ctx.error(
+                "request_body cannot be combined with request_body_data/json",
+                d,
+                "request_body",
+                path,
+            )
+        holder = {"value": body.get("value"), "$parameters": d.get("$parameters")}
+        if body["type"] in ("RequestBodyJsonObject", "RequestBodyGraphQL"):
+            return None, ctx.mapping(holder, "value", f"{path}.request_body", nested=True)
+        return ctx.mapping(holder, "value", f"{path}.request_body"), None
+    if d.get("request_body_data") and d.get("request_body_json"):
+        raise ctx.error(
+            "request_body_data and request_body_json are both set",
+            d,
+            "request_body_json",
+            path,
+            expected="at most one request body",
+        )
+    return ctx.mapping(d, "request_body_data", path), ctx.mapping(
+        d, "request_body_json", path, nested=True
+    )
+
+
+# -- authenticators ------------------------------------------------------------------------------
+
+
+def _secret(ctx: BuildContext, d: dict, key: str, path: str) -> str:
+    value = ctx.constant(d, key, path, default="")
+    text = "" if value is None else str(value)
+    ctx.masker.add(text)
+    return text
+
+
+@builds("NoAuth")
+def no_auth(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
+    return auth.NoAuth()
+
+
+@builds("ApiKeyAuthenticator")
+def api_key(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
+    token = _secret(ctx, d, "api_token", path)
+    option = ctx.optional(d.get("inject_into"), f"{path}.inject_into")
+    header = ctx.constant(d, "header", path)
+    if option is None and not header:
+        raise ctx.error("ApiKeyAuthenticator needs header or inject_into", d, None, path)
+    return auth.api_key(token, str(header) if header else None, option)
+
+
+@builds("BearerAuthenticator")
+def bearer(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
+    return auth.bearer(_secret(ctx, d, "api_token", path))
+
+
+@builds("BasicHttpAuthenticator")
+def basic(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
+    username = _secret(ctx, d, "username", path)
+    return auth.basic(username, _secret(ctx, d, "password", path))
+
+
+@builds("OAuthAuthenticator")
+def oauth(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
+    grant_type = str(ctx.constant(d, "grant_type", path, "refresh_token"))
+    body: dict[str, Any] = {
+        str(d.get("grant_type_name") or "grant_type"): grant_type,
+        str(d.get("client_id_name") or "client_id"): _secret(ctx, d, "client_id", path),
+        str(d.get("client_secret_name") or "client_secret"): _secret(ctx, d, "client_secret", path),
+    }
+    if grant_type == "refresh_token":
+        body[str(d.get("refresh_token_name") or "refresh_token")] = _secret(
+            ctx, d, "refresh_token", path
+        )
+    if d.get("scopes"):
+        body["scopes"] = d["scopes"]
+    extra = ctx.mapping(d, "refresh_request_body", path)
+    for key, value in (extra.eval(ctx.config) if extra else {}).items():
+        body.setdefault(key, value)
+    headers_template = ctx.mapping(d, "refresh_request_headers", path)
+    headers = {
+        k: str(v)
+        for k, v in (headers_template.eval(ctx.config) if headers_template else {}).items()
+    }
+    if "Authorization" in headers:
+        body = {k: v for k, v in body.items() if k not in ("client_id", "client_secret")}
+    endpoint = ctx.constant(d, "token_refresh_endpoint", path)
+    static = _secret(ctx, d, "access_token_value", path) or None
+    if not endpoint and not static:
+        raise ctx.error("OAuthAuthenticator needs token_refresh_endpoint", d, None, path)
+    return auth.OAuth(
+        session=ctx.client.session,
+        masker=ctx.masker,
+        token_refresh_endpoint=str(endpoint or ""),
+        body=body,
+        headers=headers,
+        access_token_name=str(ctx.constant(d, "access_token_name", path, "access_token")),
+        expires_in_name=str(ctx.constant(d, "expires_in_name", path, "expires_in")),
+        expiry_date_format=d.get("token_expiry_date_format"),
+        as_query_params=bool(d.get("send_refresh_request_as_query_params")),
+        static_token=static,
+        timeout=ctx.client.timeout[1],
+    )
+
+
+@builds("SessionTokenAuthenticator")
+def session_token(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
+    login = requester(ctx, d["login_requester"], f"{path}.login_requester")
+    from engine.http.client import RequestStats
+    from engine.http.options import EMPTY
+
+    def do_login() -> Any:
+        page = login.send(
+            stream_slice={},
+            next_page_token=None,
+            extra=EMPTY,
+            url_override=None,
+            stats=RequestStats(),
+        )
+        return page.body
+
+    how = d["request_authentication"]
+    if how["type"] == "SessionTokenRequestBearerAuthenticator":
+
+        def apply(token: str) -> Any:
+            return auth.bearer(token).options()
+    else:
+        option = ctx.build(how["inject_into"], f"{path}.request_authentication.inject_into")
+
+        def apply(token: str) -> Any:
+            return option.options_for(token)
+
+    expiration = d.get("expiration_duration")
+    return auth.SessionToken(
+        login=do_login,
+        token_path=[str(p) for p in d["session_token_path"]],
+        apply=apply,
+        masker=ctx.masker,
+        expires_after=parse_duration(expiration).total_seconds_estimate() if expiration else None,
+    )
+
+
+@builds("SelectiveAuthenticator")
+def selective(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
+    choices = {
+        k: ctx.build(v, f"{path}.authenticators.{k}") for k, v in d["authenticators"].items()
+    }
+    return auth.select_by_config(
+        ctx.config, [str(p) for p in d["authenticator_selection_path"]], choices
+    )
+
+
+@builds("RequestOption")
+def request_option(ctx: BuildContext, d: dict, path: str) -> RequestOption:
+    inject_into = check_inject_into(d.get("inject_into"), path)
+    name = ctx.constant(d, "field_name", path, "")
+    field_path = tuple(str(p) for p in d.get("field_path") or ())
+    return RequestOption(inject_into, "" if name is None else str(name), field_path)
+
+
+# -- error handling ------------------------------------------------------------------------------
+
+
+@builds("DefaultErrorHandler")
+def default_error_handler(ctx: BuildContext, d: dict, path: str) -> DefaultErrorHandler:
+    filters = [
+        response_filter(ctx, f, f"{path}.response_filters[{i}]")
+        for i, f in enumerate(d.get("response_filters") or [])
+    ]
+    strategies = [
+        ctx.build(s, f"{path}.backoff_strategies[{i}]")
+        for i, s in enumerate(d.get("backoff_strategies") or [])
+    ]
+    return DefaultErrorHandler(
+        config=ctx.config,
+        response_filters=filters,
+        backoff_strategies=strategies,
+        max_retries=ctx.integer(d, "max_retries", path, 5) or 0,
+        legacy_defaults=bool(d.get("legacy_defaults")),
+    )
+
+
+@builds("CompositeErrorHandler")
+def composite_error_handler(ctx: BuildContext, d: dict, path: str) -> CompositeErrorHandler:
+    handlers = [
+        ctx.build(h, f"{path}.error_handlers[{i}]") for i, h in enumerate(d["error_handlers"])
+    ]
+    if not handlers:
+        raise ctx.error("error_handlers is empty", d, "error_handlers", path)
+    return CompositeErrorHandler(handlers)
+
+
+def response_filter(ctx: BuildContext, d: dict, path: str) -> ResponseFilter:
+    action = str(d.get("action") or "").upper()
+    if action not in ACTIONS:
+        raise ctx.error(
+            f"unknown action {d.get('action')!r}",
+            d,
+            "action",
+            path,
+            expected="one of " + ", ".join(ACTIONS),
+        )
+    try:
+        codes = frozenset(int(code) for code in d.get("http_codes") or ())
+    except (TypeError, ValueError):
+        raise ctx.error("http_codes must be numbers", d, "http_codes", path) from None
+    return ResponseFilter(
+        action=action,
+        http_codes=codes,
+        error_message_contains=d.get("error_message_contains"),
+        predicate=ctx.boolean(d, "predicate", path),
+        error_message=ctx.string(d, "error_message", path),
+        failure_type=d.get("failure_type"),
+    )
+
+
+@builds("ExponentialBackoffStrategy")
+def exponential(ctx: BuildContext, d: dict, path: str) -> ExponentialBackoff:
+    return ExponentialBackoff(
+        ctx.number(d, "factor", path, 5.0) or 0.0,
+        ctx.number(d, "jitter_range_in_seconds", path, 0.0) or 0.0,
+    )
+
+
+@builds("ConstantBackoffStrategy")
+def constant(ctx: BuildContext, d: dict, path: str) -> ConstantBackoff:
+    return ConstantBackoff(
+        ctx.number(d, "backoff_time_in_seconds", path, 0.0) or 0.0,
+        ctx.number(d, "jitter_range_in_seconds", path, 0.0) or 0.0,
+    )
+
+
+def _regex(ctx: BuildContext, d: dict, path: str) -> re.Pattern[str] | None:
+    pattern = d.get("regex")
+    if not pattern:
+        return None
+    try:
+        return re.compile(str(pattern))
+    except re.error as error:
+        raise ctx.error(f"invalid regex: {error}", d, "regex", path) from None
+
+
+@builds("WaitTimeFromHeader")
+def wait_time(ctx: BuildContext, d: dict, path: str) -> WaitTimeFromHeader:
+    return WaitTimeFromHeader(
+        str(ctx.constant(d, "header", path)),
+        _regex(ctx, d, path),
+        ctx.number(d, "max_waiting_time_in_seconds", path),
+    )
+
+
+@builds("WaitUntilTimeFromHeader")
+def wait_until(ctx: BuildContext, d: dict, path: str) -> WaitUntilTimeFromHeader:
+    return WaitUntilTimeFromHeader(
+        str(ctx.constant(d, "header", path)),
+        ctx.number(d, "min_wait", path),
+        _regex(ctx, d, path),
+        ctx.number(d, "max_waiting_time_in_seconds", path),
+    )
+
+
+# -- decoders ------------------------------------------------------------------------------------
+
+
+@builds("JsonDecoder")
+def json_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
+    return decoders.decode_json
+
+
+@builds("JsonlDecoder")
+def jsonl_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
+    return decoders.decode_jsonl
+
+
+@builds("CsvDecoder")
+def csv_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
+    return decoders.decode_csv(str(d.get("encoding") or "utf-8"), str(d.get("delimiter") or ","))
+
+
+@builds("XmlDecoder")
+def xml_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
+    return decoders.decode_xml
+
+
+@builds("GzipDecoder")
+def gzip_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
+    inner = ctx.build(d.get("decoder") or {"type": "JsonDecoder"}, f"{path}.decoder")
+    return decoders.decode_gzip(inner)

@@ -1,0 +1,215 @@
+"""Builders for record selection, filtering, transformations and schema loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine import transform
+from engine.extract import DpathExtractor, RecordFilter, RecordSelector
+from engine.factory.context import BuildContext, builds
+
+
+@builds("RecordSelector")
+def record_selector(
+    ctx: BuildContext,
+    d: dict,
+    path: str,
+    transformations: list | None = None,
+    schema: Callable[[], dict] | None = None,
+) -> RecordSelector:
+    normalization = d.get("schema_normalization")
+    normalize = None
+    if normalization in ("Default", "DefaultTypeTransformer") and schema is not None:
+        normalize = _type_caster(schema)
+    return RecordSelector(
+        extractor=ctx.build(d["extractor"], f"{path}.extractor"),
+        record_filter=ctx.optional(d.get("record_filter"), f"{path}.record_filter"),
+        transformations=transformations or [],
+        normalize=normalize,
+        transform_before_filtering=bool(d.get("transform_before_filtering")),
+    )
+
+
+@builds("DpathExtractor")
+def dpath_extractor(ctx: BuildContext, d: dict, path: str) -> DpathExtractor:
+    field_path = d.get("field_path") or []
+    if isinstance(field_path, str):
+        field_path = [field_path]
+    segments = []
+    for index, _ in enumerate(field_path):
+        holder = {"segment": field_path[index], "$parameters": d.get("$parameters")}
+        value = ctx.constant(holder, "segment", f"{path}.field_path[{index}]")
+        segments.append(str(value))
+    return DpathExtractor(tuple(segments))
+
+
+@builds("RecordFilter")
+def record_filter(ctx: BuildContext, d: dict, path: str) -> RecordFilter:
+    condition = ctx.boolean(d, "condition", path)
+    if condition is None:
+        raise ctx.error(
+            "RecordFilter needs a condition",
+            d,
+            "condition",
+            path,
+            expected="a template such as \"{{ record['status'] == 'active' }}\"",
+        )
+    return RecordFilter(ctx.config, condition)
+
+
+# -- transformations -----------------------------------------------------------------------------
+
+
+@builds("AddFields")
+def add_fields(ctx: BuildContext, d: dict, path: str) -> transform.AddFields:
+    fields = []
+    for index, field in enumerate(d["fields"]):
+        where = f"{path}.fields[{index}]"
+        if not field.get("path"):
+            raise ctx.error("path must be a non-empty list", field, "path", where)
+        value = ctx.string(field, "value", where)
+        assert value is not None
+        fields.append(
+            transform.AddedField(
+                tuple(str(p) for p in field["path"]), value, field.get("value_type")
+            )
+        )
+    return transform.AddFields(ctx.config, fields, ctx.boolean(d, "condition", path))
+
+
+@builds("RemoveFields")
+def remove_fields(ctx: BuildContext, d: dict, path: str) -> transform.RemoveFields:
+    pointers = [
+        tuple(str(p) for p in pointer) if isinstance(pointer, list) else (str(pointer),)
+        for pointer in d["field_pointers"]
+    ]
+    return transform.RemoveFields(ctx.config, pointers, ctx.boolean(d, "condition", path))
+
+
+@builds("KeysToLower")
+def keys_to_lower(ctx: BuildContext, d: dict, path: str) -> Any:
+    return transform.keys_to_lower
+
+
+@builds("KeysToSnakeCase")
+def keys_to_snake_case(ctx: BuildContext, d: dict, path: str) -> Any:
+    return transform.keys_to_snake_case
+
+
+@builds("KeysReplace")
+def keys_replace(ctx: BuildContext, d: dict, path: str) -> transform.KeysReplace:
+    return transform.KeysReplace(
+        str(ctx.constant(d, "old", path)), str(ctx.constant(d, "new", path))
+    )
+
+
+@builds("FlattenFields")
+def flatten_fields(ctx: BuildContext, d: dict, path: str) -> transform.FlattenFields:
+    return transform.FlattenFields(d.get("flatten_lists", True) is not False)
+
+
+@builds("DpathFlattenFields")
+def dpath_flatten_fields(ctx: BuildContext, d: dict, path: str) -> transform.DpathFlattenFields:
+    keys = d.get("key_transformation") or {}
+    return transform.DpathFlattenFields(
+        tuple(str(p) for p in d["field_path"]),
+        bool(d.get("delete_origin_value")),
+        bool(d.get("replace_record")),
+        str(keys.get("prefix") or ""),
+        str(keys.get("suffix") or ""),
+    )
+
+
+# -- schemas -------------------------------------------------------------------------------------
+
+
+@builds("InlineSchemaLoader")
+def inline_schema(ctx: BuildContext, d: dict, path: str) -> Callable[[], dict]:
+    schema = d.get("schema") or {}
+    return lambda: schema
+
+
+@builds("JsonFileSchemaLoader")
+def json_file_schema(ctx: BuildContext, d: dict, path: str) -> Callable[[], dict]:
+    default = "./{{ parameters['name'] }}.json"
+    file_path = str(
+        ctx.constant(d, "file_path", path)
+        or ctx.constant({**d, "file_path": default}, "file_path", path)
+    )
+    name = str((d.get("$parameters") or {}).get("name", ""))
+    candidates = _schema_candidates(ctx.base_dir, file_path, name)
+    explicit = bool(d.get("file_path"))
+
+    def load() -> dict:
+        for candidate in candidates:
+            if candidate.is_file():
+                try:
+                    return orjson.loads(candidate.read_bytes())
+                except orjson.JSONDecodeError as error:
+                    raise ctx.error(
+                        f"schema file {candidate} is not valid JSON: {error}", d, "file_path", path
+                    ) from None
+        if explicit:
+            ctx.warnings.append(
+                f"{path}: schema file {file_path!r} not found; using an empty schema"
+            )
+        return {}
+
+    return load
+
+
+def _schema_candidates(base_dir: Path, file_path: str, name: str) -> list[Path]:
+    """Where a packaged connector's schema file lies next to a manifest we were handed.
+
+    Published manifests name files inside their Python package (``./source_x/schemas/a.json``);
+    beside a manifest file we look for the path itself, the path without that package folder,
+    and ``schemas/<name>.json``.
+    """
+    parts = [p for p in Path(file_path).parts if p not in (".", "")]
+    candidates = [base_dir.joinpath(*parts)] if parts else []
+    if len(parts) > 1:
+        candidates.append(base_dir.joinpath(*parts[1:]))
+    if name:
+        candidates.append(base_dir / "schemas" / f"{name}.json")
+    return candidates
+
+
+_CASTS: dict[str, Callable[[Any], Any]] = {"integer": int, "number": float, "string": str}
+
+
+def _type_caster(schema: Callable[[], dict]) -> Callable[[dict], dict]:
+    """schema_normalization: Default: cast top-level values to the schema's declared type."""
+
+    def cast(record: dict) -> dict:
+        properties = schema().get("properties") or {}
+        for key, value in record.items():
+            declared = (properties.get(key) or {}).get("type")
+            kinds = declared if isinstance(declared, list) else [declared]
+            if value is None or any(_matches(value, kind) for kind in kinds):
+                continue
+            for kind in kinds:
+                if kind in _CASTS:
+                    try:
+                        record[key] = _CASTS[kind](value)
+                        break
+                    except (TypeError, ValueError):
+                        continue
+        return record
+
+    return cast
+
+
+def _matches(value: Any, kind: Any) -> bool:
+    return {
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "object": isinstance(value, dict),
+        "array": isinstance(value, list),
+        "null": value is None,
+    }.get(kind, True)

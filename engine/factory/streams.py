@@ -1,0 +1,180 @@
+"""Builders for streams, retrievers, paginators and pagination strategies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.factory.context import BuildContext, builds
+from engine.factory.http import requester as build_requester
+from engine.factory.records import record_selector
+from engine.http.options import RequestOption
+from engine.pagination import CursorPagination, OffsetIncrement, PageIncrement, Paginator
+from engine.retriever import SimpleRetriever
+from engine.stream import Stream
+
+
+@builds("DeclarativeStream")
+def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
+    from engine.factory.slicing import build_slicer
+
+    name = str(ctx.constant(d, "name", path, "") or (d.get("$parameters") or {}).get("name") or "")
+    if not name:
+        raise ctx.error("the stream has no name", d, "name", path, expected="name: <stream name>")
+    schema = _schema_loader(ctx, d, path)
+    transformations = [
+        ctx.build(t, f"{path}.transformations[{i}]")
+        for i, t in enumerate(d.get("transformations") or [])
+    ]
+    retriever_def = d["retriever"]
+    if retriever_def["type"] != "SimpleRetriever":
+        retriever = ctx.build(retriever_def, f"{path}.retriever")
+        return Stream(
+            name=name,
+            retriever=retriever,
+            slicer=retriever.slicer,
+            primary_key=primary_key(ctx, d, path),
+            load_schema=schema,
+        )
+    slicer, parents = build_slicer(ctx, d, retriever_def, path)
+    retriever = simple_retriever(
+        ctx, retriever_def, f"{path}.retriever", slicer, transformations, schema
+    )
+    incremental = d.get("incremental_sync") or {}
+    cursor_field = incremental.get("cursor_field") or d.get("cursor_field") or []
+    if isinstance(cursor_field, str):
+        cursor_field = [
+            str(ctx.constant({"c": cursor_field, "$parameters": d.get("$parameters")}, "c", path))
+        ]
+    return Stream(
+        name=name,
+        retriever=retriever,
+        slicer=slicer,
+        primary_key=primary_key(ctx, d, path),
+        cursor_field=[str(c) for c in cursor_field],
+        load_schema=schema,
+        checkpoint_interval=d.get("checkpoint_interval"),
+        parent_streams=parents,
+    )
+
+
+def primary_key(ctx: BuildContext, d: dict, path: str) -> list[list[str]]:
+    """Primary keys in the catalog's list-of-lists form (``"id"`` -> ``[["id"]]``)."""
+    value: Any = d.get("primary_key")
+    if isinstance(value, str):
+        value = ctx.constant(d, "primary_key", path)
+    if value in (None, "", []):
+        return []
+    if isinstance(value, (str, int)):
+        return [[str(value)]]
+    if isinstance(value, list):
+        return [[str(p) for p in part] if isinstance(part, list) else [str(part)] for part in value]
+    raise ctx.error(
+        f"primary_key must be a string or a list, found {value!r}", d, "primary_key", path
+    )
+
+
+def _schema_loader(ctx: BuildContext, d: dict, path: str) -> Any:
+    definition = d.get("schema_loader") or {
+        "type": "JsonFileSchemaLoader",
+        "$parameters": d.get("$parameters") or {},
+    }
+    if isinstance(definition, list):
+        loaders = [
+            ctx.build(item, f"{path}.schema_loader[{i}]") for i, item in enumerate(definition)
+        ]
+
+        def merged() -> dict:
+            schema: dict = {}
+            for load in loaders:
+                part = load()
+                properties = {**part.get("properties", {}), **schema.get("properties", {})}
+                schema = {**part, **schema, "properties": properties}
+            return schema
+
+        return merged
+    return ctx.build(definition, f"{path}.schema_loader")
+
+
+def simple_retriever(
+    ctx: BuildContext, d: dict, path: str, slicer: Any, transformations: list, schema: Any
+) -> SimpleRetriever:
+    decoder = ctx.optional(d.get("decoder"), f"{path}.decoder")
+    requester_def = d["requester"]
+    if requester_def["type"] == "HttpRequester":
+        requester = build_requester(ctx, requester_def, f"{path}.requester", decoder=decoder)
+    else:
+        requester = ctx.build(requester_def, f"{path}.requester")
+    return SimpleRetriever(
+        requester=requester,
+        record_selector=record_selector(
+            ctx, d["record_selector"], f"{path}.record_selector", transformations, schema
+        ),
+        paginator=ctx.build(d.get("paginator") or {"type": "NoPagination"}, f"{path}.paginator"),
+        slicer=slicer,
+        ignore_slicer_options_on_later_pages=bool(
+            d.get("ignore_stream_slicer_parameters_on_paginated_requests")
+        ),
+    )
+
+
+@builds("NoPagination")
+def no_pagination(ctx: BuildContext, d: dict, path: str) -> Paginator:
+    return Paginator()
+
+
+@builds("DefaultPaginator")
+def default_paginator(ctx: BuildContext, d: dict, path: str) -> Paginator:
+    strategy = ctx.build(d["pagination_strategy"], f"{path}.pagination_strategy")
+    token_option = d.get("page_token_option")
+    is_url = token_option is not None and token_option["type"] == "RequestPath"
+    size_option = ctx.optional(d.get("page_size_option"), f"{path}.page_size_option")
+    if size_option is not None and strategy.page_size is None:
+        raise ctx.error(
+            "page_size_option is set but the strategy has no page_size",
+            d,
+            "page_size_option",
+            path,
+            expected="page_size on the pagination strategy",
+        )
+    return Paginator(
+        strategy=strategy,
+        page_size_option=size_option,
+        page_token_option=None
+        if is_url or token_option is None
+        else ctx.build(token_option, f"{path}.page_token_option"),
+        token_is_url=is_url,
+    )
+
+
+@builds("RequestPath")
+def request_path(ctx: BuildContext, d: dict, path: str) -> RequestOption:
+    raise ctx.error("RequestPath can only be a paginator's page_token_option", d, None, path)
+
+
+@builds("PageIncrement")
+def page_increment(ctx: BuildContext, d: dict, path: str) -> PageIncrement:
+    return PageIncrement(
+        page_size=ctx.integer(d, "page_size", path),
+        start_from_page=ctx.integer(d, "start_from_page", path, 0) or 0,
+        inject_on_first_request=bool(d.get("inject_on_first_request")),
+    )
+
+
+@builds("OffsetIncrement")
+def offset_increment(ctx: BuildContext, d: dict, path: str) -> OffsetIncrement:
+    return OffsetIncrement(
+        page_size=ctx.integer(d, "page_size", path),
+        inject_on_first_request=bool(d.get("inject_on_first_request")),
+    )
+
+
+@builds("CursorPagination")
+def cursor_pagination(ctx: BuildContext, d: dict, path: str) -> CursorPagination:
+    cursor_value = ctx.string(d, "cursor_value", path)
+    assert cursor_value is not None
+    return CursorPagination(
+        config=ctx.config,
+        cursor_value=cursor_value,
+        stop_condition=ctx.boolean(d, "stop_condition", path),
+        page_size=ctx.integer(d, "page_size", path),
+    )

@@ -1,0 +1,1 @@
+"""HTTP side of the engine: requests, authentication, error handling and backoff."""

@@ -1,0 +1,258 @@
+"""Sending one request until it succeeds, fails for good, or runs out of retries.
+
+:class:`HttpClient` owns what all requests of a source share: one ``requests.Session`` (pooled,
+kept-alive connections), the timeout, the response size limit, the secret masker, an optional
+request-rate limit shared across worker threads, and counters. Retries are driven by tenacity;
+*whether* and *how long* to wait comes from the manifest's error handler.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from engine.errors import ReadError
+from engine.http.error_handling import (
+    FAIL,
+    IGNORE,
+    RETRYING,
+    Decision,
+    ErrorHandler,
+    Outcome,
+    WaitTooLong,
+)
+from engine.secrets import SecretMasker
+
+DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read: never unbounded
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+MAX_RETRY_SECONDS = 600.0
+MAX_REDIRECTS = 5
+_TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+@dataclass
+class RequestStats:
+    """Counters of one slice (or one whole read), shown as run metadata."""
+
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+    bytes: int = 0
+    records: int = 0
+
+    def add(self, other: RequestStats) -> None:
+        self.requests += other.requests
+        self.retries += other.retries
+        self.pages += other.pages
+        self.bytes += other.bytes
+        self.records += other.records
+
+
+class RateLimiter:
+    """At most ``rate`` requests per second across all threads (a token bucket of size 1)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A successful response and its decoded body (``None`` when the page was ignored)."""
+
+    response: requests.Response | None
+    body: Any
+
+    @property
+    def headers(self) -> Any:
+        return self.response.headers if self.response is not None else {}
+
+
+class _Retry(Exception):
+    def __init__(self, decision: Decision, outcome: Outcome, wait: float) -> None:
+        super().__init__(decision.message)
+        self.decision = decision
+        self.outcome = outcome
+        self.wait = wait
+
+
+@dataclass
+class HttpClient:
+    masker: SecretMasker = field(default_factory=SecretMasker)
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    rate_limiter: RateLimiter | None = None
+    pool_size: int = 16
+    verify_tls: bool = True
+    sleep: Callable[[float], None] = time.sleep
+    session: requests.Session = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        self.session.verify = self.verify_tls
+        self.session.max_redirects = MAX_REDIRECTS
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.pool_size, 4))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def send(
+        self,
+        request: requests.Request,
+        *,
+        error_handler: ErrorHandler,
+        decode: Callable[[requests.Response], Any],
+        stats: RequestStats,
+    ) -> Page:
+        """Send until success; returns the decoded page or raises ReadError."""
+        prepared = self.session.prepare_request(request)
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Retry),
+            stop=stop_after_attempt(error_handler.max_retries + 1)
+            | stop_after_delay(MAX_RETRY_SECONDS),
+            wait=_wait_from_decision,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    if number > 1:
+                        stats.retries += 1
+                    return self._attempt(prepared, error_handler, decode, stats, number)
+        except _Retry as exhausted:
+            raise self._failure(
+                exhausted.decision,
+                exhausted.outcome,
+                prepared,
+                attempts=retrying.statistics.get("attempt_number", 1),
+                exhausted=True,
+            ) from None
+        raise AssertionError("unreachable: tenacity ends by returning or raising")
+
+    def _attempt(
+        self,
+        prepared: requests.PreparedRequest,
+        error_handler: ErrorHandler,
+        decode: Callable[[requests.Response], Any],
+        stats: RequestStats,
+        number: int,
+    ) -> Page:
+        if self.rate_limiter is not None:
+            self.rate_limiter.wait()
+        stats.requests += 1
+        try:
+            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=True)
+            outcome = Outcome(response)
+        except _TRANSPORT_ERRORS as error:
+            outcome = Outcome(None, error)
+        except requests.TooManyRedirects:
+            raise ReadError(
+                f"more than {MAX_REDIRECTS} redirects", url=self.masker.mask_url(prepared.url or "")
+            ) from None
+        decision = error_handler.interpret(outcome)
+        if decision.action == IGNORE:
+            return Page(outcome.response, None)
+        if decision.action in RETRYING:
+            raise _Retry(decision, outcome, self._backoff(error_handler, outcome, number, prepared))
+        if decision.action == FAIL:
+            raise self._failure(decision, outcome, prepared, attempts=number)
+        response = outcome.response
+        assert response is not None
+        size = len(response.content)
+        if size > self.max_response_bytes:
+            raise ReadError(
+                f"the response is {size:,} bytes, "
+                f"more than the limit of {self.max_response_bytes:,}",
+                url=self.masker.mask_url(prepared.url or ""),
+                status=response.status_code,
+            )
+        stats.bytes += size
+        try:
+            body = decode(response)
+        except ValueError as error:
+            raise _Retry(
+                Decision("RETRY", f"the response body could not be decoded: {error}"),
+                outcome,
+                self._backoff(error_handler, outcome, number, prepared),
+            ) from None
+        stats.pages += 1
+        return Page(response, body)
+
+    def _backoff(
+        self,
+        error_handler: ErrorHandler,
+        outcome: Outcome,
+        attempt: int,
+        prepared: requests.PreparedRequest,
+    ) -> float:
+        try:
+            return max(error_handler.backoff(outcome, attempt), 0.0)
+        except WaitTooLong as error:
+            raise ReadError(
+                str(error), url=self.masker.mask_url(prepared.url or ""), status=outcome.status
+            ) from None
+
+    def _failure(
+        self,
+        decision: Decision,
+        outcome: Outcome,
+        prepared: requests.PreparedRequest,
+        *,
+        attempts: int,
+        exhausted: bool = False,
+    ) -> ReadError:
+        detail = decision.message or outcome.error_message()
+        if exhausted:
+            reason = (
+                "the API rate limit was still exceeded"
+                if outcome.status == 429
+                else ("the request kept failing")
+            )
+            reason += " after all retries"
+        else:
+            reason = "the request failed"
+        if detail:
+            reason += f": {self.masker.mask(detail)[:500]}"
+        return ReadError(
+            reason,
+            url=f"{prepared.method} {self.masker.mask_url(prepared.url or '')}",
+            status=outcome.status,
+            attempts=attempts,
+            failure_type=decision.failure_type,
+        )
+
+
+def _wait_from_decision(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    return error.wait if isinstance(error, _Retry) else 0.0

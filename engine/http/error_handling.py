@@ -1,0 +1,315 @@
+"""Deciding what a response means, and how long to wait before trying again.
+
+An error handler looks at one response (or transport failure) and returns a :class:`Decision`:
+success, fail, ignore (the page yields nothing), or retry after some backoff. Response filters are
+checked first, in order; what no filter claims falls to the defaults. The defaults differ between
+the dialects: the 2022 runtime retried only 429 and 5xx and failed everything else, and only when
+the manifest listed no filters of its own; today's runtime has a table per status. The normalised
+manifest says which with ``legacy_defaults``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from engine.interpolation import InterpolatedBoolean, InterpolatedString
+
+SUCCESS, FAIL, IGNORE, RETRY, RATE_LIMITED = "SUCCESS", "FAIL", "IGNORE", "RETRY", "RATE_LIMITED"
+ACTIONS = (SUCCESS, FAIL, IGNORE, RETRY, RATE_LIMITED)
+RETRYING = (RETRY, RATE_LIMITED)
+ERROR_MESSAGE_KEYS = ("message", "messages", "error", "errors", "failures", "failure", "detail")
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    message: str | None = None
+    backoff: float | None = None
+    failure_type: str = "system_error"
+
+
+class Outcome:
+    """One attempt's result as the handlers see it: a response, or the exception instead."""
+
+    __slots__ = ("_body", "error", "response")
+
+    def __init__(self, response: requests.Response | None, error: Exception | None = None) -> None:
+        self.response = response
+        self.error = error
+        self._body: Any = ...
+
+    @property
+    def status(self) -> int | None:
+        return self.response.status_code if self.response is not None else None
+
+    @property
+    def body(self) -> Any:
+        """The JSON body, or ``{}`` when there is none (what predicates see)."""
+        if self._body is ...:
+            self._body = {}
+            if self.response is not None and self.response.content:
+                try:
+                    self._body = self.response.json()
+                except ValueError:
+                    self._body = {}
+        return self._body
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.response.headers if self.response is not None else {}
+
+    def error_message(self) -> str:
+        """The API's own error text, found under the usual keys of a JSON error body."""
+        found = _find_message(self.body)
+        if found:
+            return found
+        if self.error is not None:
+            return f"{type(self.error).__name__}: {self.error}"
+        if self.response is not None:
+            return (self.response.reason or "").strip()
+        return ""
+
+
+def _find_message(body: Any) -> str:
+    if isinstance(body, dict):
+        for key in ERROR_MESSAGE_KEYS:
+            if body.get(key):
+                return _find_message(body[key]) or str(body[key])
+        return ""
+    if isinstance(body, list):
+        return ", ".join(filter(None, (_find_message(item) or str(item) for item in body)))
+    if isinstance(body, str):
+        return body
+    return ""
+
+
+# -- backoff strategies --------------------------------------------------------------------------
+
+
+class BackoffStrategy:
+    def backoff(self, outcome: Outcome, attempt: int) -> float | None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ExponentialBackoff(BackoffStrategy):
+    factor: float = 5.0
+    jitter: float = 0.0
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float | None:
+        return self.factor * 2**attempt + (random.uniform(0, self.jitter) if self.jitter else 0)
+
+
+@dataclass(frozen=True)
+class ConstantBackoff(BackoffStrategy):
+    seconds: float
+    jitter: float = 0.0
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float | None:
+        return self.seconds + (random.uniform(0, self.jitter) if self.jitter else 0)
+
+
+@dataclass(frozen=True)
+class WaitTimeFromHeader(BackoffStrategy):
+    """Wait the number of seconds (or until the HTTP date) a header such as Retry-After says."""
+
+    header: str
+    regex: re.Pattern[str] | None = None
+    max_wait: float | None = None
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float | None:
+        value = _header_value(outcome, self.header, self.regex)
+        if value is None:
+            return None
+        seconds = _seconds_or_http_date(value)
+        if seconds is not None and self.max_wait is not None and seconds >= self.max_wait:
+            raise WaitTooLong(self.header, seconds, self.max_wait)
+        return seconds
+
+
+@dataclass(frozen=True)
+class WaitUntilTimeFromHeader(BackoffStrategy):
+    """Wait until the epoch timestamp a header names (e.g. X-RateLimit-Reset)."""
+
+    header: str
+    min_wait: float | None = None
+    regex: re.Pattern[str] | None = None
+    max_wait: float | None = None
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float | None:
+        value = _header_value(outcome, self.header, self.regex)
+        if value is None:
+            return self.min_wait
+        try:
+            wait = float(value) - time.time()
+        except ValueError:
+            return self.min_wait
+        if self.min_wait is not None:
+            wait = max(wait, self.min_wait)
+        if wait < 0:
+            return None
+        if self.max_wait is not None and wait >= self.max_wait:
+            raise WaitTooLong(self.header, wait, self.max_wait)
+        return wait
+
+
+class WaitTooLong(Exception):
+    def __init__(self, header: str, seconds: float, limit: float) -> None:
+        super().__init__(
+            f"the API asked to wait {seconds:.0f} s ({header}), more than the manifest's "
+            f"max_waiting_time_in_seconds of {limit:.0f} s"
+        )
+
+
+def _header_value(outcome: Outcome, header: str, regex: re.Pattern[str] | None) -> str | None:
+    value = outcome.headers.get(header)
+    if value is None:
+        return None
+    if regex is not None:
+        match = regex.match(value)
+        return match.group(0) if match else None
+    return value
+
+
+def _seconds_or_http_date(value: str) -> float | None:
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(moment.timestamp() - time.time(), 0.0)
+
+
+# -- response filters and handlers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResponseFilter:
+    action: str
+    http_codes: frozenset[int] = frozenset()
+    error_message_contains: str | None = None
+    predicate: InterpolatedBoolean | None = None
+    error_message: InterpolatedString | None = None
+    failure_type: str | None = None
+
+    def matches(self, outcome: Outcome, config: Mapping[str, Any]) -> bool:
+        if outcome.status in self.http_codes:
+            return True
+        if outcome.response is None:
+            return False
+        if self.predicate is not None and self.predicate.eval(
+            config, response=outcome.body, headers=outcome.headers
+        ):
+            return True
+        return bool(
+            self.error_message_contains and self.error_message_contains in outcome.error_message()
+        )
+
+    def decide(self, outcome: Outcome, config: Mapping[str, Any]) -> Decision:
+        message = None
+        if self.error_message is not None:
+            message = self.error_message.eval_str(
+                config, response=outcome.body, headers=outcome.headers
+            )
+        return Decision(
+            self.action,
+            message or None,
+            failure_type=self.failure_type or _default_failure_type(outcome.status),
+        )
+
+
+class ErrorHandler:
+    max_retries: int = 5
+
+    def interpret(self, outcome: Outcome) -> Decision:
+        raise NotImplementedError
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float:
+        raise NotImplementedError
+
+
+@dataclass
+class DefaultErrorHandler(ErrorHandler):
+    config: Mapping[str, Any]
+    response_filters: Sequence[ResponseFilter] = ()
+    backoff_strategies: Sequence[BackoffStrategy] = ()
+    max_retries: int = 5
+    legacy_defaults: bool = False
+
+    def interpret(self, outcome: Outcome) -> Decision:
+        filters = self.response_filters or (_LEGACY_DEFAULT_FILTERS if self.legacy_defaults else ())
+        for response_filter in filters:
+            if response_filter.matches(outcome, self.config):
+                return response_filter.decide(outcome, self.config)
+        if outcome.error is not None:
+            return Decision(RETRY, outcome.error_message(), failure_type="transient_error")
+        if outcome.response is not None and outcome.response.ok:
+            return Decision(SUCCESS)
+        if self.legacy_defaults:
+            return Decision(FAIL, failure_type=_default_failure_type(outcome.status))
+        return _standard_decision(outcome.status)
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float:
+        for strategy in self.backoff_strategies:
+            seconds = strategy.backoff(outcome, attempt)
+            if seconds:
+                return float(seconds)
+        if self.legacy_defaults:
+            return 5.0 * 2**attempt
+        return float(2 ** (attempt - 1))
+
+
+@dataclass
+class CompositeErrorHandler(ErrorHandler):
+    handlers: Sequence[ErrorHandler]
+
+    @property
+    def max_retries(self) -> int:  # type: ignore[override]
+        return self.handlers[0].max_retries
+
+    def interpret(self, outcome: Outcome) -> Decision:
+        decision = Decision(FAIL)
+        for handler in self.handlers:
+            decision = handler.interpret(outcome)
+            if decision.action in (SUCCESS, IGNORE, *RETRYING):
+                return decision
+        return decision
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float:
+        for handler in self.handlers:
+            if handler.interpret(outcome).action in RETRYING:
+                return handler.backoff(outcome, attempt)
+        return self.handlers[0].backoff(outcome, attempt)
+
+
+_LEGACY_DEFAULT_FILTERS = (ResponseFilter(RETRY, frozenset({429, *range(500, 600)})),)
+
+_STANDARD = {
+    400: (FAIL, "system_error"),
+    401: (FAIL, "config_error"),
+    403: (FAIL, "config_error"),
+    404: (FAIL, "system_error"),
+    405: (FAIL, "system_error"),
+    408: (RETRY, "transient_error"),
+    429: (RATE_LIMITED, "transient_error"),
+}
+
+
+def _standard_decision(status: int | None) -> Decision:
+    action, failure_type = _STANDARD.get(status or 0, (RETRY, "system_error"))
+    return Decision(action, failure_type=failure_type)
+
+
+def _default_failure_type(status: int | None) -> str:
+    return "config_error" if status in (401, 403) else "system_error"

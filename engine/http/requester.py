@@ -1,0 +1,143 @@
+"""HttpRequester: the URL, method, parameters, headers and body of a stream's requests.
+
+Templates were compiled when the manifest was built; here they are only evaluated. The requester
+merges its own options with those of the authenticator and of the caller (paginator, cursor,
+router), then hands the request to the shared :class:`~engine.http.client.HttpClient`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import requests
+
+from engine.decoders import Decoder
+from engine.http.auth import Authenticator
+from engine.http.client import HttpClient, Page, RequestStats
+from engine.http.error_handling import ErrorHandler
+from engine.http.options import RequestOptions
+from engine.interpolation import InterpolatedString
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class _Evaluable:
+    """Anything with ``eval(config, **context)``: interpolated strings and mappings."""
+
+    def eval(self, config: Mapping[str, Any], /, **context: Any) -> Any: ...
+
+
+@dataclass
+class HttpRequester:
+    config: Mapping[str, Any]
+    client: HttpClient
+    authenticator: Authenticator
+    error_handler: ErrorHandler
+    decoder: Decoder
+    method: str = "GET"
+    url: InterpolatedString | None = None
+    url_base: InterpolatedString | None = None
+    path: InterpolatedString | None = None
+    params: _Evaluable | None = None
+    headers: _Evaluable | None = None
+    body_data: _Evaluable | None = None
+    body_json: _Evaluable | None = None
+    legacy_path_join: bool = False
+
+    def send(
+        self,
+        *,
+        stream_slice: Mapping[str, Any],
+        next_page_token: Mapping[str, Any] | None,
+        extra: RequestOptions,
+        url_override: str | None,
+        stats: RequestStats,
+    ) -> Page:
+        context = {"stream_slice": stream_slice, "next_page_token": next_page_token}
+        url = self._url(context, url_override)
+        options = self.options(context).merge(extra).merge(self.authenticator.options())
+        params = _without_params_already_in(url, options.params)
+        request = requests.Request(
+            self.method, url, params=params, headers=_str_headers(options.headers)
+        )
+        if self.method in BODY_METHODS:
+            if options.body_json is not None and options.body_data not in (None, {}):
+                raise ValueError("a request cannot have both a JSON body and a form body")
+            if options.body_json is not None:
+                request.json = options.body_json
+            elif options.body_data not in (None, {}):
+                request.data = options.body_data
+        return self.client.send(
+            request, error_handler=self.error_handler, decode=self.decoder, stats=stats
+        )
+
+    def options(self, context: Mapping[str, Any]) -> RequestOptions:
+        """The options this requester itself contributes (parameters, headers, bodies)."""
+        return RequestOptions(
+            params=_mapping(self.params, self.config, context),
+            headers=_mapping(self.headers, self.config, context),
+            body_data=_body(self.body_data, self.config, context),
+            body_json=_body(self.body_json, self.config, context),
+        )
+
+    def _url(self, context: Mapping[str, Any], url_override: str | None) -> str:
+        if self.url is not None:
+            base = str(self.url.eval_str(self.config, **context))
+        else:
+            base = self.url_base.eval_str(self.config, **context) if self.url_base else ""
+            path = self.path.eval_str(self.config, **context) if self.path else ""
+            base = join_url(base, path, legacy=self.legacy_path_join)
+        if url_override:
+            return urljoin(base if base.endswith("/") else base + "/", url_override)
+        return base
+
+
+def join_url(base: str, path: str, *, legacy: bool) -> str:
+    """Join url_base and path the way each dialect's runtime did.
+
+    2022: the path loses leading and trailing slashes and the base gains a trailing one.
+    Today: only the path's leading slash goes; an empty path leaves the base untouched.
+    """
+    if legacy:
+        path = path.strip("/")
+    else:
+        path = path.lstrip("/")
+        if not path:
+            return base
+    if not base.endswith("/"):
+        base += "/"
+    return urljoin(base, path)
+
+
+def _mapping(
+    source: _Evaluable | None, config: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict:
+    if source is None:
+        return {}
+    value = source.eval(config, **context)
+    if isinstance(value, str):
+        return dict(parse_qsl(value)) if value else {}
+    return value or {}
+
+
+def _body(source: _Evaluable | None, config: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+    if source is None:
+        return None
+    value = source.eval(config, **context)
+    return value if value not in ("", None) else None
+
+
+def _str_headers(headers: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in headers.items()}
+
+
+def _without_params_already_in(url: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A next-page URL often repeats the query; don't send a parameter twice."""
+    query = urlsplit(url).query
+    if not query or not params:
+        return params
+    present = dict(parse_qsl(query, keep_blank_values=True))
+    return {k: v for k, v in params.items() if k not in present or str(present[k]) != str(v)}

@@ -1,0 +1,556 @@
+"""Jinja interpolation of manifest strings.
+
+Every templatable manifest field is compiled here once, when components are built, and evaluated
+per request or per record afterwards. Evaluation follows the declarative format: render, fall back
+to a default when the result is empty, then turn Python-literal-looking text into values
+(``"{{ 10 }}"`` is the int 10, ``"12345"`` too, ``"2022-01-01"`` stays a string).
+
+Templates run in an immutable Jinja sandbox: touching private or dunder attributes, mutating
+context objects, or loading other templates raises :class:`TemplateError`.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from engine import datetimes
+
+__all__ = [
+    "InterpolatedBoolean",
+    "InterpolatedMapping",
+    "InterpolatedNestedMapping",
+    "InterpolatedString",
+    "TemplateError",
+    "literal",
+]
+
+
+class TemplateError(ValueError):
+    """A template that cannot be compiled or that did something the sandbox forbids."""
+
+
+# --- macros (Jinja globals) ---------------------------------------------------------------------
+
+
+def _to_datetime(value: str | datetime.date) -> datetime.datetime:
+    """Datetimes pass through (naive means UTC), dates become UTC midnight, text is parsed."""
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=datetime.timezone.utc)
+    if isinstance(value, datetime.date):
+        return datetime.datetime.combine(value, datetime.time(), datetime.timezone.utc)
+    return datetimes.parse_lenient_datetime(value)
+
+
+def _now_local() -> datetime.datetime:
+    """The process's local wall-clock time, naive (2022 macro)."""
+    return datetime.datetime.now()
+
+
+def _today_utc() -> datetime.date:
+    return datetimes.now_utc().date()
+
+
+def _today_with_timezone(timezone: str) -> datetime.date:
+    """Today's date in an IANA time zone such as ``"Europe/Paris"``."""
+    return datetime.datetime.now(ZoneInfo(timezone)).date()
+
+
+def _timestamp(value: int | float | str | datetime.date) -> int | float:
+    """Numbers truncate to int seconds; datetimes and date text give float epoch seconds (UTC)."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    return _to_datetime(value).timestamp()
+
+
+def _str_to_datetime(value: str) -> datetime.datetime:
+    """Parse date/datetime text (naive means UTC) and express it in UTC."""
+    return _to_datetime(value).astimezone(datetime.timezone.utc)
+
+
+def _day_delta(num_days: int, format: str = "%Y-%m-%dT%H:%M:%S.%f%z") -> str:
+    """Now plus ``num_days`` days, formatted."""
+    moved = datetimes.now_utc() + datetime.timedelta(days=num_days)
+    return datetimes.format_datetime(moved, format)
+
+
+def _duration(text: str) -> datetime.timedelta | datetimes.Duration:
+    """A duration usable in datetime arithmetic: a timedelta, or a calendar-aware Duration when
+    it counts months or years."""
+    parsed = datetimes.parse_duration(text)
+    return parsed.delta if parsed.months == 0 else parsed
+
+
+def _format_datetime(
+    value: datetime.date | str | int | float, format: str, input_format: str | None = None
+) -> str:
+    """Reformat a datetime, date text (``input_format`` or ISO/dateutil) or an epoch number."""
+    if isinstance(value, datetime.date):
+        parsed = _to_datetime(value)
+    elif isinstance(value, (int, float)) or input_format:
+        parsed = datetimes.parse_datetime(value, input_format or "%s")
+    else:
+        parsed = _str_to_datetime(value)
+    return datetimes.format_datetime(parsed, format)
+
+
+def _sanitize_url(value: str) -> str:
+    return quote_plus(value)
+
+
+def _camel_case_to_snake_case(value: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", value).lower()
+
+
+def _generate_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+_HASH_TYPES = frozenset(hashlib.algorithms_guaranteed) - {"shake_128", "shake_256"}
+
+
+def _hash_filter(value: Any, hash_type: str = "md5", salt: str | None = None) -> str:
+    """Hex digest of ``str(value)`` (then ``salt``) with a hashlib algorithm."""
+    if hash_type not in _HASH_TYPES:
+        raise ValueError(
+            f"hash: unsupported hash type {hash_type!r}; use one of {sorted(_HASH_TYPES)}"
+        )
+    digest = hashlib.new(hash_type, str(value).encode("utf-8"))
+    if salt:
+        digest.update(str(salt).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _base64encode(value: str) -> str:
+    return base64.b64encode(value.encode("utf-8")).decode()
+
+
+def _base64decode(value: str) -> str:
+    return base64.b64decode(value.encode("utf-8")).decode()
+
+
+def _base64binascii_decode(value: str) -> str:
+    """Despite the name this *encodes* ASCII text as standard base64, as the format defines."""
+    return base64.standard_b64encode(value.encode("ascii")).decode("ascii")
+
+
+def _string_filter(value: Any) -> str:
+    """Keep JSON text a string through literal coercion (wrapped in a triple-quoted literal)."""
+    if isinstance(value, str):
+        return value
+    return '"""' + json.dumps(value) + '"""'
+
+
+def _regex_search(value: str, regex: str) -> str:
+    """The first capture group of the first match, or ``""``."""
+    match = re.search(regex, value)
+    return match.group(1) if match and match.groups() else ""
+
+
+def _regex_replace(value: str, regex: str, replacement: str) -> str:
+    return re.sub(regex, replacement, value)
+
+
+def _hmac_filter(value: Any, key: str, hash_type: str = "sha256") -> str:
+    if hash_type != "sha256":
+        raise ValueError(f"hmac: only 'sha256' is supported, got {hash_type!r}")
+    return hmac.new(key.encode(), str(value).encode(), hashlib.sha256).hexdigest()
+
+
+# --- environment and compilation ----------------------------------------------------------------
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Raises on unsafe attribute access instead of rendering it as an empty string, so a
+    template probing internals fails loudly rather than silently falling back to its default."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} objects")
+
+
+_ENV = _Sandbox()
+del _ENV.globals["range"]
+_ENV.globals.update(
+    now_utc=datetimes.now_utc,
+    now_local=_now_local,
+    today_utc=_today_utc,
+    today_with_timezone=_today_with_timezone,
+    timestamp=_timestamp,
+    str_to_datetime=_str_to_datetime,
+    max=max,
+    min=min,
+    day_delta=_day_delta,
+    duration=_duration,
+    format_datetime=_format_datetime,
+    sanitize_url=_sanitize_url,
+    camel_case_to_snake_case=_camel_case_to_snake_case,
+    generate_uuid=_generate_uuid,
+)
+_ENV.filters.update(
+    hash=_hash_filter,
+    base64encode=_base64encode,
+    base64decode=_base64decode,
+    base64binascii_decode=_base64binascii_decode,
+    string=_string_filter,
+    regex_search=_regex_search,
+    regex_replace=_regex_replace,
+    hmac=_hmac_filter,
+)
+_GLOBALS = dict(_ENV.globals)
+_GLOBAL_NAMES = frozenset(_GLOBALS)
+_LOADING_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    template: jinja2.Template
+    variables: frozenset[str]
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str) -> _Compiled:
+    """Compile once per distinct source text; many components share the same templates."""
+    try:
+        tree = _ENV.parse(source)
+        if next(tree.find_all(_LOADING_NODES), None) is not None:
+            raise TemplateError(
+                f"Invalid template {source!r}: templates cannot include, import or extend others"
+            )
+        variables = frozenset(meta.find_undeclared_variables(tree)) - _GLOBAL_NAMES
+        return _Compiled(_ENV.from_string(tree), variables)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"Invalid template {source!r}: {exc.message} (line {exc.lineno})"
+        ) from None
+
+
+def _is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+# --- literal coercion ---------------------------------------------------------------------------
+
+_NOT_LITERAL = object()
+_KEYWORDS = {"True": True, "False": False, "None": None}
+_STRING_PREFIXES = frozenset({"b", "r", "u", "br", "rb"})
+_LEADING_WORD = re.compile(r"[^\W\d]\w*")
+
+
+def _parse_literal(text: str) -> Any:
+    """``ast.literal_eval`` of ``text`` or ``_NOT_LITERAL``, skipping the parser when the first
+    characters already decide (most rendered values are plain words or digits)."""
+    first = text[0]
+    if first.isalpha():
+        word = _LEADING_WORD.match(text).group()  # type: ignore[union-attr]
+        if word == text and word in _KEYWORDS:
+            return _KEYWORDS[word]
+        quoted = word.lower() in _STRING_PREFIXES and text[len(word) : len(word) + 1] in ("'", '"')
+        if word not in _KEYWORDS and not quoted:
+            return _NOT_LITERAL
+    elif text.isdigit() and text.isascii() and (first != "0" or len(text) == 1) and len(text) < 19:
+        return int(text)
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return _NOT_LITERAL
+
+
+def _choose(text: str, parsed: Any, valid_types: tuple[type, ...] | None) -> Any:
+    if parsed is _NOT_LITERAL:
+        return text
+    if valid_types is None:
+        return text if isinstance(parsed, complex) else parsed
+    return parsed if isinstance(parsed, valid_types) else text
+
+
+def literal(value: str, valid_types: tuple[type, ...] | None = None) -> Any:
+    """The Python value ``value`` spells (int, float, bool, None, list, dict...), else ``value``.
+
+    Complex numbers stay text; with ``valid_types``, so does any value of another type.
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    return _choose(value, _parse_literal(value), valid_types)
+
+
+# --- interpolated values ------------------------------------------------------------------------
+
+_NO_PARAMETERS: Mapping[str, Any] = MappingProxyType({})
+_KEY_TYPES = (str,)
+
+
+def _variables(
+    config: Mapping[str, Any] | None, parameters: Mapping[str, Any], context: dict[str, Any]
+) -> dict[str, Any]:
+    """Globals plus the evaluation variables, in one dict that Jinja uses as is."""
+    variables = {**_GLOBALS, **context}
+    variables["config"] = config
+    variables["parameters"] = variables["options"] = parameters
+    if "stream_slice" in context:
+        stream_slice = context["stream_slice"]
+        variables.setdefault("stream_interval", stream_slice)
+        variables.setdefault("stream_partition", stream_slice)
+    return variables
+
+
+class InterpolatedString:
+    """A manifest string compiled once and evaluated many times.
+
+    ``default`` (itself a template) is used when the string renders empty or reads an attribute
+    of an undefined value; with no default such a render evaluates to ``None``.
+    """
+
+    __slots__ = (
+        "_constant",
+        "_default",
+        "_parameters",
+        "_template",
+        "is_constant",
+        "raw",
+        "variables",
+    )
+
+    def __init__(
+        self,
+        value: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        default: str | None = None,
+    ) -> None:
+        if not isinstance(value, str):
+            raise TemplateError(
+                f"Expected a string to interpolate, got {type(value).__name__}: {value!r}"
+            )
+        self.raw = value
+        self._parameters = parameters if parameters is not None else _NO_PARAMETERS
+        self._default = None if default is None else InterpolatedString(default)
+        self.is_constant = not _is_template(value)
+        if self.is_constant:
+            self._template = None
+            self.variables: frozenset[str] = frozenset()
+            self._constant = _parse_literal(value) if value else _NOT_LITERAL
+        else:
+            compiled = _compile(value)
+            self._template = compiled.template
+            self.variables = compiled.variables
+
+    def __repr__(self) -> str:
+        return f"InterpolatedString({self.raw!r})"
+
+    def eval(
+        self,
+        config: Mapping[str, Any] | None,
+        /,
+        *,
+        valid_types: tuple[type, ...] | None = None,
+        **context: Any,
+    ) -> Any:
+        """Render with ``config``, the component's parameters and ``context``, then coerce."""
+        if self.is_constant and self.raw:
+            return self._constant_value(valid_types)
+        return self._evaluate(_variables(config, self._parameters, context), valid_types)
+
+    def eval_str(self, config: Mapping[str, Any] | None, /, **context: Any) -> str:
+        """The rendered text without literal coercion (``""`` when nothing renders)."""
+        if self.is_constant and self.raw:
+            return self.raw
+        variables = _variables(config, self._parameters, context)
+        text = self._render_or_empty(variables)
+        if text or self._default is None:
+            return text
+        return self._render_default(variables)
+
+    def _constant_value(self, valid_types: tuple[type, ...] | None) -> Any:
+        if isinstance(self._constant, (list, dict, set)):
+            return literal(self.raw, valid_types)  # a fresh object: callers may mutate it
+        return _choose(self.raw, self._constant, valid_types)
+
+    def _evaluate(
+        self, variables: dict[str, Any] | None, valid_types: tuple[type, ...] | None
+    ) -> Any:
+        """Steps 3-5 of the format's algorithm; ``variables`` may be None for constants."""
+        if self.is_constant and self.raw:
+            return self._constant_value(valid_types)
+        text = self._render_or_empty(variables)  # type: ignore[arg-type]
+        if text:
+            return literal(text, valid_types)
+        if self._default is None:
+            return None
+        return literal(self._render_default(variables), valid_types)  # type: ignore[arg-type]
+
+    def _render_or_empty(self, variables: dict[str, Any]) -> str:
+        try:
+            return self._render(variables)
+        except jinja2.UndefinedError:
+            return ""
+
+    def _render_default(self, variables: dict[str, Any]) -> str:
+        default: InterpolatedString = self._default  # type: ignore[assignment]
+        try:
+            return default._render(variables)
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(
+                f"Template {self.raw!r} and its default {default.raw!r} "
+                f"read an undefined value: {exc}"
+            ) from None
+
+    def _render(self, variables: dict[str, Any]) -> str:
+        """Render; a TypeError inside the template yields the raw text, as the format defines."""
+        if self._template is None:
+            return self.raw
+        try:
+            # A shared context skips Template.render's per-call merge of the globals ChainMap,
+            # which costs more than the rest of a typical render; _variables merged them already.
+            context = self._template.new_context(variables, shared=True)
+            return _ENV.concat(self._template.root_render_func(context))  # type: ignore[attr-defined]
+        except jinja2.UndefinedError:
+            raise
+        except TypeError:
+            return self.raw
+        except SecurityError as exc:
+            raise TemplateError(f"Template {self.raw!r} is not allowed: {exc}") from None
+        except Exception as exc:
+            raise TemplateError(
+                f"Template {self.raw!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+_FALSY = ("False", "false", "{}", "[]", "()", "", "0", "0.0", {}, False, [], (), set())
+
+
+class InterpolatedBoolean:
+    """A condition: false only for the format's falsy values; everything else, None included,
+    is true."""
+
+    __slots__ = ("_constant", "_string", "raw")
+
+    def __init__(self, condition: str | bool, *, parameters: Mapping[str, Any] | None = None):
+        self.raw = condition
+        self._constant = condition if isinstance(condition, bool) else None
+        self._string = (
+            None
+            if self._constant is not None
+            else InterpolatedString(condition, parameters=parameters, default="False")
+        )
+
+    def eval(self, config: Mapping[str, Any] | None, /, **context: Any) -> bool:
+        if self._string is None:
+            return bool(self._constant)
+        return self._string.eval(config, **context) not in _FALSY
+
+
+class _CompiledTree:
+    """The strings of a mapping compiled to templates, below the top level only when ``nested``.
+
+    Evaluation builds the variables once for the whole mapping, and not at all when every
+    string is a constant.
+    """
+
+    __slots__ = ("_nested", "_parameters", "_static", "root")
+
+    def __init__(self, root: Any, parameters: Mapping[str, Any] | None, *, nested: bool) -> None:
+        self._parameters = parameters if parameters is not None else _NO_PARAMETERS
+        self._nested = nested
+        self._static = True
+        self.root = self._compile(root, top=True)
+
+    def _compile(self, node: Any, top: bool = False) -> Any:
+        if isinstance(node, str):
+            string = InterpolatedString(node)
+            self._static = self._static and string.is_constant
+            return string
+        if not (top or self._nested):
+            return node
+        if isinstance(node, Mapping):
+            return {self._compile(key): self._compile(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [self._compile(item) for item in node]
+        return node
+
+    def variables(
+        self, config: Mapping[str, Any] | None, context: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        return None if self._static else _variables(config, self._parameters, context)
+
+
+def _evaluate_leaf(
+    node: Any, variables: dict[str, Any] | None, valid_types: tuple[type, ...] | None = None
+) -> Any:
+    if isinstance(node, InterpolatedString):
+        return node._evaluate(variables, valid_types)
+    return node
+
+
+class InterpolatedMapping:
+    """A flat mapping (query parameters, headers, form bodies) with templated keys and values.
+
+    Keys stay strings; entries whose key or value evaluates to ``None`` are dropped, which is how
+    a manifest leaves a parameter out (``"{{ x if cond else None }}"``).
+    """
+
+    __slots__ = ("_tree", "_valid_value_types")
+
+    def __init__(
+        self,
+        mapping: Mapping[Any, Any],
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        valid_value_types: tuple[type, ...] | None = None,
+    ) -> None:
+        self._tree = _CompiledTree(mapping, parameters, nested=False)
+        self._valid_value_types = valid_value_types
+
+    def eval(self, config: Mapping[str, Any] | None, /, **context: Any) -> dict[Any, Any]:
+        variables = self._tree.variables(config, context)
+        result = {}
+        for key, value in self._tree.root.items():
+            evaluated_key = _evaluate_leaf(key, variables, _KEY_TYPES)
+            evaluated = _evaluate_leaf(value, variables, self._valid_value_types)
+            if evaluated_key is not None and evaluated is not None:
+                result[evaluated_key] = evaluated
+        return result
+
+
+class InterpolatedNestedMapping:
+    """A nested JSON structure (request bodies): every string inside dicts and lists is a
+    template; dict entries whose value evaluates to ``None`` are dropped."""
+
+    __slots__ = ("_tree",)
+
+    def __init__(self, mapping: Any, *, parameters: Mapping[str, Any] | None = None) -> None:
+        self._tree = _CompiledTree(mapping, parameters, nested=True)
+
+    def eval(self, config: Mapping[str, Any] | None, /, **context: Any) -> Any:
+        return _evaluate_nested(self._tree.root, self._tree.variables(config, context))
+
+
+def _evaluate_nested(node: Any, variables: dict[str, Any] | None) -> Any:
+    if isinstance(node, dict):
+        result = {}
+        for key, value in node.items():
+            evaluated = _evaluate_nested(value, variables)
+            if evaluated is not None:
+                result[_evaluate_leaf(key, variables, _KEY_TYPES)] = evaluated
+        return result
+    if isinstance(node, list):
+        return [_evaluate_nested(item, variables) for item in node]
+    return _evaluate_leaf(node, variables)

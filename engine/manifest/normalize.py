@@ -1,0 +1,373 @@
+"""From a resolved manifest document to one internal form, whatever its dialect.
+
+The walk goes top-down from the root. At every mapping it decides the component type (explicit
+``type``, ``class_name``, or the implicit type of the field it sits in), merges the inherited
+``$options``/``$parameters`` with the component's own, lets parameters fill the component's fields
+(by each dialect's rule), translates 2022 shapes (:mod:`engine.manifest.legacy`), and validates
+every key. The result is a tree of plain dicts, each with a ``type`` of today's vocabulary and a
+``$parameters`` mapping, that the builder turns into objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import ManifestError, UnsupportedComponentError, closest
+from engine.manifest import legacy
+from engine.manifest.components import (
+    ALL_FIELD_NAMES,
+    ANY,
+    BOOLEAN,
+    COMPONENT,
+    COMPONENT_OR_LIST,
+    COMPONENTS,
+    CUSTOM_TYPES,
+    FAMILY_MEMBERS,
+    INTEGER,
+    LIST,
+    MAPPING,
+    SCALAR,
+    STRING,
+    TYPES,
+    ComponentType,
+    Field,
+    is_json_schema,
+)
+from engine.manifest.yaml_loader import LocatedDict, line_of
+
+LEGACY_ROOT_KEYS = ("version", "definitions", "streams", "check", "spec")
+_KIND_NAMES = {
+    SCALAR: "a string, number or boolean",
+    STRING: "a string",
+    INTEGER: "an integer",
+    BOOLEAN: "true or false",
+    MAPPING: "a mapping",
+    LIST: "a list",
+}
+
+
+def is_legacy(document: Any) -> bool:
+    """Is this a 2022-dialect manifest?
+
+    Today's manifests say ``type: DeclarativeSource`` at the root, or at least carry a version
+    of 0.29 or later (the release that introduced ``$parameters`` and ``#/`` references).
+    """
+    if not isinstance(document, dict) or "type" in document:
+        return False
+    match = re.match(r"^\s*(\d+)\.(\d+)", str(document.get("version", "")))
+    return not match or (int(match.group(1)), int(match.group(2))) < (0, 29)
+
+
+class Normalizer:
+    """One walk over one resolved manifest; collects warnings on the way."""
+
+    def __init__(self, *, legacy_dialect: bool, file: str | None = None) -> None:
+        self.legacy = legacy_dialect
+        self.file = file
+        self.warnings: list[str] = []
+
+    # -- entry point -----------------------------------------------------------------------
+
+    def normalize(self, document: Any) -> dict:
+        if not isinstance(document, dict):
+            raise self._error("the manifest must be a mapping", "", document, expected="a mapping")
+        root = LocatedDict(document)
+        root.line = line_of(document)
+        root.key_lines = getattr(document, "key_lines", {})
+        if "type" not in root:
+            self._check_untyped_root(root, document)
+        elif root.get("type") != "DeclarativeSource":
+            raise self._error(
+                f"unknown root type {root.get('type')!r}",
+                "type",
+                document,
+                key="type",
+                expected="type: DeclarativeSource",
+            )
+        if "version" in root and not isinstance(root["version"], str):
+            root["version"] = str(root["version"])
+        return self._component_fields(root, TYPES["DeclarativeSource"], "", {})
+
+    def _check_untyped_root(self, root: dict, document: Any) -> None:
+        """2022 roots (and a few early 0.29 ones) carry no type; extra keys are anchors."""
+        for key in [key for key in root if key not in LEGACY_ROOT_KEYS]:
+            suggestion = closest(key, LEGACY_ROOT_KEYS, cutoff=0.8)
+            if suggestion and not _known_elsewhere(key):
+                raise self._error(
+                    f"unknown top-level key {key!r}",
+                    key,
+                    document,
+                    key=key,
+                    expected="one of " + ", ".join(LEGACY_ROOT_KEYS),
+                    suggestion=suggestion,
+                )
+            self.warnings.append(f"top-level key {key!r} is not part of the format; ignored")
+            root.pop(key)
+        if "version" not in root:
+            self.warnings.append("the manifest has no version; read as the 2022 dialect")
+            root["version"] = "0.1.0"
+        root["type"] = "DeclarativeSource"
+
+    # -- one component ---------------------------------------------------------------------
+
+    def component(self, node: Any, path: str, field: Field, params: dict) -> Any:
+        if isinstance(node, str) and field.implicit == "MinMaxDatetime":
+            node = {"datetime": node}
+        if not isinstance(node, dict):
+            raise self._error(
+                f"expected a component, found {_describe(node)}",
+                path,
+                None,
+                expected=f"a mapping describing a {field.family or 'component'}",
+            )
+        node_copy: dict = LocatedDict(node)
+        node_copy.line = line_of(node)
+        node_copy.key_lines = getattr(node, "key_lines", {})
+        original_type, type_name = self._type_of(node_copy, path, field)
+        ctype = TYPES[type_name]
+        own = node_copy.pop("$options" if self.legacy else "$parameters", None) or {}
+        node_copy.pop("$parameters" if self.legacy else "$options", None)
+        if not isinstance(own, dict):
+            raise self._error("$parameters must be a mapping", path, node, expected="a mapping")
+        merged = {**params, **own}
+        self._fill_from_parameters(node_copy, ctype, merged)
+        if self.legacy:
+            node_copy = legacy.translate(type_name, original_type, node_copy, path)
+        node_copy["type"] = type_name
+        return self._component_fields(node_copy, ctype, path, merged)
+
+    def _type_of(self, node: dict, path: str, field: Field) -> tuple[str, str]:
+        declared = node.get("type")
+        class_name = node.get("class_name")
+        members = FAMILY_MEMBERS.get(field.family or "", set())
+        if declared is None and class_name:
+            short = str(class_name).rsplit(".", 1)[-1]
+            if self.legacy and (short in members or legacy.TYPE_ALIASES.get(short) in members):
+                node.pop("class_name")
+                declared = short
+            else:
+                declared = CUSTOM_TYPES.get(field.family or "")
+                if declared is None:
+                    raise self._error(
+                        f"a custom component (class_name) cannot be used as {field.family}",
+                        path,
+                        node,
+                    )
+        if declared is None:
+            declared = field.implicit
+            if declared is None:
+                raise self._error(
+                    "the component has no type",
+                    path,
+                    node,
+                    expected="one of " + ", ".join(sorted(members)) if members else "a type",
+                )
+        if not isinstance(declared, str):
+            raise self._error("type must be a string", path, node, key="type")
+        original = declared
+        if self.legacy:
+            declared = legacy.TYPE_ALIASES.get(declared, declared)
+        if declared not in TYPES:
+            raise self._error(
+                f"unknown component type {original!r}",
+                path,
+                node,
+                key="type",
+                expected="one of " + ", ".join(sorted(members)) if members else None,
+                suggestion=closest(original, members or TYPES),
+            )
+        if members and declared not in members:
+            raise self._error(
+                f"{original} cannot be used here",
+                path,
+                node,
+                key="type",
+                expected="one of " + ", ".join(sorted(members)),
+            )
+        ctype = TYPES[declared]
+        if not ctype.supported:
+            raise UnsupportedComponentError(
+                f"{original} is not supported: {ctype.why_unsupported}",
+                path=path,
+                file=self.file,
+                line=line_of(node, "type"),
+            )
+        return original, declared
+
+    def _fill_from_parameters(self, node: dict, ctype: ComponentType, params: dict) -> None:
+        if ctype.name.startswith("Custom"):
+            return
+        names = set(ctype.fields)
+        if self.legacy:
+            names |= legacy.legacy_field_names(ctype.name)
+            for name in names:
+                if name not in node and name in params:
+                    node[name] = params[name]
+        else:
+            for name in names:
+                if name in params and not node.get(name):
+                    node[name] = params[name]
+
+    def _component_fields(self, node: dict, ctype: ComponentType, path: str, params: dict) -> dict:
+        custom = ctype.name.startswith("Custom")
+        for key in list(node):
+            if key in ("type", "$parameters") or custom or key in ctype.fields:
+                continue
+            if key in params or _known_elsewhere(key):
+                self.warnings.append(
+                    f"{_join(path, key)}: {key!r} is not a field of {ctype.name}; ignored"
+                )
+                node.pop(key)
+                continue
+            raise self._error(
+                f"unknown key {key!r} in {ctype.name}",
+                _join(path, key),
+                node,
+                key=key,
+                expected=_fields_text(ctype),
+                suggestion=closest(key, ctype.fields),
+            )
+        for name, field in ctype.fields.items():
+            if field.required and node.get(name) is None:
+                raise self._error(
+                    f"{ctype.name} is missing its required field {name!r}",
+                    path,
+                    node,
+                    expected=f"{name}: {_expected_kind(field)}",
+                )
+        for name, value in list(node.items()):
+            field = ctype.fields.get(name)
+            if field is None or value is None:
+                continue
+            node[name] = self._value(value, _join(path, name), field, params, node, name)
+        if ctype.name == "DeclarativeStream" and self.legacy:
+            legacy.split_stream_slicer(node, path)
+        if ctype.name == "SelectiveAuthenticator":
+            node["authenticators"] = {
+                str(key): self.component(
+                    value,
+                    f"{path}.authenticators.{key}",
+                    Field(COMPONENT, family="authenticator"),
+                    params,
+                )
+                for key, value in node["authenticators"].items()
+            }
+        node["$parameters"] = params
+        return node
+
+    def _value(
+        self, value: Any, path: str, field: Field, params: dict, owner: dict, name: str
+    ) -> Any:
+        child_params = {k: v for k, v in params.items() if k != name}
+        if field.kind == COMPONENT:
+            return self.component(value, path, field, child_params)
+        if field.kind == COMPONENTS:
+            if not isinstance(value, list):
+                raise self._error(
+                    f"expected a list, found {_describe(value)}",
+                    path,
+                    owner,
+                    key=name,
+                    expected=f"a list of {field.family} components",
+                )
+            return [
+                self.component(v, f"{path}[{i}]", field, child_params) for i, v in enumerate(value)
+            ]
+        if field.kind == COMPONENT_OR_LIST:
+            if isinstance(value, list):
+                return [
+                    self.component(v, f"{path}[{i}]", field, child_params)
+                    for i, v in enumerate(value)
+                ]
+            return self.component(value, path, field, child_params)
+        _check_kind(
+            value,
+            field,
+            lambda problem, expected: self._error(
+                problem, path, owner, key=name, expected=expected
+            ),
+        )
+        return value
+
+    def _error(
+        self,
+        problem: str,
+        path: str,
+        node: Any,
+        *,
+        key: str | None = None,
+        expected: str | None = None,
+        suggestion: str | None = None,
+    ) -> ManifestError:
+        return ManifestError(
+            problem,
+            path=path,
+            file=self.file,
+            line=line_of(node, key),
+            expected=expected,
+            suggestion=suggestion,
+        )
+
+
+def _check_kind(value: Any, field: Field, fail: Callable[[str, str], ManifestError]) -> None:
+    ok = True
+    if field.kind == SCALAR:
+        ok = isinstance(value, (str, int, float, bool))
+    elif field.kind == STRING:
+        ok = isinstance(value, str)
+    elif field.kind == INTEGER:
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, str) and "{{" in value
+        )
+    elif field.kind == BOOLEAN:
+        ok = isinstance(value, bool) or (isinstance(value, str) and "{{" in value)
+    elif field.kind == MAPPING:
+        ok = isinstance(value, dict)
+    elif field.kind == LIST:
+        ok = isinstance(value, list) or (isinstance(value, str) and "{{" in value)
+    if not ok and field.kind != ANY:
+        raise fail(
+            f"expected {_KIND_NAMES[field.kind]}, found {_describe(value)}", _KIND_NAMES[field.kind]
+        )
+
+
+# JSON-schema words some published manifests leave on components; harmless, so only a warning.
+_STRAY_SCHEMA_WORDS = frozenset({"additionalProperties", "description", "title", "$schema"})
+
+
+def _expected_kind(field: Field) -> str:
+    return _KIND_NAMES.get(field.kind, "a " + (field.family or "value"))
+
+
+def _known_elsewhere(key: str) -> bool:
+    return key in ALL_FIELD_NAMES or key in _STRAY_SCHEMA_WORDS
+
+
+def _fields_text(ctype: ComponentType) -> str:
+    names = sorted(ctype.fields)
+    return "one of " + ", ".join(names) if names else f"no fields on {ctype.name}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def normalize_manifest(document: Any, *, file: str | None = None) -> tuple[dict, list[str]]:
+    """Normalise a resolved manifest; returns the internal form and the warnings met."""
+    normalizer = Normalizer(legacy_dialect=is_legacy(document), file=file)
+    return normalizer.normalize(document), normalizer.warnings
+
+
+__all__ = ["is_json_schema", "normalize_manifest"]

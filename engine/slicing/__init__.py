@@ -1,0 +1,1 @@
+"""Stream slicing: date windows, list values, parent records, and their products."""

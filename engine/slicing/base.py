@@ -1,0 +1,50 @@
+"""What every slicer offers the retriever, and the trivial one-slice slicer.
+
+A slicer produces the slices of a stream (plain dicts such as ``{"start_time": ..., "end_time":
+...}`` or ``{"project_id": 7, "parent_slice": {...}}``) and the request options a slice adds.
+Slicers that keep a cursor (date windows) also observe records and report state; those are
+:class:`Cursor` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from engine.http.options import EMPTY, RequestOptions
+
+Slice = dict[str, Any]
+
+
+class Slicer:
+    def slices(self, state: Mapping[str, Any] | None = None) -> Iterable[Slice]:
+        return [{}]
+
+    def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
+        return EMPTY
+
+
+class SingleSlice(Slicer):
+    """A stream without a router or cursor: one slice, ``{}``."""
+
+
+class Cursor(Slicer):
+    """A slicer that tracks the highest cursor value seen, per slice, and reports state."""
+
+    cursor_field: str = ""
+
+    def observe(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+        """Note a record read in ``stream_slice``."""
+
+    def close_slice(self, stream_slice: Mapping[str, Any]) -> None:
+        """All records of ``stream_slice`` were emitted; fold its cursor into the state."""
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def set_initial_state(self, state: Mapping[str, Any]) -> None:
+        """Start from a previous read's state."""
+
+    def keep(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+        """Client-side incremental filtering; by default every record is kept."""
+        return True

@@ -1,0 +1,232 @@
+"""DeclarativeSource: a manifest and a config, ready to check, discover and read.
+
+This is the engine's Python API (the Dagster integration and the command line both use it)::
+
+    source = load_source("manifest.yaml", config)
+    source.check()                      # (ok, message)
+    source.discover()                   # catalog entries
+    for record in source.read_records("users"): ...
+    for message in source.read(catalog, state): ...   # protocol messages as dicts
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from engine.errors import ConfigError, EngineError, ManifestError
+from engine.factory import BuildContext
+from engine.http.client import HttpClient, RateLimiter
+from engine.manifest.normalize import normalize_manifest
+from engine.manifest.references import resolve_references
+from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
+from engine.secrets import SecretMasker, secret_config_values
+from engine.stream import Stream
+
+TEST_ONLY_CONFIG_KEYS = ("_limit", "_page_size")
+
+
+@dataclass
+class Manifest:
+    """A loaded, resolved and normalised manifest (independent of any config)."""
+
+    definition: dict[str, Any]
+    base_dir: Path
+    file: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.definition.get("spec") or {}
+
+    @property
+    def stream_definitions(self) -> list[dict[str, Any]]:
+        return list(self.definition.get("streams") or [])
+
+
+def load_manifest(manifest: str | Path | Mapping[str, Any]) -> Manifest:
+    """Load a manifest from a file path, YAML text, or an already-parsed mapping."""
+    if isinstance(manifest, Mapping):
+        document, base_dir, file = dict(manifest), Path.cwd(), None
+    elif isinstance(manifest, Path) or (
+        isinstance(manifest, str)
+        and "\n" not in manifest
+        and manifest.endswith((".yaml", ".yml", ".json"))
+    ):
+        path = Path(manifest)
+        document, base_dir, file = load_yaml_file(path), path.resolve().parent, str(path)
+    else:
+        document, base_dir, file = load_yaml_text(str(manifest)), Path.cwd(), None
+    resolved = resolve_references(document, file=file)
+    definition, warnings = normalize_manifest(resolved, file=file)
+    return Manifest(definition, base_dir, file, warnings)
+
+
+class DeclarativeSource:
+    def __init__(
+        self,
+        manifest: Manifest,
+        config: Mapping[str, Any],
+        *,
+        custom_component_modules: Sequence[str] = (),
+        concurrency: int | None = None,
+        requests_per_second: float | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.config = {k: v for k, v in dict(config).items() if k not in TEST_ONLY_CONFIG_KEYS}
+        self.masker = SecretMasker(
+            secret_config_values(self._connection_specification(), self.config)
+        )
+        self.concurrency = concurrency or _default_concurrency(manifest.definition, self.config)
+        client_options: dict[str, Any] = {
+            "masker": self.masker,
+            "pool_size": max(self.concurrency, 4),
+        }
+        if timeout:
+            client_options["timeout"] = timeout
+        if requests_per_second:
+            client_options["rate_limiter"] = RateLimiter(requests_per_second)
+        self.client = HttpClient(**client_options)
+        self._context = BuildContext(
+            config=self.config,
+            client=self.client,
+            masker=self.masker,
+            base_dir=manifest.base_dir,
+            file=manifest.file,
+            custom_modules=tuple(custom_component_modules),
+        )
+        self._streams: dict[str, Stream] | None = None
+
+    # -- config and building -------------------------------------------------------------
+
+    def _connection_specification(self) -> dict[str, Any]:
+        return dict(self.manifest.spec.get("connection_specification") or {})
+
+    def validate_config(self) -> None:
+        """Check the config against the spec; the error names the key, never its value."""
+        schema = self._connection_specification()
+        if not schema:
+            return
+        validator = jsonschema.Draft7Validator(schema)
+        errors = sorted(validator.iter_errors(self.config), key=lambda e: list(e.absolute_path))
+        if errors:
+            raise ConfigError(_config_problem(errors[0]))
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        if self._streams is None:
+            built: dict[str, Stream] = {}
+            for index, definition in enumerate(self.manifest.stream_definitions):
+                stream = self._context.build(definition, f"streams[{index}]")
+                if stream.name in built:
+                    raise ManifestError(
+                        f"two streams are named {stream.name!r}",
+                        path=f"streams[{index}].name",
+                        file=self.manifest.file,
+                    )
+                built[stream.name] = stream
+            self._streams = built
+        return self._streams
+
+    def stream(self, name: str) -> Stream:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise ConfigError(
+                f"the manifest has no stream {name!r}; it has {', '.join(self.streams) or 'none'}"
+            ) from None
+
+    @property
+    def warnings(self) -> list[str]:
+        return [*self.manifest.warnings, *self._context.warnings]
+
+    # -- commands --------------------------------------------------------------------------
+
+    def spec(self) -> dict[str, Any]:
+        return dict(self.manifest.spec)
+
+    def check(self) -> tuple[bool, str | None]:
+        """Read one record of each stream the manifest's check names."""
+        try:
+            self.validate_config()
+            check = self.manifest.definition.get("check") or {}
+            names = check.get("stream_names") or []
+            if not self.streams:
+                return False, "the manifest defines no streams"
+            for name in names:
+                stream = self.stream(name)
+                slices = stream.slices()
+                if not slices:
+                    return False, f"stream {name!r} has no slices to read"
+                for _ in stream.read_slice(slices[0]):
+                    break
+        except EngineError as error:
+            return False, self.masker.mask(f"Unable to connect: {error}")
+        return True, None
+
+    def discover(self) -> list[dict[str, Any]]:
+        self.validate_config()
+        return [stream.catalog_entry() for stream in self.streams.values()]
+
+    def read_records(
+        self, stream_name: str, state: Mapping[str, Any] | None = None
+    ) -> Iterator[dict]:
+        self.validate_config()
+        return self.stream(stream_name).read_records(state)
+
+    def read(
+        self,
+        catalog: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Protocol messages of a read: RECORDs, STATE after each slice, LOG lines."""
+        self.validate_config()
+        from engine.reader import read_messages
+
+        yield from read_messages(self, catalog, state or {})
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def load_source(
+    manifest: str | Path | Mapping[str, Any] | Manifest,
+    config: Mapping[str, Any],
+    **options: Any,
+) -> DeclarativeSource:
+    """Load a manifest and bind it to a config (see DeclarativeSource for the options)."""
+    loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    return DeclarativeSource(loaded, config, **options)
+
+
+def _default_concurrency(definition: Mapping[str, Any], config: Mapping[str, Any]) -> int:
+    level = definition.get("concurrency_level") or {}
+    value = level.get("default_concurrency", 1)
+    if isinstance(value, str):
+        from engine.interpolation import InterpolatedString
+
+        value = InterpolatedString(value).eval(config)
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 1
+    maximum = level.get("max_concurrency")
+    return max(1, min(count, int(maximum)) if maximum else count)
+
+
+def _config_problem(error: jsonschema.ValidationError) -> str:
+    where = "/".join(str(p) for p in error.absolute_path) or "<config>"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"config is missing the required key {missing!r}" + (
+            f" (in {where})" if error.absolute_path else ""
+        )
+    if error.validator == "additionalProperties":
+        return f"config has keys the spec does not allow (at {where})"
+    expected = error.schema.get(error.validator) if isinstance(error.schema, dict) else None
+    return f"config key {where!r} is invalid: it fails '{error.validator}' (expected {expected!r})"

@@ -1,0 +1,5 @@
+"""Cursor state of streams and partitions, persisted in a SQL table so syncs resume anywhere."""
+
+from engine.state.store import STATE_SCHEMA_VERSION, StateStore, StateStoreError, StoredState
+
+__all__ = ["STATE_SCHEMA_VERSION", "StateStore", "StateStoreError", "StoredState"]

@@ -1,0 +1,446 @@
+"""The durable cursor-state table: one row of state per (source, stream, partition).
+
+Incremental syncs resume across runs and processes only if the state they resume from is exactly
+the state the last successful run committed. So every write here is one atomic statement (a
+dialect upsert, or a guarded update/insert pair elsewhere), a writer never moves a cursor
+backwards unless told to, and a caller may write the state in its own transaction so that a
+warehouse on the same database commits its rows and the state that covers them together.
+
+Concurrent runs of one partition are refused through leases: a row in a second table that names
+its owner and expires, so a crashed run never blocks the partition for good.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+
+from engine.errors import EngineError
+
+STATE_SCHEMA_VERSION = 1
+"""Version of the table layout; stored in the meta table so a later release can migrate."""
+
+_KEY_LENGTH = 255
+_SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+_VERSION_KEY = {"name": "schema_version"}
+
+
+class StateStoreError(EngineError, RuntimeError):
+    """The state store cannot be opened, read or written; the message names the store and why."""
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """One row of the state table as it was last written."""
+
+    source: str
+    stream: str
+    partition: str
+    state: dict
+    cursor_key: str | None
+    updated_at: datetime
+    run_id: str | None
+
+
+class _UtcDateTime(sa.TypeDecorator):
+    """Timestamps that go in and come out as aware UTC datetimes on every dialect.
+
+    SQLite keeps no zone (it stores the UTC wall time as text, which also sorts correctly);
+    PostgreSQL returns the session's zone. Either way callers get UTC back.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _key_columns() -> list[sa.Column]:
+    # 3 x 255 characters stays within the primary-key size limit of MySQL's utf8mb4 indexes.
+    return [
+        sa.Column("source", sa.String(_KEY_LENGTH), primary_key=True),
+        sa.Column("stream", sa.String(_KEY_LENGTH), primary_key=True),
+        sa.Column("partition", sa.String(_KEY_LENGTH), primary_key=True),
+    ]
+
+
+def _build_tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Table]:
+    metadata = sa.MetaData()
+    # Cursor keys compare byte-wise; PostgreSQL would otherwise apply the database's locale.
+    cursor_key_type = sa.String(_KEY_LENGTH).with_variant(
+        sa.String(_KEY_LENGTH, collation="C"), "postgresql"
+    )
+    state = sa.Table(
+        f"{prefix}state",
+        metadata,
+        *_key_columns(),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("cursor_key", cursor_key_type, nullable=True),
+        sa.Column("updated_at", _UtcDateTime, nullable=False),
+        sa.Column("run_id", sa.String(_KEY_LENGTH), nullable=True),
+    )
+    lease = sa.Table(
+        f"{prefix}state_lease",
+        metadata,
+        *_key_columns(),
+        sa.Column("owner", sa.String(_KEY_LENGTH), nullable=False),
+        sa.Column("expires_at", _UtcDateTime, nullable=False),
+    )
+    meta = sa.Table(
+        f"{prefix}state_meta",
+        metadata,
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.String(_KEY_LENGTH), nullable=False),
+    )
+    return metadata, state, lease, meta
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers run beside the one writer; the busy timeout makes writers queue."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+    # Switching a new file to WAL takes an exclusive lock that SQLite does not wait for, so when
+    # processes open a new file together, the ones that lose the race retry here.
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    cursor.close()
+
+
+def _native_upsert(
+    connection: Connection,
+    table: sa.Table,
+    key: dict[str, str],
+    values: dict[str, Any],
+    update_if: sa.ColumnElement[bool] | None,
+) -> bool:
+    """Insert, or update when ``update_if`` holds, in one statement; True if a row was written."""
+    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(table).values(**key, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key), set_=values, where=update_if
+    )
+    # Without preserve_rowcount SQLAlchemy reports -1 for INSERTs on some drivers (psycopg).
+    return connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount > 0
+
+
+def _portable_upsert(
+    connection: Connection,
+    table: sa.Table,
+    key: dict[str, str],
+    values: dict[str, Any],
+    update_if: sa.ColumnElement[bool] | None,
+) -> bool:
+    """The same contract as `_native_upsert` for dialects without ``ON CONFLICT``.
+
+    The conditional update settles the common case (the row exists). Otherwise the insert runs in
+    a savepoint: if another writer inserted the row first, the conditional update is retried
+    against that row, so the guard still decides.
+    """
+    match = sa.and_(*(table.c[name] == value for name, value in key.items()))
+    guarded = match if update_if is None else sa.and_(match, update_if)
+
+    def update() -> bool:
+        return connection.execute(sa.update(table).where(guarded).values(**values)).rowcount > 0
+
+    if update():
+        return True
+    if connection.execute(sa.select(sa.literal(1)).where(match)).first() is not None:
+        return False
+    try:
+        with connection.begin_nested():
+            connection.execute(sa.insert(table).values(**key, **values))
+    except IntegrityError:
+        return update()
+    return True
+
+
+class StateStore:
+    """Cursor state of every (source, stream, partition), in any SQLAlchemy database.
+
+    The engine is created at once but nothing connects until first use, so building a store (for
+    example while Dagster loads definitions) never touches the database. Tables are created on
+    first use, idempotently, also when several processes start together.
+    """
+
+    def __init__(self, url: str, *, table_prefix: str = "dd_") -> None:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StateStoreError(
+                "the state store URL is not a SQLAlchemy URL; expected e.g. "
+                "'sqlite:////path/state.db' or 'postgresql+psycopg://user:password@host/db'"
+            ) from None
+        self.url: str = parsed.render_as_string(hide_password=True)
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if parsed.get_backend_name() == "sqlite":
+            options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_SECONDS}
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = sa.create_engine(parsed, **options)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StateStoreError(f"cannot open the state store at {self.url}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _tune_sqlite)
+        self._metadata, self._state, self._lease, self._meta = _build_tables(table_prefix)
+        native = self.engine.dialect.name in ("sqlite", "postgresql")
+        self._upsert = _native_upsert if native else _portable_upsert
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+
+    @classmethod
+    def sqlite_file(cls, path: str | os.PathLike) -> StateStore:
+        """A store in a SQLite file (created with its parent directories if missing)."""
+        database = str(Path(path).expanduser().absolute())
+        return cls(sa.URL.create("sqlite", database=database).render_as_string())
+
+    def __repr__(self) -> str:
+        return f"StateStore({self.url!r})"
+
+    def create_tables(self) -> None:
+        """Create the tables and the schema version row unless they exist; check the version.
+
+        Runs on first use by itself. Call it up front when you will write state inside your own
+        SQLite transaction: creating tables needs the write lock that transaction would hold.
+        """
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            with self._errors("creating the state tables"):
+                self._create_tables()
+            self._schema_ready = True
+
+    def _create_tables(self) -> None:
+        # Processes starting together can all see a table missing; the losers' CREATE fails with
+        # "already exists", and their next attempt finds that table. Each failure means one more
+        # table exists, so one attempt per table plus a last one always suffices.
+        attempts = len(self._metadata.tables) + 1
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as connection:
+                    self._metadata.create_all(connection, checkfirst=True)
+                    stored = self._stored_version(connection)
+                    if stored is None:
+                        version_row = {"value": str(STATE_SCHEMA_VERSION)}
+                        self._upsert(connection, self._meta, _VERSION_KEY, version_row, sa.false())
+                        stored = self._stored_version(connection)
+                break
+            except DBAPIError:
+                if attempt == attempts - 1:
+                    raise
+        if stored != str(STATE_SCHEMA_VERSION):
+            raise StateStoreError(
+                f"the state tables at {self.url} have schema version {stored}, but this release "
+                f"reads version {STATE_SCHEMA_VERSION}; use the release that wrote them or a "
+                "different table_prefix"
+            )
+
+    def _stored_version(self, connection: Connection) -> str | None:
+        # Read before writing: a store opened beside a caller's open SQLite transaction must not
+        # need the write lock just to confirm the version.
+        return connection.execute(
+            sa.select(self._meta.c.value).where(self._meta.c.name == _VERSION_KEY["name"])
+        ).scalar_one_or_none()
+
+    def get(self, source: str, stream: str, partition: str = "") -> StoredState | None:
+        """The stored row of one partition, or None if it has no state yet."""
+        table = self._state
+        with self._transaction(f"reading state of {source}/{stream}/{partition!r}") as connection:
+            row = connection.execute(
+                sa.select(table).where(*_match(table, source, stream, partition))
+            ).first()
+        if row is None:
+            return None
+        return StoredState(
+            source=row.source,
+            stream=row.stream,
+            partition=row.partition,
+            state=orjson.loads(row.state),
+            cursor_key=row.cursor_key,
+            updated_at=row.updated_at,
+            run_id=row.run_id,
+        )
+
+    def load(self, source: str, stream: str, partition: str = "") -> dict | None:
+        """The state of one partition, or None if it has none yet."""
+        stored = self.get(source, stream, partition)
+        return None if stored is None else stored.state
+
+    def load_all(self, source: str, stream: str) -> dict[str, dict]:
+        """The state of every partition of a stream, keyed by partition."""
+        table = self._state
+        with self._transaction(f"reading state of {source}/{stream}") as connection:
+            rows = connection.execute(
+                sa.select(table.c.partition, table.c.state).where(
+                    table.c.source == source, table.c.stream == stream
+                )
+            ).all()
+        return {row.partition: orjson.loads(row.state) for row in rows}
+
+    def save(
+        self,
+        source: str,
+        stream: str,
+        partition: str,
+        state: dict,
+        *,
+        cursor_key: str | None = None,
+        run_id: str | None = None,
+        allow_backwards: bool = False,
+        connection: Connection | None = None,
+    ) -> bool:
+        """Write the state of one partition; return whether it was written.
+
+        ``cursor_key`` is a string that sorts like the cursor (fixed-width ISO-8601 UTC, a
+        zero-padded number). A write whose key sorts before the stored key is refused (returns
+        False) unless ``allow_backwards``; a write without a key, or over a row without one,
+        always happens. With ``connection`` the write joins the caller's transaction and is
+        committed (or rolled back) by the caller; otherwise it commits on its own.
+        """
+        _check_lengths(
+            source=source, stream=stream, partition=partition, cursor_key=cursor_key, run_id=run_id
+        )
+        if not isinstance(state, dict):
+            raise StateStoreError(
+                f"state of {source}/{stream}/{partition!r} must be a JSON object (a dict), "
+                f"not {type(state).__name__}"
+            )
+        try:
+            text = orjson.dumps(state).decode()
+        except TypeError as exc:
+            raise StateStoreError(
+                f"state of {source}/{stream}/{partition!r} is not JSON-serializable: {exc}"
+            ) from exc
+        table = self._state
+        values = {
+            "state": text,
+            "cursor_key": cursor_key,
+            "updated_at": datetime.now(timezone.utc),
+            "run_id": run_id,
+        }
+        update_if = None
+        if cursor_key is not None and not allow_backwards:
+            update_if = sa.or_(table.c.cursor_key.is_(None), table.c.cursor_key <= cursor_key)
+        key = {"source": source, "stream": stream, "partition": partition}
+        action = f"saving state of {source}/{stream}/{partition!r}"
+        with self._transaction(action, caller=connection) as active:
+            return self._upsert(active, table, key, values, update_if)
+
+    def reset(self, source: str, stream: str, partition: str | None = None) -> int:
+        """Delete the state of one partition, or of every partition when None; return the count."""
+        table = self._state
+        where = [table.c.source == source, table.c.stream == stream]
+        if partition is not None:
+            where.append(table.c.partition == partition)
+        with self._transaction(f"resetting state of {source}/{stream}") as connection:
+            return connection.execute(sa.delete(table).where(*where)).rowcount
+
+    def acquire_lease(
+        self, source: str, stream: str, partition: str, owner: str, ttl_seconds: float = 3600
+    ) -> bool:
+        """Take (or renew) the right to sync one partition for ``ttl_seconds``.
+
+        Returns False while another owner holds an unexpired lease. A lease that expired (its
+        run crashed or overran) is taken over, so set the TTL above the longest expected run.
+        """
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        _check_lengths(source=source, stream=stream, partition=partition, owner=owner)
+        table = self._lease
+        now = datetime.now(timezone.utc)
+        values = {"owner": owner, "expires_at": now + timedelta(seconds=ttl_seconds)}
+        takeover = sa.or_(table.c.owner == owner, table.c.expires_at <= now)
+        key = {"source": source, "stream": stream, "partition": partition}
+        action = f"acquiring the lease of {source}/{stream}/{partition!r}"
+        with self._transaction(action) as connection:
+            return self._upsert(connection, table, key, values, takeover)
+
+    def release_lease(self, source: str, stream: str, partition: str, owner: str) -> None:
+        """Give a lease back; does nothing if ``owner`` no longer holds it."""
+        table = self._lease
+        mine = (*_match(table, source, stream, partition), table.c.owner == owner)
+        with self._transaction(f"releasing the lease of {source}/{stream}/{partition!r}") as conn:
+            conn.execute(sa.delete(table).where(*mine))
+
+    def dispose(self) -> None:
+        """Close the pooled connections (call before forking, and when done)."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(
+        self, action: str, *, caller: Connection | None = None
+    ) -> Iterator[Connection]:
+        """A connection inside a transaction, with the tables in place and errors explained.
+
+        The caller's connection is used as is and left for the caller to commit; otherwise a
+        pooled connection's transaction commits on exit.
+        """
+        self.create_tables()
+        with self._errors(action):
+            if caller is not None:
+                yield caller
+                return
+            with self.engine.begin() as connection:
+                yield connection
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn database errors into a StateStoreError naming the store and the action.
+
+        Only the driver's own message is kept: SQLAlchemy's full text repeats the SQL and its
+        parameters, which is noise here.
+        """
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            reason = next(iter(str(cause).strip().splitlines()), "")
+            raise StateStoreError(
+                f"{action} in the state store at {self.url} failed: "
+                f"{type(cause).__name__}: {reason}"
+            ) from exc
+
+
+def _match(
+    table: sa.Table, source: str, stream: str, partition: str
+) -> tuple[sa.ColumnElement[bool], ...]:
+    return (table.c.source == source, table.c.stream == stream, table.c.partition == partition)
+
+
+def _check_lengths(**values: str | None) -> None:
+    """Refuse over-long keys up front: SQLite would store them and PostgreSQL reject them."""
+    for name, value in values.items():
+        if value is not None and len(value) > _KEY_LENGTH:
+            raise StateStoreError(
+                f"{name} {value[:40]!r}... is {len(value)} characters long; the state table "
+                f"holds at most {_KEY_LENGTH}"
+            )

@@ -1,0 +1,81 @@
+"""DeclarativeStream: a named collection of records with its slices, cursor and schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import ReadError
+from engine.http.client import RequestStats
+from engine.retriever import SimpleRetriever
+from engine.slicing.base import Cursor, Slice, Slicer
+
+
+@dataclass
+class Stream:
+    name: str
+    retriever: SimpleRetriever
+    slicer: Slicer
+    primary_key: list[list[str]] = field(default_factory=list)
+    cursor_field: list[str] = field(default_factory=list)
+    load_schema: Callable[[], dict[str, Any]] = dict
+    checkpoint_interval: int | None = None
+    parent_streams: list[str] = field(default_factory=list)
+    _schema: dict[str, Any] | None = field(default=None, init=False)
+
+    @property
+    def json_schema(self) -> dict[str, Any]:
+        if self._schema is None:
+            self._schema = self.load_schema()
+        return self._schema
+
+    @property
+    def cursor(self) -> Cursor | None:
+        return self.slicer if isinstance(self.slicer, Cursor) else None
+
+    @property
+    def supports_incremental(self) -> bool:
+        return bool(self.cursor_field)
+
+    def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
+        cursor = self.cursor
+        if cursor is not None and state:
+            cursor.set_initial_state(state)
+        return list(self.slicer.slices(state))
+
+    def read_slice(self, stream_slice: Slice, stats: RequestStats | None = None) -> Iterator[dict]:
+        """The records of one slice; errors name this stream and slice."""
+        stats = stats if stats is not None else RequestStats()
+        cursor = self.cursor
+        try:
+            for record in self.retriever.read_slice(stream_slice, stats):
+                if cursor is not None:
+                    if not cursor.keep(stream_slice, record):
+                        continue
+                    cursor.observe(stream_slice, record)
+                yield record
+        except ReadError as error:
+            raise error.with_context(stream=self.name, stream_slice=stream_slice) from None
+
+    def read_records(self, state: Mapping[str, Any] | None = None) -> Iterator[dict]:
+        """Every record of every slice, sequentially (the simple Python API)."""
+        for stream_slice in self.slices(state):
+            yield from self.read_slice(stream_slice)
+            if self.cursor is not None:
+                self.cursor.close_slice(stream_slice)
+
+    def catalog_entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "name": self.name,
+            "json_schema": self.json_schema,
+            "supported_sync_modes": ["full_refresh", "incremental"]
+            if self.supports_incremental
+            else ["full_refresh"],
+        }
+        if self.supports_incremental:
+            entry["source_defined_cursor"] = True
+            entry["default_cursor_field"] = list(self.cursor_field)
+        if self.primary_key:
+            entry["source_defined_primary_key"] = self.primary_key
+        return entry

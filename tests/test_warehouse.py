@@ -1,0 +1,406 @@
+"""Warehouse destinations against real databases: DuckDB file, SQLite, and PostgreSQL.
+
+Every behaviour runs on each backend; PostgreSQL needs TEST_POSTGRES_URL, and each of its tests
+writes into a schema of its own that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from dagster_declarative.warehouse import (
+    Destination,
+    DuckDBDestination,
+    PrimaryKeyValueError,
+    TableSpec,
+    WriteMode,
+    WriteModeError,
+    WriteResult,
+    destination_from_url,
+)
+from engine.state import StateStore
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": ["null", "string"]},
+        "updated_at": {"type": ["null", "string"], "format": "date-time"},
+    },
+}
+
+
+@dataclass
+class Backend:
+    """A destination plus a way to read back what it wrote, as plain comparable values."""
+
+    name: str
+    url: str
+    destination: Destination
+    namespace: str
+
+    def spec(self, stream: str = "items", schema: Any = SCHEMA, key: tuple = ("id",)) -> TableSpec:
+        return TableSpec(self.namespace, stream, schema, key)
+
+    def write(
+        self,
+        spec: TableSpec,
+        batches: Any,
+        mode: WriteMode,
+        partition: str | None = None,
+        run_id: str = "r",
+        before_commit: Any = None,
+    ) -> WriteResult:
+        return self.destination.write(
+            spec,
+            batches,
+            mode=mode,
+            partition_key=partition,
+            run_id=run_id,
+            before_commit=before_commit,
+        )
+
+    def rows(self, table: str, columns: str, order_by: str = "id") -> list[tuple]:
+        """`columns` of the table, with JSON decoded and timestamps as aware UTC datetimes."""
+        sql = f"SELECT {columns} FROM {table} ORDER BY {order_by}"
+        if isinstance(self.destination, DuckDBDestination):
+            with self.destination.connect() as connection:
+                raw = connection.execute(sql).fetchall()
+        else:
+            with self.destination.engine.connect() as connection:
+                raw = [tuple(row) for row in connection.execute(sa.text(sql))]
+        return [tuple(_plain(value) for value in row) for row in raw]
+
+    def table(self, stream: str = "items") -> str:
+        if self.name == "sqlite":
+            return f"{self.namespace}__{stream}"
+        return f"{self.namespace}.{stream}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        return orjson.loads(value)
+    return value
+
+
+@pytest.fixture(params=["duckdb", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    namespace = f"wh_{uuid.uuid4().hex[:10]}"
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    elif request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    else:
+        url = os.environ.get("TEST_POSTGRES_URL", "")
+        if not url:
+            pytest.skip("TEST_POSTGRES_URL is not set; PostgreSQL warehouse tests need a server")
+    destination = destination_from_url(url)
+    yield Backend(request.param, url, destination, namespace)
+    destination.close()
+    if request.param == "postgres":
+        engine = sa.create_engine(destination.sqlalchemy_connection_url() or "")
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {namespace} CASCADE")
+        engine.dispose()
+
+
+def _items(ids: range, name: str = "v1") -> list[dict[str, Any]]:
+    return [{"id": i, "name": f"{name}-{i}", "updated_at": f"2024-01-0{1 + i % 9}"} for i in ids]
+
+
+def _batches(records: list[dict[str, Any]], size: int = 2) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(records), size):
+        yield records[start : start + size]
+
+
+def test_rerunning_a_partition_replaces_its_rows(backend: Backend) -> None:
+    spec, mode = backend.spec(key=()), WriteMode.REPLACE_PARTITION
+    backend.write(spec, _batches(_items(range(3))), mode, "2024-01-01", "r1")
+    backend.write(spec, _batches(_items(range(10, 12))), mode, "2024-01-02", "r1")
+
+    again = backend.write(spec, _batches(_items(range(2), "v2")), mode, "2024-01-01", "r2")
+
+    assert (again.rows_written, again.row_count) == (2, 4)
+    assert backend.rows(backend.table(), "id, name, _dd_partition, _dd_run_id") == [
+        (0, "v2-0", "2024-01-01", "r2"),
+        (1, "v2-1", "2024-01-01", "r2"),
+        (10, "v1-10", "2024-01-02", "r1"),
+        (11, "v1-11", "2024-01-02", "r1"),
+    ]
+    rerun = backend.write(spec, _batches(_items(range(2), "v2")), mode, "2024-01-01", "r3")
+    assert rerun.row_count == 4
+
+
+def test_backfill_over_overlapping_windows_keeps_one_row_per_key(backend: Backend) -> None:
+    spec = backend.spec()
+    first = backend.write(spec, _batches(_items(range(5))), WriteMode.UPSERT, "w1")
+    overlapping = [*_items(range(3, 8), "v2"), {"id": 7, "name": "v3-7"}]
+    second = backend.write(spec, _batches(overlapping, 4), WriteMode.UPSERT, "w2")
+
+    assert (first.row_count, second.rows_written, second.row_count) == (5, 6, 8)
+    rows = backend.rows(backend.table(), "id, name, _dd_partition")
+    assert rows == [
+        (0, "v1-0", "w1"),
+        (1, "v1-1", "w1"),
+        (2, "v1-2", "w1"),
+        (3, "v2-3", "w2"),
+        (4, "v2-4", "w2"),
+        (5, "v2-5", "w2"),
+        (6, "v2-6", "w2"),
+        (7, "v3-7", "w2"),
+    ]
+
+
+def test_replace_partition_of_a_keyed_stream_also_keeps_one_row_per_key(backend: Backend) -> None:
+    spec = backend.spec()
+    backend.write(spec, [_items(range(3))], WriteMode.REPLACE_PARTITION, "a")
+    backend.write(spec, [_items(range(2, 4), "v2")], WriteMode.REPLACE_PARTITION, "b")
+
+    assert backend.rows(backend.table(), "id, _dd_partition") == [
+        (0, "a"),
+        (1, "a"),
+        (2, "b"),
+        (3, "b"),
+    ]
+
+
+def test_replace_table_swaps_the_whole_content(backend: Backend) -> None:
+    spec = backend.spec(key=())
+    backend.write(spec, _batches(_items(range(5))), WriteMode.REPLACE_TABLE, run_id="r1")
+    result = backend.write(spec, _batches(_items(range(7, 9))), WriteMode.REPLACE_TABLE, None, "r2")
+
+    assert (result.rows_written, result.row_count) == (2, 2)
+    assert backend.rows(backend.table(), "id, _dd_run_id") == [(7, "r2"), (8, "r2")]
+    assert backend.destination.row_count(spec) == 2
+
+
+def test_an_empty_rerun_of_a_partition_empties_it(backend: Backend) -> None:
+    spec = backend.spec(key=())
+    backend.write(spec, [_items(range(3))], WriteMode.REPLACE_PARTITION, "p")
+
+    result = backend.write(spec, iter([]), WriteMode.REPLACE_PARTITION, "p")
+
+    assert (result.rows_written, result.row_count) == (0, 0)
+
+
+def test_schema_evolution_adds_a_column_and_keeps_old_rows(backend: Backend) -> None:
+    backend.write(backend.spec(), [[{"id": 1, "name": "a", "colour": "red"}]], WriteMode.UPSERT)
+    evolved = {
+        **SCHEMA,
+        "properties": {**SCHEMA["properties"], "colour": {"type": ["null", "string"]}},
+    }
+
+    new_record = {"id": 2, "name": "b", "colour": "blue"}
+    result = backend.write(backend.spec(schema=evolved), [[new_record]], WriteMode.UPSERT)
+
+    assert "colour" in [name for name, _ in result.columns]
+    assert backend.rows(backend.table(), "id, colour, _dd_extras") == [
+        (1, None, {"colour": "red"}),
+        (2, "blue", None),
+    ]
+
+
+TYPED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "text": {"type": ["null", "string"]},
+        "count": {"type": ["null", "integer"]},
+        "ratio": {"type": ["null", "number"]},
+        "flag": {"type": ["null", "boolean"]},
+        "at": {"type": ["null", "string"], "format": "date-time"},
+        "day": {"type": ["null", "string"], "format": "date"},
+        "attributes": {"type": ["null", "object"]},
+        "tags": {"type": ["null", "array"], "items": {"type": "string"}},
+        "Mixed-Case Name": {"type": "string"},
+    },
+}
+
+
+def test_types_round_trip(backend: Backend) -> None:
+    record = {
+        "id": 9007199254740993,
+        "text": "héllo \"quoted\"\t'single'\nnew line \\ back",
+        "count": -42,
+        "ratio": 0.1,
+        "flag": True,
+        "at": "2024-03-10T12:30:45.123456+02:00",
+        "day": "2024-02-29",
+        "attributes": {"nested": {"list": [1, 2.5, None, "x"]}, "empty": {}},
+        "tags": ["a", "b"],
+        "Mixed-Case Name": "kept",
+    }
+    spec = backend.spec("typed", TYPED_SCHEMA)
+    result = backend.write(spec, [[record, {"id": 2}]], WriteMode.UPSERT)
+
+    columns = (
+        'id, text, count, ratio, flag, "at", "day", attributes, tags, mixed_case_name, _dd_extras'
+    )
+    full, empty = backend.rows(backend.table("typed"), columns, order_by="id DESC")
+    assert full[:7] == (
+        record["id"],
+        record["text"],
+        -42,
+        0.1,
+        True,
+        datetime(2024, 3, 10, 10, 30, 45, 123456, tzinfo=timezone.utc),
+        date(2024, 2, 29),
+    )
+    assert full[7:] == (record["attributes"], ["a", "b"], "kept", None)
+    assert empty == (2, *[None] * 10)
+    assert [name for name, _ in result.columns] == [
+        *[
+            "id",
+            "text",
+            "count",
+            "ratio",
+            "flag",
+            "at",
+            "day",
+            "attributes",
+            "tags",
+            "mixed_case_name",
+        ],
+        *["_dd_extras", "_dd_extracted_at", "_dd_partition", "_dd_run_id"],
+    ]
+
+
+def test_values_that_do_not_fit_and_unknown_fields_go_to_extras(backend: Backend) -> None:
+    records = [
+        {"id": 1, "name": {"first": "Ann"}, "updated_at": "not a date", "surprise": [1, 2]},
+        {"id": "2", "name": 7, "updated_at": "2024-05-01T00:00:00Z"},
+    ]
+    result = backend.write(backend.spec(), [records], WriteMode.UPSERT)
+
+    assert result.rows_written == 2
+    assert backend.rows(backend.table(), "id, name, updated_at, _dd_extras") == [
+        (1, None, None, {"name": {"first": "Ann"}, "updated_at": "not a date", "surprise": [1, 2]}),
+        (2, "7", datetime(2024, 5, 1, tzinfo=timezone.utc), None),
+    ]
+
+
+def test_upsert_needs_a_primary_key(backend: Backend) -> None:
+    with pytest.raises(WriteModeError, match="no primary key"):
+        backend.write(backend.spec(key=()), [[{"id": 1}]], WriteMode.UPSERT)
+
+
+def test_a_record_without_its_key_fails_the_write_and_writes_nothing(backend: Backend) -> None:
+    spec = backend.spec()
+    backend.write(spec, [_items(range(2))], WriteMode.UPSERT, run_id="r1")
+
+    with pytest.raises(PrimaryKeyValueError, match="'id'"):
+        batches = [_items(range(5, 7)), [{"name": "no id"}]]
+        backend.write(spec, batches, WriteMode.UPSERT, run_id="r2")
+
+    assert backend.rows(backend.table(), "id, _dd_run_id") == [(0, "r1"), (1, "r1")]
+
+
+def test_many_batches_stream_through_the_bulk_path(backend: Backend) -> None:
+    consumed = []
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        for number in range(20):
+            consumed.append(number)
+            yield _items(range(number * 500, (number + 1) * 500))
+
+    result = backend.write(backend.spec(), batches(), WriteMode.UPSERT, "p")
+
+    assert consumed == list(range(20))
+    assert (result.rows_written, result.row_count) == (10_000, 10_000)
+
+
+class InjectedCrash(Exception):
+    """Stands for the process dying at a chosen point of a run."""
+
+
+def _partition_run(
+    backend: Backend, store: StateStore, records: list[dict[str, Any]], *, crash: str | None
+) -> None:
+    """One run of partition "p": resume from the stored state, write, then save the new state.
+
+    Records are filtered by the stored cursor, as an incremental read would. When the state store
+    is in the warehouse's database, state is saved inside the data transaction.
+    """
+    cursor = (store.load("src", "items", "p") or {}).get("id", -1)
+    fresh = [record for record in records if record["id"] > cursor]
+    state = {"id": max(record["id"] for record in records)}
+    together = backend.destination.same_database(store.engine.url.render_as_string(False))
+
+    def save_with_data(connection: Any) -> None:
+        store.save("src", "items", "p", state, connection=connection)
+        if crash == "before data commit":
+            raise InjectedCrash
+
+    before_commit = save_with_data if together else None
+    backend.write(
+        backend.spec(key=()), [fresh], WriteMode.REPLACE_PARTITION, "p", "r", before_commit
+    )
+    if crash == "between data and state commit":
+        raise InjectedCrash
+    if not together:
+        store.save("src", "items", "p", state)
+
+
+@pytest.mark.parametrize("crash", ["before data commit", "between data and state commit"])
+def test_a_crash_then_a_rerun_leaves_exactly_the_expected_rows(
+    backend: Backend, tmp_path: Path, crash: str
+) -> None:
+    if backend.name == "duckdb":
+        store = StateStore(f"sqlite:///{tmp_path / 'state.db'}", table_prefix="dd_")
+    else:
+        store = StateStore(backend.url, table_prefix=f"{backend.namespace}_")
+        store.create_tables()
+    records = _items(range(4))
+    try:
+        with pytest.raises(InjectedCrash):
+            _partition_run(backend, store, records, crash=crash)
+        _partition_run(backend, store, records, crash=None)
+
+        assert backend.rows(backend.table(), "id") == [(0,), (1,), (2,), (3,)]
+        assert store.load("src", "items", "p") == {"id": 3}
+    finally:
+        if backend.name == "postgres":
+            with store.engine.begin() as connection:
+                for table in ("state", "state_lease", "state_meta"):
+                    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {backend.namespace}_{table}")
+        store.dispose()
+
+
+def test_a_failing_before_commit_rolls_the_data_back(backend: Backend) -> None:
+    spec = backend.spec()
+    backend.write(spec, [_items(range(2))], WriteMode.UPSERT, run_id="r1")
+    seen = []
+
+    def fail(handle: Any) -> None:
+        seen.append(handle)
+        raise InjectedCrash
+
+    with pytest.raises(InjectedCrash):
+        backend.write(spec, [_items(range(5), "v2")], WriteMode.REPLACE_TABLE, None, "r2", fail)
+
+    assert len(seen) == 1
+    assert backend.rows(backend.table(), "id, name") == [(0, "v1-0"), (1, "v1-1")]
+
+
+def test_same_database_and_connection_url(backend: Backend, tmp_path: Path) -> None:
+    destination = backend.destination
+    assert not destination.same_database(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    if backend.name == "duckdb":
+        assert destination.sqlalchemy_connection_url() is None
+        assert destination.same_database(backend.url)
+    else:
+        url = destination.sqlalchemy_connection_url()
+        assert url is not None
+        assert destination.same_database(url)
