@@ -63,7 +63,24 @@ def load_manifest(manifest: str | Path | Mapping[str, Any]) -> Manifest:
         document, base_dir, file = load_yaml_text(str(manifest)), Path.cwd(), None
     resolved = resolve_references(document, file=file)
     definition, warnings = normalize_manifest(resolved, file=file)
+    if not definition.get("spec") and file is not None:
+        definition["spec"] = _packaged_spec(base_dir)
     return Manifest(definition, base_dir, file, warnings)
+
+
+def _packaged_spec(base_dir: Path) -> dict[str, Any]:
+    """Connectors without a ``spec`` block ship ``spec.yaml``/``spec.json`` beside the manifest."""
+    for name in ("spec.yaml", "spec.yml", "spec.json"):
+        candidate = base_dir / name
+        if candidate.is_file():
+            loaded = load_yaml_file(candidate) or {}
+            return {
+                "connection_specification": loaded.get("connection_specification")
+                or loaded.get("connectionSpecification")
+                or {},
+                "documentation_url": loaded.get("documentation_url") or loaded.get("documentationUrl"),
+            }
+    return {}
 
 
 class DeclarativeSource:

@@ -1,25 +1,211 @@
-"""Builders for stream slicers: the stream's incremental cursor and its partition routers."""
+"""Builders for stream slicers: the stream's incremental cursor and its partition routers.
+
+A stream gets one slicer: none (one empty slice), a date cursor, a router (or a cartesian
+product of routers), or a router with a cursor inside each partition.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from engine.datetimes import Duration, DurationFormatError, parse_duration
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext
+from engine.interpolation import InterpolatedString, literal
 from engine.slicing.base import SingleSlice, Slicer
+from engine.slicing.combined import CartesianProductRouter, GroupingPartitionRouter
+from engine.slicing.datetime_cursor import DatetimeBasedCursor, MinMaxDatetime
+from engine.slicing.list_router import ListPartitionRouter
+from engine.slicing.per_partition import PerPartitionCursor
+from engine.slicing.router import PartitionRouter
+from engine.slicing.substream import ParentStreamConfig, SubstreamPartitionRouter
+
+# The 2022 runtime's name for float epoch seconds.
+_LEGACY_FORMATS = {"timestamp": "%s_as_float"}
 
 
 def build_slicer(
     ctx: BuildContext, stream: dict, retriever: dict, path: str
 ) -> tuple[Slicer, list[str]]:
     """The slicer of a stream, and the names of the parent streams it reads."""
-    cursor: Any = stream.get("incremental_sync")
-    routers: Any = retriever.get("partition_router")
-    if cursor is None and not routers:
-        return SingleSlice(), []
-    raise UnsupportedComponentError(
-        "stream slicing (incremental_sync / partition_router) is not supported yet",
-        path=f"{path}.incremental_sync"
-        if cursor is not None
-        else f"{path}.retriever.partition_router",
+    cursor_def: Any = stream.get("incremental_sync")
+    routers_def: Any = retriever.get("partition_router")
+    router = (
+        build_router(ctx, routers_def, f"{path}.retriever.partition_router")
+        if routers_def
+        else None
     )
+    parents = list(router.parent_stream_names) if router is not None else []
+    if cursor_def is None:
+        return (router or SingleSlice()), parents
+    cursor = build_cursor(ctx, cursor_def, f"{path}.incremental_sync")
+    if router is None:
+        return cursor, parents
+    return (
+        PerPartitionCursor(
+            router, cursor, global_cursor=bool(cursor_def.get("global_substream_cursor"))
+        ),
+        parents,
+    )
+
+
+def build_cursor(ctx: BuildContext, d: dict, path: str) -> DatetimeBasedCursor:
+    if d["type"] != "DatetimeBasedCursor":
+        raise UnsupportedComponentError(
+            f"{d['type']} is not supported as incremental_sync",
+            path=path,
+            file=ctx.file,
+            expected="a DatetimeBasedCursor",
+        )
+    legacy = bool(d.get("legacy_slicing"))
+    granularity = _duration(ctx, d, "cursor_granularity", path)
+    step = _duration(ctx, d, "step", path)
+    if step is not None and step.is_zero:
+        raise ctx.error("step must be longer than zero", d, "step", path, expected="e.g. P1D")
+    datetime_format = _format(_text(ctx, d, "datetime_format", path) or "", legacy)
+    return DatetimeBasedCursor(
+        config=ctx.config,
+        cursor_field=_text(ctx, d, "cursor_field", path) or "",
+        datetime_format=datetime_format,
+        start_datetime=_min_max(ctx, d, "start_datetime", path, legacy),  # type: ignore[arg-type]
+        end_datetime=_min_max(ctx, d, "end_datetime", path, legacy),
+        step=step,
+        cursor_granularity=granularity,
+        lookback_window=_duration(ctx, d, "lookback_window", path),
+        cursor_datetime_formats=tuple(
+            _format(str(f), legacy) for f in d.get("cursor_datetime_formats") or ()
+        ),
+        start_time_option=ctx.optional(d.get("start_time_option"), f"{path}.start_time_option"),
+        end_time_option=ctx.optional(d.get("end_time_option"), f"{path}.end_time_option"),
+        partition_field_start=_text(ctx, d, "partition_field_start", path) or "start_time",
+        partition_field_end=_text(ctx, d, "partition_field_end", path) or "end_time",
+        is_compare_strictly=bool(d.get("is_compare_strictly")),
+        is_client_side_incremental=bool(d.get("is_client_side_incremental")),
+        is_data_feed=bool(d.get("is_data_feed")),
+        rules=("jan2023" if granularity is not None else "nov2022") if legacy else "modern",
+    )
+
+
+def _text(ctx: BuildContext, d: dict, key: str, path: str) -> str | None:
+    """A field templated with config only, rendered as text now (never literal-coerced)."""
+    compiled = ctx.string(d, key, path)
+    return None if compiled is None else compiled.eval_str(ctx.config)
+
+
+def _format(fmt: str, legacy: bool) -> str:
+    return _LEGACY_FORMATS.get(fmt, fmt) if legacy else fmt
+
+
+def _duration(ctx: BuildContext, d: dict, key: str, path: str) -> Duration | None:
+    text = _text(ctx, d, key, path)
+    if not text:
+        return None
+    try:
+        return parse_duration(text)
+    except DurationFormatError as error:
+        raise ctx.error(
+            str(error), d, key, path, expected="an ISO-8601 duration such as P1D"
+        ) from None
+
+
+def _min_max(
+    ctx: BuildContext, d: dict, key: str, path: str, legacy: bool
+) -> MinMaxDatetime | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        value = {"datetime": value}
+    where = f"{path}.{key}"
+    datetime_template = ctx.string(value, "datetime", where)
+    assert datetime_template is not None, "validation requires MinMaxDatetime.datetime"
+    return MinMaxDatetime(
+        datetime=datetime_template,
+        datetime_format=_format(_text(ctx, value, "datetime_format", where) or "", legacy),
+        min_datetime=ctx.string(value, "min_datetime", where),
+        max_datetime=ctx.string(value, "max_datetime", where),
+    )
+
+
+# -- partition routers ---------------------------------------------------------------------------
+
+
+def build_router(ctx: BuildContext, d: Any, path: str) -> PartitionRouter:
+    if isinstance(d, list):
+        routers = [build_router(ctx, item, f"{path}[{i}]") for i, item in enumerate(d)]
+        return routers[0] if len(routers) == 1 else CartesianProductRouter(routers)
+    kind = d["type"]
+    if kind == "ListPartitionRouter":
+        return _list_router(ctx, d, path)
+    if kind == "SubstreamPartitionRouter":
+        return _substream_router(ctx, d, path)
+    if kind == "GroupingPartitionRouter":
+        size = ctx.integer(d, "group_size", path)
+        if not size or size < 1:
+            raise ctx.error("group_size must be at least 1", d, "group_size", path)
+        return GroupingPartitionRouter(
+            underlying=build_router(
+                ctx, d["underlying_partition_router"], f"{path}.underlying_partition_router"
+            ),
+            group_size=size,
+            deduplicate=d.get("deduplicate") is not False,
+        )
+    built = ctx.build(d, path)
+    if not isinstance(built, PartitionRouter):
+        raise UnsupportedComponentError(
+            f"{kind} does not implement this engine's partition router interface",
+            path=path,
+            file=ctx.file,
+            expected="a subclass of engine.slicing.router.PartitionRouter",
+        )
+    return built
+
+
+def _list_router(ctx: BuildContext, d: dict, path: str) -> ListPartitionRouter:
+    values = d.get("values")
+    if isinstance(values, str):
+        values = InterpolatedString(values, parameters=d.get("$parameters")).eval(ctx.config)
+        if isinstance(values, str):
+            values = literal(values)
+    if not isinstance(values, list):
+        raise ctx.error(
+            f"values must be a list, found {values!r}",
+            d,
+            "values",
+            path,
+            expected="a list, or a template that renders one such as {{ config['repos'] }}",
+        )
+    return ListPartitionRouter(
+        values=values,
+        cursor_field=_text(ctx, d, "cursor_field", path) or "",
+        request_option=ctx.optional(d.get("request_option"), f"{path}.request_option"),
+    )
+
+
+def _substream_router(ctx: BuildContext, d: dict, path: str) -> SubstreamPartitionRouter:
+    configs = []
+    for index, config in enumerate(d.get("parent_stream_configs") or []):
+        where = f"{path}.parent_stream_configs[{index}]"
+        parent_key = _text(ctx, config, "parent_key", where) or ""
+        configs.append(
+            ParentStreamConfig(
+                stream=ctx.build(config["stream"], f"{where}.stream"),
+                parent_key=tuple(p for p in parent_key.split("/") if p),
+                partition_field=_text(ctx, config, "partition_field", where) or "",
+                request_option=ctx.optional(
+                    config.get("request_option"), f"{where}.request_option"
+                ),
+                incremental_dependency=bool(config.get("incremental_dependency")),
+                extra_fields=tuple(
+                    tuple(str(p) for p in field) for field in config.get("extra_fields") or ()
+                ),
+            )
+        )
+    if not configs:
+        raise ctx.error(
+            "a SubstreamPartitionRouter needs at least one parent stream config",
+            d,
+            "parent_stream_configs",
+            path,
+        )
+    return SubstreamPartitionRouter(configs)

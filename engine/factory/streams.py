@@ -20,7 +20,7 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
     name = str(ctx.constant(d, "name", path, "") or (d.get("$parameters") or {}).get("name") or "")
     if not name:
         raise ctx.error("the stream has no name", d, "name", path, expected="name: <stream name>")
-    schema = _schema_loader(ctx, d, path)
+    schema = _schema_loader(ctx, d, path, name)
     transformations = [
         ctx.build(t, f"{path}.transformations[{i}]")
         for i, t in enumerate(d.get("transformations") or [])
@@ -73,10 +73,10 @@ def primary_key(ctx: BuildContext, d: dict, path: str) -> list[list[str]]:
     )
 
 
-def _schema_loader(ctx: BuildContext, d: dict, path: str) -> Any:
+def _schema_loader(ctx: BuildContext, d: dict, path: str, name: str) -> Any:
     definition = d.get("schema_loader") or {
         "type": "JsonFileSchemaLoader",
-        "$parameters": d.get("$parameters") or {},
+        "$parameters": {**(d.get("$parameters") or {}), "name": name},
     }
     if isinstance(definition, list):
         loaders = [

@@ -263,7 +263,8 @@ class DefaultErrorHandler(ErrorHandler):
     def backoff(self, outcome: Outcome, attempt: int) -> float:
         for strategy in self.backoff_strategies:
             seconds = strategy.backoff(outcome, attempt)
-            if seconds:
+            # 2022 took the first truthy wait (0 meant "use the default"); today, the first given.
+            if seconds or (seconds is not None and not self.legacy_defaults):
                 return float(seconds)
         if self.legacy_defaults:
             return 5.0 * 2**attempt

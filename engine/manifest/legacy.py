@@ -129,8 +129,8 @@ def _jello(node: dict, path: str) -> None:
 
 
 def _datetime_slicer(node: dict, path: str) -> None:
-    if "cursor_granularity" not in node:
-        node["legacy_slicing"] = True
+    # The builder picks the Nov-2022 rules (no granularity) or the Jan-2023 ones (with one).
+    node["legacy_slicing"] = True
 
 
 def _parent_stream_config(node: dict, path: str) -> None:

@@ -1,0 +1,1 @@
+"""The ``DeclarativeSourceComponent``: a manifest file and a config in ``defs.yaml``."""

@@ -1,0 +1,99 @@
+"""``DeclarativeSourceComponent``: what a user writes in ``defs.yaml`` to get a source's assets.
+
+```yaml
+type: dagster_declarative.DeclarativeSourceComponent
+attributes:
+  manifest_path: manifest.yaml        # relative to this defs folder
+  source_name: shop
+  config: {start_date: "2024-01-01"}  # literal values; {{ }} here is NOT rendered by Dagster
+  env_config: {api_key: SHOP_API_KEY} # config key -> environment variable, read at run time
+  streams: [orders, customers]
+  translation: {group_name: shop_raw}
+```
+
+The manifest stays in its own file so Dagster's templating never touches its ``{{ config[...] }}``
+expressions; ``config`` is declared with ``inject_before_resolve=False`` for the same reason.
+"""
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import dagster as dg
+from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
+
+from dagster_declarative.asset_builder import build_declarative_definitions
+from dagster_declarative.components.declarative_source.scaffolder import (
+    DeclarativeSourceScaffolder,
+)
+from dagster_declarative.resource import DeclarativeSourceResource
+from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
+
+
+def _stream_template_vars(data: StreamDescription) -> dict[str, Any]:
+    return {"stream": data, "stream_name": data.stream_name, "source_name": data.source_name}
+
+
+class _TranslationFnTranslator(DeclarativeTranslator):
+    """Applies the ``translation:`` block of defs.yaml on top of the default spec."""
+
+    def __init__(self, fn: TranslationFn[StreamDescription]) -> None:
+        self._fn = fn
+
+    def get_asset_spec(self, data: StreamDescription) -> dg.AssetSpec:
+        return self._fn(super().get_asset_spec(data), data)
+
+
+@dg.scaffold_with(DeclarativeSourceScaffolder)
+@dataclass
+class DeclarativeSourceComponent(dg.Component, dg.Resolvable):
+    """Every stream of a declarative (Airbyte low-code) manifest as a Dagster asset."""
+
+    manifest_path: str
+    source_name: str | None = None
+    config: Annotated[
+        dict[str, Any],
+        dg.Resolver(
+            lambda _context, value: value,
+            model_field_type=dict[str, Any],
+            inject_before_resolve=False,
+            description="Connector config values, taken literally (no templating).",
+        ),
+    ] = field(default_factory=dict)
+    env_config: dict[str, str] = field(default_factory=dict)
+    state_url: str | None = None
+    warehouse_url: str | None = None
+    streams: list[str] | None = None
+    concurrency: int | None = None
+    translation: (
+        Annotated[
+            TranslationFn[StreamDescription],
+            TranslationFnResolver(template_vars_for_translation_fn=_stream_template_vars),
+        ]
+        | None
+    ) = None
+
+    def get_translator(self) -> DeclarativeTranslator:
+        if self.translation is None:
+            return DeclarativeTranslator()
+        return _TranslationFnTranslator(self.translation)
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        manifest = context.path / self.manifest_path
+        source_name = self.source_name or sanitize_name(manifest.stem)
+        resource = DeclarativeSourceResource(
+            config={
+                **self.config,
+                **{key: dg.EnvVar(name) for key, name in self.env_config.items()},
+            },
+            state_url=self.state_url,
+            warehouse_url=self.warehouse_url,
+            concurrency=self.concurrency,
+        )
+        return build_declarative_definitions(
+            manifest,
+            resource=resource,
+            source_name=source_name,
+            streams=self.streams,
+            translator=self.get_translator(),
+            resource_key=f"declarative_{sanitize_name(source_name)}",
+        )

@@ -1,0 +1,90 @@
+"""The resource that holds a source's config (secrets from ``EnvVar``) and where data and state go.
+
+Engines, connections and HTTP sessions are opened inside the step that uses them, never when the
+code location loads, because steps may run in their own processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from dagster_declarative.warehouse import Destination, destination_from_url
+from engine import ConfigError, DeclarativeSource, Manifest, load_source
+from engine.state.store import StateStore
+
+_LOCAL_DIR = ".dagster_declarative"
+
+
+def default_data_dir() -> Path:
+    """``$DAGSTER_HOME/declarative`` when Dagster has a home, else ``.dagster_declarative/``."""
+    home = os.environ.get("DAGSTER_HOME")
+    base = Path(home) / "declarative" if home else Path.cwd() / _LOCAL_DIR
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+class DeclarativeSourceResource(dg.ConfigurableResource):
+    """Config of one declarative source plus its state table, warehouse and read concurrency.
+
+    Config values may be ``dg.EnvVar("NAME")``: Dagster stores only the variable's name and the
+    value is read in the step.
+    """
+
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="The connector config the manifest's spec describes."
+    )
+    state_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the cursor-state table (default: SQLite)."
+    )
+    warehouse_url: str | None = Field(
+        default=None, description="Warehouse URL (default: a DuckDB file beside the state)."
+    )
+    concurrency: int | None = Field(
+        default=None, description="Slices read at once (default: the manifest's own setting)."
+    )
+    custom_component_modules: list[str] = Field(default_factory=list)
+    batch_size: int = Field(default=5_000, description="Records per warehouse write batch.")
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The config with every ``EnvVar`` replaced by its value."""
+        return {key: _resolve(value) for key, value in self.config.items()}
+
+    def open_source(self, manifest: Manifest) -> DeclarativeSource:
+        options: dict[str, Any] = {"custom_component_modules": self.custom_component_modules}
+        if self.concurrency:
+            options["concurrency"] = self.concurrency
+        return load_source(manifest, self.resolved_config(), **options)
+
+    def get_state_url(self) -> str:
+        return self.state_url or f"sqlite:///{default_data_dir() / 'state.db'}"
+
+    def get_warehouse_url(self) -> str:
+        return self.warehouse_url or f"duckdb:///{default_data_dir() / 'warehouse.duckdb'}"
+
+    def open_state_store(self) -> StateStore:
+        return StateStore(self.get_state_url())
+
+    def open_destination(self) -> Destination:
+        return destination_from_url(self.get_warehouse_url())
+
+
+def _resolve(value: Any) -> Any:
+    """Dagster turns ``EnvVar("X")`` inside a dict field into ``{"env": "X"}``; read it here."""
+    if isinstance(value, Mapping):
+        if set(value) == {"env"} and isinstance(value["env"], str):
+            resolved = os.environ.get(value["env"])
+            if resolved is None:
+                raise ConfigError(
+                    f"environment variable {value['env']} (named in the source config) is not set"
+                )
+            return resolved
+        return {key: _resolve(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve(item) for item in value]
+    return value

@@ -1,0 +1,120 @@
+"""How one stream becomes one Dagster asset: its description and the overridable translator.
+
+Users subclass :class:`DeclarativeTranslator` to change keys, groups, metadata, partitioning or the
+backfill policy of a stream; every method receives the stream's resolved :class:`StreamDescription`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.metadata.metadata_set import TableMetadataSet
+
+from dagster_declarative import partitions
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
+_JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array")
+
+
+def sanitize_name(name: str) -> str:
+    """A name valid as an asset key part, op name and group (ASCII letters, digits, ``_``)."""
+    cleaned = _UNSAFE.sub("_", name).strip("_").lower()
+    return cleaned or "stream"
+
+
+@dataclass(frozen=True)
+class StreamDescription:
+    """What the translator knows about one stream, resolved from the manifest."""
+
+    source_name: str
+    stream_name: str
+    primary_key: tuple[tuple[str, ...], ...]
+    cursor_field: tuple[str, ...]
+    json_schema: Mapping[str, Any]
+    slicer_kind: str
+    """``none``, ``datetime``, ``list``, ``substream`` or ``product`` (two routers)."""
+    parents: tuple[str, ...]
+    manifest_hash: str
+    destination_kind: str = "duckdb"
+    slicer: Any = field(default=None, compare=False, repr=False)
+    """The engine's slicer object, for partition mapping (see ``partitions.py``)."""
+
+    @property
+    def table_name(self) -> str:
+        return f"{sanitize_name(self.source_name)}.{sanitize_name(self.stream_name)}"
+
+    @property
+    def flat_primary_key(self) -> list[str]:
+        """Top-level primary key columns (nested key paths are joined with ``.``)."""
+        return [".".join(path) for path in self.primary_key]
+
+
+class DeclarativeTranslator:
+    """Default mapping of a stream to an asset; override any method to customise one aspect."""
+
+    def get_asset_key(self, data: StreamDescription) -> dg.AssetKey:
+        return dg.AssetKey([sanitize_name(data.source_name), sanitize_name(data.stream_name)])
+
+    def get_asset_spec(self, data: StreamDescription) -> dg.AssetSpec:
+        parent_keys = [
+            self.get_asset_key(_parent_description(data, parent)) for parent in data.parents
+        ]
+        metadata: dict[str, Any] = {
+            "declarative/stream": data.stream_name,
+            "declarative/primary_key": dg.MetadataValue.json(data.flat_primary_key),
+            "declarative/cursor_field": ".".join(data.cursor_field),
+            "declarative/slicer": data.slicer_kind,
+            **TableMetadataSet(
+                table_name=data.table_name, column_schema=column_schema(data.json_schema)
+            ),
+        }
+        return dg.AssetSpec(
+            key=self.get_asset_key(data),
+            deps=parent_keys,
+            description=f"Stream `{data.stream_name}` of the declarative source "
+            f"`{data.source_name}`.",
+            metadata=metadata,
+            group_name=sanitize_name(data.source_name),
+            kinds={"declarative", data.destination_kind},
+            code_version=data.manifest_hash,
+        )
+
+    def get_partitions_def(self, data: StreamDescription) -> dg.PartitionsDefinition | None:
+        return partitions.partitions_def_for(data)
+
+    def get_backfill_policy(self, data: StreamDescription) -> dg.BackfillPolicy | None:
+        """Single-run backfills for date windows: a year of days costs one run, not 365."""
+        if isinstance(self.get_partitions_def(data), dg.TimeWindowPartitionsDefinition):
+            return dg.BackfillPolicy.single_run()
+        return None
+
+
+def _parent_description(data: StreamDescription, parent: str) -> StreamDescription:
+    return StreamDescription(
+        source_name=data.source_name,
+        stream_name=parent,
+        primary_key=(),
+        cursor_field=(),
+        json_schema={},
+        slicer_kind="none",
+        parents=(),
+        manifest_hash=data.manifest_hash,
+        destination_kind=data.destination_kind,
+    )
+
+
+def column_schema(json_schema: Mapping[str, Any]) -> dg.TableSchema:
+    """The table schema Dagster shows, one column per top-level property of the JSON schema."""
+    columns = []
+    for name, prop in (json_schema.get("properties") or {}).items():
+        types = prop.get("type", "string") if isinstance(prop, Mapping) else "string"
+        candidates = [types] if isinstance(types, str) else list(types)
+        kind = next((t for t in candidates if t in _JSON_TYPES), "string")
+        if kind == "string" and isinstance(prop, Mapping) and prop.get("format") == "date-time":
+            kind = "timestamp"
+        columns.append(dg.TableColumn(name=name, type=kind))
+    return dg.TableSchema(columns=columns)

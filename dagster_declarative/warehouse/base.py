@@ -1,0 +1,81 @@
+"""The write algorithm every destination shares.
+
+A write runs in three steps, so that the database is locked only briefly and memory holds one
+batch at a time, however long the stream:
+
+1. prepare the table (create schema and table, add the columns new schema fields ask for) in a
+   short transaction of its own, and learn the column types the table really has;
+2. stage: convert each batch as it arrives and append it to a staging area with the database's
+   bulk path;
+3. merge: in one transaction, replace the affected rows by the staged ones (see `merge.py`), count
+   the table, call `before_commit`, commit.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from dagster_declarative.warehouse.columns import TableLayout
+from dagster_declarative.warehouse.convert import RowConverter
+from dagster_declarative.warehouse.merge import check_mode
+from dagster_declarative.warehouse.spec import (
+    BeforeCommit,
+    Record,
+    TableSpec,
+    WriteMode,
+    WriteResult,
+)
+
+
+class Stage(Protocol):
+    """Where one write's rows wait until they are merged into the table."""
+
+    def append(self, rows: list[list[Any]]) -> None:
+        """Add converted rows (see `RowConverter`) to the staging area."""
+        ...
+
+    def merge(
+        self, mode: WriteMode, partition_key: str | None, before_commit: BeforeCommit | None
+    ) -> int:
+        """Move the staged rows into the table in one transaction; return its row count."""
+        ...
+
+
+class BaseDestination(ABC):
+    """Runs the prepare, stage and merge steps; subclasses supply the database-specific parts."""
+
+    def write(
+        self,
+        table: TableSpec,
+        batches: Iterable[Sequence[Record]],
+        *,
+        mode: WriteMode,
+        partition_key: str | None,
+        run_id: str,
+        before_commit: BeforeCommit | None = None,
+    ) -> WriteResult:
+        layout = self._prepare_table(table)
+        check_mode(mode, layout)
+        converter = RowConverter(layout, partition_key=partition_key, run_id=run_id)
+        with self._open_stage(layout) as stage:
+            for batch in batches:
+                if batch:
+                    stage.append(converter.convert_batch(batch))
+            row_count = stage.merge(mode, partition_key, before_commit)
+        return WriteResult(
+            table_name=layout.qualified_name,
+            rows_written=converter.rows_converted,
+            row_count=row_count,
+            columns=list(layout.described),
+        )
+
+    @abstractmethod
+    def _prepare_table(self, table: TableSpec) -> TableLayout:
+        """Create or evolve the table for `table` and describe it."""
+
+    @abstractmethod
+    def _open_stage(self, layout: TableLayout) -> AbstractContextManager[Stage]:
+        """A staging area for one write, cleaned up when the context exits."""

@@ -1,0 +1,85 @@
+"""The SQL that moves staged rows into a table, shared by every destination.
+
+Every destination first loads a write's rows into a staging table with its database's fastest
+path, then runs these statements in one transaction. Only portable SQL is used (DELETE with a
+correlated EXISTS, INSERT ... SELECT, GROUP BY), so the same plan serves DuckDB, PostgreSQL,
+SQLite and the other databases SQLAlchemy reaches. Deleting and re-inserting rather than using
+each database's MERGE/ON CONFLICT keeps the tables free of unique constraints, which would make
+adding key columns to an existing table, and DuckDB's delete-then-insert of one key, fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dagster_declarative.warehouse.columns import PARTITION_COLUMN, SEQUENCE_COLUMN, TableLayout
+from dagster_declarative.warehouse.errors import WriteModeError
+from dagster_declarative.warehouse.spec import WriteMode
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement; `binds_partition` says whether it takes the partition key parameter."""
+
+    sql: str
+    binds_partition: bool = False
+
+
+def check_mode(mode: WriteMode, layout: TableLayout) -> None:
+    if mode is WriteMode.UPSERT and not layout.key:
+        raise WriteModeError(
+            f"Cannot upsert into {layout.qualified_name}: its stream declares no primary key. "
+            "Declare a primary key for the stream, or write it with REPLACE_PARTITION or "
+            "REPLACE_TABLE."
+        )
+
+
+def merge_statements(
+    layout: TableLayout,
+    *,
+    target: str,
+    staging: str,
+    quote: Callable[[str], str],
+    mode: WriteMode,
+    partition_key: str | None,
+    partition_placeholder: str,
+) -> list[Statement]:
+    """Statements replacing the affected rows of `target` by the rows of `staging`.
+
+    `target` and `staging` are the tables' quoted (and qualified) names. For a table with a primary
+    key only the last staged row of each key is inserted, and rows of the same key written earlier,
+    by any partition, are deleted first: one row per key, the newest write wins.
+    """
+    statements = []
+    if mode is WriteMode.REPLACE_TABLE:
+        statements.append(Statement(f"DELETE FROM {target}"))
+    elif mode is WriteMode.REPLACE_PARTITION:
+        partition = quote(PARTITION_COLUMN)
+        if partition_key is None:
+            statements.append(Statement(f"DELETE FROM {target} WHERE {partition} IS NULL"))
+        else:
+            statements.append(
+                Statement(
+                    f"DELETE FROM {target} WHERE {partition} = {partition_placeholder}",
+                    binds_partition=True,
+                )
+            )
+    keys = [quote(name) for name in layout.key]
+    if keys and mode is not WriteMode.REPLACE_TABLE:
+        matches = " AND ".join(f"{staging}.{key} = {target}.{key}" for key in keys)
+        statements.append(
+            Statement(
+                f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {staging} WHERE {matches})"
+            )
+        )
+    names = ", ".join(quote(column.name) for column in layout.columns)
+    insert = f"INSERT INTO {target} ({names}) SELECT {names} FROM {staging}"
+    if keys:
+        sequence = quote(SEQUENCE_COLUMN)
+        insert += (
+            f" WHERE {sequence} IN"
+            f" (SELECT MAX({sequence}) FROM {staging} GROUP BY {', '.join(keys)})"
+        )
+    statements.append(Statement(insert))
+    return statements

@@ -1,0 +1,91 @@
+"""Routers made of other routers: cartesian products and groups of partitions.
+
+A list of partition routers (2022: CartesianProductStreamSlicer) reads every combination of
+their partitions, the first router being the outer loop; on a key present in several partitions
+the earlier router wins. GroupingPartitionRouter batches the partitions of one router into lists,
+for APIs that accept several ids per request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.http.options import EMPTY, RequestOptions
+from engine.slicing.base import Slice
+from engine.slicing.router import EXTRA_FIELDS, PartitionRouter
+
+
+@dataclass
+class CartesianProductRouter(PartitionRouter):
+    routers: Sequence[PartitionRouter]
+
+    @property
+    def parent_stream_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(dict.fromkeys(n for r in self.routers for n in r.parent_stream_names))
+
+    def partitions(self, parent_state: Mapping[str, Any]) -> list[Slice]:
+        parts = [router.partitions(parent_state) for router in self.routers]
+        result = []
+        for combination in itertools.product(*parts):
+            merged: Slice = {}
+            for partition in reversed(combination):  # earlier routers overwrite later ones
+                merged.update(partition)
+            result.append(merged)
+        return result
+
+    def parent_state(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for router in reversed(self.routers):
+            merged.update(router.parent_state())
+        return merged
+
+    def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
+        options = EMPTY
+        for router in self.routers:
+            options = options.merge(router.request_options(stream_slice))
+        return options
+
+
+@dataclass
+class GroupingPartitionRouter(PartitionRouter):
+    """Partitions of ``underlying`` in groups of ``group_size``: each key maps to the list of the
+    group's values (``{"id": [1, 2, 3]}``), duplicates dropped unless ``deduplicate`` is off."""
+
+    underlying: PartitionRouter
+    group_size: int
+    deduplicate: bool = True
+
+    @property
+    def parent_stream_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.underlying.parent_stream_names
+
+    def partitions(self, parent_state: Mapping[str, Any]) -> list[Slice]:
+        seen: set[str] = set()
+        unique = []
+        for partition in self.underlying.partitions(parent_state):
+            if self.deduplicate:
+                identity = json.dumps(
+                    {k: v for k, v in partition.items() if k not in ("parent_slice", EXTRA_FIELDS)},
+                    sort_keys=True,
+                    default=str,
+                )
+                if identity in seen:
+                    continue
+                seen.add(identity)
+            unique.append(partition)
+        return [
+            {key: [p.get(key) for p in group] for key in group[0]}
+            for group in (
+                unique[i : i + self.group_size] for i in range(0, len(unique), self.group_size)
+            )
+        ]
+
+    def parent_state(self) -> dict[str, Any]:
+        return self.underlying.parent_state()
+
+    def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
+        return self.underlying.request_options(stream_slice)

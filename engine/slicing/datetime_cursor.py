@@ -1,0 +1,400 @@
+"""DatetimeBasedCursor: date-window slices, request options for a window, and the cursor state.
+
+One class serves three rule sets, because manifests written against each runtime depend on
+its exact window boundaries:
+
+- ``modern``: windows ``[start, start + step - granularity]``, the state cursor (minus the
+  lookback) narrows the start, records count toward the state only inside their window, and
+  values are compared as datetimes.
+- ``jan2023`` (2022 dialect with ``cursor_granularity``): the lookback is subtracted from the
+  start wherever it came from.
+- ``nov2022`` (2022 dialect without ``cursor_granularity``): windows end one day before the next
+  start, a read restarts the day after the state cursor, and the cursor is the largest value
+  compared as text (the 2022 runtime compared strings), whatever window the record fell in.
+
+The state is ``{cursor_field: value}``. In the modern rules the value is the latest cursor seen
+in a closed window, formatted with ``datetime_format`` (formatting truncates, so a resumed read
+can only start earlier, never later). Windows are closed by the reader strictly in order, so the
+state never covers a window whose records were not all emitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine.datetimes import (
+    UTC,
+    DatetimeFormatError,
+    Duration,
+    format_datetime,
+    now_utc,
+    parse_any_datetime,
+    parse_datetime,
+)
+from engine.errors import ConfigError, ReadError
+from engine.http.options import EMPTY, RequestOption, RequestOptions
+from engine.interpolation import InterpolatedString
+from engine.slicing.base import Cursor, Slice
+
+Rules = Literal["modern", "jan2023", "nov2022"]
+DEFAULT_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
+_ONE_DAY = datetime.timedelta(days=1)
+# Macros whose value depends on the clock: an end built from them means "now" to a scheduler.
+_CLOCK_MACROS = re.compile(r"\b(now_utc|now_local|today_utc|today_with_timezone|day_delta)\s*\(")
+
+
+@dataclass(frozen=True)
+class MinMaxDatetime:
+    """A datetime template with optional lower and upper bounds, all parsed with one format."""
+
+    datetime: InterpolatedString
+    datetime_format: str = ""
+    min_datetime: InterpolatedString | None = None
+    max_datetime: InterpolatedString | None = None
+
+    def with_default_format(self, fmt: str) -> MinMaxDatetime:
+        """Inherit the cursor's format when this one declares none (the format's rule)."""
+        if self.datetime_format:
+            return self
+        return MinMaxDatetime(self.datetime, fmt, self.min_datetime, self.max_datetime)
+
+    def get(
+        self, config: Mapping[str, Any], *, keep_offset: bool = True, **context: Any
+    ) -> datetime.datetime:
+        fmt = self.datetime_format or DEFAULT_DATETIME_FORMAT
+        value = self._parse(self.datetime, config, fmt, keep_offset, context)
+        assert value is not None, "a MinMaxDatetime always has a datetime"
+        lower = self._parse(self.min_datetime, config, fmt, keep_offset, context)
+        upper = self._parse(self.max_datetime, config, fmt, keep_offset, context)
+        if lower is not None and value < lower:
+            value = lower
+        if upper is not None and value > upper:
+            value = upper
+        return value
+
+    @staticmethod
+    def _parse(
+        template: InterpolatedString | None,
+        config: Mapping[str, Any],
+        fmt: str,
+        keep_offset: bool,
+        context: dict[str, Any],
+    ) -> datetime.datetime | None:
+        if template is None:
+            return None
+        text = template.eval_str(config, **context)
+        if text == "":
+            return None
+        try:
+            parsed = parse_any_datetime(text, [fmt])
+        except DatetimeFormatError:
+            raise ConfigError(
+                f"the date {text!r} (from {template.raw!r}) matches neither the datetime "
+                f"format {fmt!r} nor ISO-8601"
+            ) from None
+        return parsed if keep_offset else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class DateWindows:
+    """How a cursor cuts time into windows, for schedulers that partition by time (Dagster).
+
+    ``end`` is None when the windows run up to the present (no end, or an end computed from the
+    clock). ``timezone`` is an IANA name ("UTC", a zone key, or "Etc/GMT+5" for a fixed UTC-5
+    offset), or "+05:30" style text when no IANA name fits the start's offset.
+    """
+
+    cursor_field: str
+    start: datetime.datetime
+    end: datetime.datetime | None
+    step: Duration | None
+    granularity: Duration | None
+    datetime_format: str
+    partition_field_start: str
+    partition_field_end: str
+    timezone: str
+
+
+@dataclass(eq=False, kw_only=True)
+class DatetimeBasedCursor(Cursor):
+    config: Mapping[str, Any]
+    cursor_field: str
+    datetime_format: str
+    start_datetime: MinMaxDatetime
+    end_datetime: MinMaxDatetime | None = None
+    step: Duration | None = None
+    cursor_granularity: Duration | None = None
+    lookback_window: Duration | None = None
+    cursor_datetime_formats: tuple[str, ...] = ()
+    start_time_option: RequestOption | None = None
+    end_time_option: RequestOption | None = None
+    partition_field_start: str = "start_time"
+    partition_field_end: str = "end_time"
+    is_compare_strictly: bool = False
+    is_client_side_incremental: bool = False
+    is_data_feed: bool = False
+    rules: Rules = "modern"
+    _cursor: Any = field(default=None, init=False, repr=False)  # str, or datetime (modern)
+    _highest: dict[tuple, Any] = field(default_factory=dict, init=False, repr=False)
+    _bounds: dict[tuple, tuple[datetime.datetime, datetime.datetime]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.start_datetime = self.start_datetime.with_default_format(self.datetime_format)
+        if self.end_datetime is not None:
+            self.end_datetime = self.end_datetime.with_default_format(self.datetime_format)
+        formats = [*self.cursor_datetime_formats, self.datetime_format]
+        self._parse_formats = tuple(dict.fromkeys(formats))
+
+    @property
+    def legacy(self) -> bool:
+        """The 2022 runtime: offsets in text are ignored and cursors compare as strings."""
+        return self.rules != "modern"
+
+    def fresh(self) -> DatetimeBasedCursor:
+        """A cursor with the same settings and no state (one per partition)."""
+        return dataclasses.replace(self)
+
+    # -- state -----------------------------------------------------------------------------
+
+    def set_initial_state(self, state: Mapping[str, Any] | None) -> None:
+        value = (state or {}).get(self.cursor_field)
+        with self._lock:
+            self._highest.clear()
+            if value in (None, ""):
+                self._cursor = None
+            elif self.legacy:
+                self._cursor = value
+            else:
+                self._cursor = self.parse(value)
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            cursor = self._cursor
+        if cursor is None:
+            return {}
+        if isinstance(cursor, datetime.datetime):
+            return {self.cursor_field: format_datetime(cursor, self.datetime_format)}
+        return {self.cursor_field: cursor}
+
+    def position(self) -> Any:
+        """The cursor as a comparable value (datetime, or text in the 2022 rules), or None."""
+        with self._lock:
+            return self._cursor
+
+    # -- slices ----------------------------------------------------------------------------
+
+    def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
+        """The windows of a read that starts from ``state`` (None or {}: from the start)."""
+        self.set_initial_state(state)
+        context = {"stream_state": dict(state or {})}
+        now = now_utc()
+        end = now
+        if self.end_datetime is not None:
+            end = min(self._evaluate(self.end_datetime, context), now)
+        start = self._first_start(self._evaluate(self.start_datetime, context), end)
+        if self.step is None:
+            return [self._window(start, end)] if self._continues(start, end) else []
+        windows = []
+        while self._continues(start, end):
+            following = self.step.add_to(start)
+            windows.append(self._window(start, min(self._window_end(following), end)))
+            start = following
+        return windows
+
+    def _first_start(self, start: datetime.datetime, end: datetime.datetime) -> datetime.datetime:
+        lookback = self.lookback_window
+        cursor = self._state_datetime()
+        if self.rules == "nov2022":
+            if lookback is not None:
+                start = lookback.subtract_from(start)
+            start = min(start, end)
+            return max(start, cursor + _ONE_DAY) if cursor is not None else start
+        start = min(start, end)
+        if self.rules == "jan2023":
+            start = max(start, cursor) if cursor is not None else start
+            return lookback.subtract_from(start) if lookback is not None else start
+        if cursor is not None:
+            start = max(start, lookback.subtract_from(cursor) if lookback else cursor)
+        return start
+
+    def _state_datetime(self) -> datetime.datetime | None:
+        cursor = self._cursor
+        if cursor is None or isinstance(cursor, datetime.datetime):
+            return cursor
+        return self.parse(cursor)
+
+    def _continues(self, start: datetime.datetime, end: datetime.datetime) -> bool:
+        return start < end if self.is_compare_strictly else start <= end
+
+    def _window_end(self, next_start: datetime.datetime) -> datetime.datetime:
+        if self.rules == "nov2022":
+            return next_start - _ONE_DAY
+        if self.cursor_granularity is not None:
+            return self.cursor_granularity.subtract_from(next_start)
+        return next_start
+
+    def _window(self, start: datetime.datetime, end: datetime.datetime) -> Slice:
+        window = {
+            self.partition_field_start: format_datetime(start, self.datetime_format),
+            self.partition_field_end: format_datetime(end, self.datetime_format),
+        }
+        with self._lock:
+            self._bounds[self._key(window)] = (start, end)
+        return window
+
+    def _evaluate(self, bound: MinMaxDatetime, context: dict[str, Any]) -> datetime.datetime:
+        return bound.get(self.config, keep_offset=not self.legacy, **context)
+
+    # -- windows for schedulers ------------------------------------------------------------
+
+    def describe(self) -> DateWindows:
+        start = self._evaluate(self.start_datetime, {"stream_state": {}})
+        end = None
+        if self.end_datetime is not None and not _CLOCK_MACROS.search(
+            self.end_datetime.datetime.raw
+        ):
+            end = self._evaluate(self.end_datetime, {"stream_state": {}})
+        return DateWindows(
+            cursor_field=self.cursor_field,
+            start=start,
+            end=end,
+            step=self.step,
+            granularity=_ONE_DAY_DURATION if self.rules == "nov2022" else self.cursor_granularity,
+            datetime_format=self.datetime_format,
+            partition_field_start=self.partition_field_start,
+            partition_field_end=self.partition_field_end,
+            timezone=zone_name(start),
+        )
+
+    def slice_for_window(self, start: datetime.datetime, end: datetime.datetime) -> Slice:
+        """The slice this cursor would produce for the window ``[start, end)``.
+
+        ``end`` is exclusive, as in a scheduler's time window; the slice ends one granularity
+        before it (one day in the Nov-2022 rules) and never after the cursor's own end.
+        """
+        zone = self.describe().start.tzinfo
+        start, end = _aware(start).astimezone(zone), _aware(end).astimezone(zone)
+        limit = now_utc()
+        if self.end_datetime is not None:
+            limit = min(self._evaluate(self.end_datetime, {"stream_state": {}}), limit)
+        return self._window(start, max(start, min(self._window_end(end), limit)))
+
+    # -- records ---------------------------------------------------------------------------
+
+    def parse(self, value: Any) -> datetime.datetime:
+        """A cursor value (record or state) as a datetime, trying every declared format."""
+        try:
+            parsed = parse_any_datetime(value, self._parse_formats)
+        except DatetimeFormatError as error:
+            raise ReadError(f"the cursor field {self.cursor_field!r}: {error}") from None
+        return parsed.replace(tzinfo=UTC) if self.legacy else parsed
+
+    def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
+        options = EMPTY
+        if self.start_time_option is not None:
+            options = self.start_time_option.options_for(
+                stream_slice.get(self.partition_field_start)
+            )
+        if self.end_time_option is not None:
+            options = options.merge(
+                self.end_time_option.options_for(stream_slice.get(self.partition_field_end))
+            )
+        return options
+
+    def keep(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+        """Client-side incremental: drop records outside the slice's window (which starts at
+        the state cursor, less the lookback)."""
+        if not (self.is_client_side_incremental or self.is_data_feed):
+            return True
+        value = record.get(self.cursor_field)
+        if value is None:
+            return True
+        start, end = self.bounds(stream_slice)
+        return start <= self.parse(value) <= end
+
+    def observe(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+        value = record.get(self.cursor_field)
+        if value is None or value == "":
+            return
+        key = self._key(stream_slice)
+        if self.legacy:
+            text = str(value)
+            with self._lock:
+                best = self._highest.get(key)
+                if best is None or text > best:
+                    self._highest[key] = text
+            return
+        moment = self.parse(value)
+        start, end = self.bounds(stream_slice)
+        if not start <= moment <= end:
+            return
+        with self._lock:
+            best = self._highest.get(key)
+            if best is None or moment > best:
+                self._highest[key] = moment
+
+    def close_slice(self, stream_slice: Mapping[str, Any]) -> None:
+        with self._lock:
+            highest = self._highest.pop(self._key(stream_slice), None)
+            if self.legacy:
+                from_slice = stream_slice.get(self.cursor_field)
+                candidates = [str(v) for v in (highest, from_slice, self._cursor) if v]
+                self._cursor = max(candidates) if candidates else None
+            elif highest is not None and (self._cursor is None or highest > self._cursor):
+                self._cursor = highest
+
+    def bounds(self, stream_slice: Mapping[str, Any]) -> tuple[datetime.datetime, ...]:
+        """The exact datetimes of a window (formatting may have dropped precision)."""
+        key = self._key(stream_slice)
+        known = self._bounds.get(key)
+        if known is not None:
+            return known
+        start, end = key
+        try:
+            parsed = (
+                parse_datetime(start, self.datetime_format),
+                parse_datetime(end, self.datetime_format),
+            )
+        except DatetimeFormatError as error:
+            raise ReadError(f"the slice is not a window of this cursor: {error}") from None
+        with self._lock:
+            self._bounds[key] = parsed
+        return parsed
+
+    def _key(self, stream_slice: Mapping[str, Any]) -> tuple:
+        return (
+            stream_slice.get(self.partition_field_start),
+            stream_slice.get(self.partition_field_end),
+        )
+
+
+_ONE_DAY_DURATION = Duration(0, _ONE_DAY)
+
+
+def _aware(moment: datetime.datetime) -> datetime.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def zone_name(moment: datetime.datetime) -> str:
+    """An IANA name for the time zone of ``moment`` (see :class:`DateWindows`)."""
+    key = getattr(moment.tzinfo, "key", None)
+    if key:
+        return str(key)
+    offset = moment.utcoffset() or datetime.timedelta(0)
+    if not offset:
+        return "UTC"
+    hours, remainder = divmod(offset, datetime.timedelta(hours=1))
+    if not remainder:
+        return f"Etc/GMT{-hours:+d}"  # IANA's Etc zones count the sign the other way
+    sign = "-" if offset < datetime.timedelta(0) else "+"
+    minutes = abs(offset) // datetime.timedelta(minutes=1)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
