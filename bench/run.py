@@ -43,8 +43,16 @@ streams:
 def serve(records: int, page_size: int) -> tuple[ThreadingHTTPServer, str]:
     pages = []
     for start in range(0, records, page_size):
-        data = [{"id": i, "name": f"item {i}", "updated_at": "2024-01-01T00:00:00Z",
-                 "amount": i * 1.5, "tags": ["a", "b"]} for i in range(start, min(start + page_size, records))]
+        data = [
+            {
+                "id": i,
+                "name": f"item {i}",
+                "updated_at": "2024-01-01T00:00:00Z",
+                "amount": i * 1.5,
+                "tags": ["a", "b"],
+            }
+            for i in range(start, min(start + page_size, records))
+        ]
         pages.append(orjson.dumps({"data": data}))
     empty = orjson.dumps({"data": []})
 
@@ -52,7 +60,7 @@ def serve(records: int, page_size: int) -> tuple[ThreadingHTTPServer, str]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             page = int(parse_qs(urlsplit(self.path).query).get("page", ["1"])[0])
             body = pages[page - 1] if page <= len(pages) else empty
             self.send_response(200)
@@ -108,8 +116,10 @@ def main() -> None:
     finally:
         server.shutdown()
     rates = {name: args.records / statistics.median(values) for name, values in timings.items()}
-    print(f"sequential page pagination, {args.records:,} records, {args.page_size}/page, "
-          f"median of {args.repeat}")
+    print(
+        f"sequential page pagination, {args.records:,} records, {args.page_size}/page, "
+        f"median of {args.repeat}"
+    )
     for name, rate in rates.items():
         print(f"  {name:<7} {rate:>10,.0f} records/s")
     print(f"  ratio engine/plain: {rates['engine'] / rates['plain']:.2f}x (target >= 0.85x)")

@@ -78,7 +78,8 @@ def _packaged_spec(base_dir: Path) -> dict[str, Any]:
                 "connection_specification": loaded.get("connection_specification")
                 or loaded.get("connectionSpecification")
                 or {},
-                "documentation_url": loaded.get("documentation_url") or loaded.get("documentationUrl"),
+                "documentation_url": loaded.get("documentation_url")
+                or loaded.get("documentationUrl"),
             }
     return {}
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-_BY_FORMAT = {"date-time": "2024-01-01T00:00:00Z", "date": "2024-01-01", "email": "a@example.test",
-              "uri": "http://127.0.0.1:9"}
+_BY_FORMAT = {
+    "date-time": "2024-01-01T00:00:00Z",
+    "date": "2024-01-01",
+    "email": "a@example.test",
+    "uri": "http://127.0.0.1:9",
+}
 
 
 def value_for(schema: Any, key: str = "") -> Any:

@@ -18,18 +18,28 @@ pagination_strategy: {type: PageIncrement, page_size: 5, start_from_page: 1}
 
 
 def run(*args: str) -> tuple[int, list[dict]]:
-    done = subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", *args], capture_output=True, text=True, timeout=60
+    )
     assert done.stderr == "", done.stderr
     return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def setup(api_server, tmp_path, token="t0ken-secret"):
-    api_server.add_collection("/items", RECORDS, pagination=Pagination("page", page_size=5),
-                              auth=BearerAuth("t0ken-secret"))
+    api_server.add_collection(
+        "/items",
+        RECORDS,
+        pagination=Pagination("page", page_size=5),
+        auth=BearerAuth("t0ken-secret"),
+    )
     manifest = tmp_path / "m.yaml"
-    manifest.write_text(modern(api_server.url, paginator=PAGINATOR,
-                               authenticator="type: BearerAuthenticator\napi_token: \"{{ config['token'] }}\""))
+    manifest.write_text(
+        modern(
+            api_server.url,
+            paginator=PAGINATOR,
+            authenticator="type: BearerAuthenticator\napi_token: \"{{ config['token'] }}\"",
+        )
+    )
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"token": token}))
     return str(manifest), str(config)
@@ -50,8 +60,10 @@ def test_spec_check_discover_read(api_server, tmp_path):
     records = [m["record"] for m in messages if m["type"] == "RECORD"]
     assert code == 0 and [r["data"] for r in records] == RECORDS
     assert all(r["stream"] == "items" and isinstance(r["emitted_at"], int) for r in records)
-    assert messages[-1] == {"type": "LOG", "log": {"level": "INFO",
-                                                   "message": "Read 12 records from items stream"}}
+    assert messages[-1] == {
+        "type": "LOG",
+        "log": {"level": "INFO", "message": "Read 12 records from items stream"},
+    }
 
 
 def test_failures_are_trace_messages_without_secrets(api_server, tmp_path):

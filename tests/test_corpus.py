@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-
 from config_gen import config_for
 
 from engine import UnsupportedComponentError, load_manifest, load_source
 
-CORPUS = Path(os.environ.get("CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+CORPUS = Path(
+    os.environ.get("CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus")
+)
 MANIFESTS = sorted(CORPUS.glob("*/manifest.yaml")) if CORPUS.is_dir() else []
 
 # Components a later issue brings (issue 7); the engine refuses them at load, by path.

@@ -21,10 +21,13 @@ def line_of(text: str, needle: str) -> int:
 
 
 def test_unknown_component_type_suggests_the_close_match(tmp_path):
-    text = modern("http://127.0.0.1:1", paginator="""
+    text = modern(
+        "http://127.0.0.1:1",
+        paginator="""
         type: DefaultPaginator
         pagination_strategy: {type: PageIncremnt, page_size: 5}
-    """)
+    """,
+    )
     error = error_for(text, tmp_path)
     assert error.path == "streams[0].retriever.paginator.pagination_strategy"
     assert error.suggestion == "PageIncrement"
@@ -33,10 +36,13 @@ def test_unknown_component_type_suggests_the_close_match(tmp_path):
 
 
 def test_unknown_key_suggests_the_close_match(tmp_path):
-    text = modern("http://127.0.0.1:1", paginator="""
+    text = modern(
+        "http://127.0.0.1:1",
+        paginator="""
         type: DefaultPaginator
         pagination_strategyy: {type: PageIncrement}
-    """)
+    """,
+    )
     error = error_for(text, tmp_path)
     assert "unknown key 'pagination_strategyy' in DefaultPaginator" in str(error)
     assert error.suggestion == "pagination_strategy"
@@ -58,8 +64,9 @@ def test_wrong_value_type(tmp_path):
 
 
 def test_bad_reference(tmp_path):
-    text = modern("http://127.0.0.1:1").replace('$ref: "#/definitions/requester"',
-                                                '$ref: "#/definitions/requestor"')
+    text = modern("http://127.0.0.1:1").replace(
+        '$ref: "#/definitions/requester"', '$ref: "#/definitions/requestor"'
+    )
     error = error_for(text, tmp_path)
     assert "points to nothing" in str(error) and error.suggestion == "requester"
     assert error.line == line_of(text, "requestor")
@@ -92,10 +99,13 @@ def test_unsupported_component_is_refused_at_load_by_path(tmp_path):
 
 
 def test_config_errors_name_the_key_and_never_the_secret(api_server):
-    text = modern(api_server.url, spec_properties="""
+    text = modern(
+        api_server.url,
+        spec_properties="""
         token: {type: string, airbyte_secret: true, pattern: "^[a-z]+$"}
         start: {type: string}
-    """).replace("    properties:\n", "    required: [start]\n    properties:\n")
+    """,
+    ).replace("    properties:\n", "    required: [start]\n    properties:\n")
     source = load_source(text, {"token": "SUPER-Secret-123"})
     with pytest.raises(ConfigError) as caught:
         list(source.read_records("items"))

@@ -19,12 +19,16 @@ def test_anchors_and_merge_keys():
 
 
 def test_legacy_dotted_reference_prefers_the_literal_key():
-    doc = resolve('definitions:\n  a.b: {v: literal}\n  a: {b: {v: nested}}\nx: "*ref(definitions.a.b)"\n')
+    doc = resolve(
+        'definitions:\n  a.b: {v: literal}\n  a: {b: {v: nested}}\nx: "*ref(definitions.a.b)"\n'
+    )
     assert doc["x"] == {"v": "literal"}
 
 
 def test_legacy_reference_falls_back_to_nested_keys_and_list_items():
-    doc = resolve('d:\n  a: {b: {v: 1}}\n  l: [{i: 0}, {i: 1}]\nx: "*ref(d.a.b.v)"\ny: "*ref(d.l[1])"\n')
+    doc = resolve(
+        'd:\n  a: {b: {v: 1}}\n  l: [{i: 0}, {i: 1}]\nx: "*ref(d.a.b.v)"\ny: "*ref(d.l[1])"\n'
+    )
     assert doc["x"] == 1 and doc["y"] == {"i": 1}
 
 
@@ -116,7 +120,11 @@ def test_modern_parameters_replace_falsy_fields_and_types_are_implicit():
 
 
 def test_json_schemas_are_never_taken_for_components():
-    text = MODERN + "    schema_loader:\n      type: InlineSchemaLoader\n      schema: {type: object, properties: {type: {type: string}}}\n"
+    text = (
+        MODERN
+        + "    schema_loader:\n      type: InlineSchemaLoader\n"
+        + "      schema: {type: object, properties: {type: {type: string}}}\n"
+    )
     stream = load_manifest(text).definition["streams"][0]
     assert stream["schema_loader"]["schema"]["properties"] == {"type": {"type": "string"}}
 
@@ -147,7 +155,10 @@ def test_legacy_stream_slicer_is_split_into_cursor_and_router():
 
 
 def test_dialect_detection_by_version():
-    assert "legacy_path_join" in load_manifest(LEGACY).definition["streams"][0]["retriever"]["requester"]
+    assert (
+        "legacy_path_join"
+        in load_manifest(LEGACY).definition["streams"][0]["retriever"]["requester"]
+    )
     early_modern = MODERN.replace("type: DeclarativeSource\n", "").replace("6.0.0", '"0.29.0"')
     requester = load_manifest(early_modern).definition["streams"][0]["retriever"]["requester"]
     assert "legacy_path_join" not in requester

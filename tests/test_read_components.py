@@ -104,19 +104,28 @@ def test_link_header_pagination_replaces_the_url(api_server, dialect):
 @pytest.mark.parametrize(
     ("auth", "authenticator", "config"),
     [
-        (BearerAuth("t0ken"), "type: BearerAuthenticator\napi_token: \"{{ config['token'] }}\"",
-         {"token": "t0ken"}),
-        (BasicAuth("user", "pw"),
-         "type: BasicHttpAuthenticator\nusername: user\npassword: \"{{ config['token'] }}\"",
-         {"token": "pw"}),
-        (ApiKeyAuth("k3y", header="X-Api-Key"),
-         "type: ApiKeyAuthenticator\nheader: X-Api-Key\napi_token: \"{{ config['token'] }}\"",
-         {"token": "k3y"}),
+        (
+            BearerAuth("t0ken"),
+            "type: BearerAuthenticator\napi_token: \"{{ config['token'] }}\"",
+            {"token": "t0ken"},
+        ),
+        (
+            BasicAuth("user", "pw"),
+            "type: BasicHttpAuthenticator\nusername: user\npassword: \"{{ config['token'] }}\"",
+            {"token": "pw"},
+        ),
+        (
+            ApiKeyAuth("k3y", header="X-Api-Key"),
+            "type: ApiKeyAuthenticator\nheader: X-Api-Key\napi_token: \"{{ config['token'] }}\"",
+            {"token": "k3y"},
+        ),
     ],
 )
 def test_static_authenticators(api_server, dialect, auth, authenticator, config):
     api_server.add_collection("/items", RECORDS[:3], auth=auth)
-    assert read(DIALECTS[dialect](api_server.url, authenticator=authenticator), config) == RECORDS[:3]
+    assert (
+        read(DIALECTS[dialect](api_server.url, authenticator=authenticator), config) == RECORDS[:3]
+    )
 
 
 def test_api_key_injected_as_query_parameter(api_server):
@@ -134,8 +143,9 @@ def test_oauth_refreshes_once_and_reuses_the_token(api_server, dialect):
     issuer = api_server.add_oauth_token_endpoint(
         "/oauth/token", client_id="cid", client_secret="csecret", refresh_token="rtok"
     )
-    api_server.add_collection("/items", RECORDS, pagination=Pagination("page", page_size=10),
-                              auth=BearerAuth(issuer))
+    api_server.add_collection(
+        "/items", RECORDS, pagination=Pagination("page", page_size=10), auth=BearerAuth(issuer)
+    )
     authenticator = f"""
         type: OAuthAuthenticator
         token_refresh_endpoint: "{api_server.url}/oauth/token"
@@ -167,8 +177,13 @@ def test_session_token_authenticator(api_server):
         session_token_path: [token]
         request_authentication: {{type: Bearer}}
     """
-    authenticator = authenticator.replace("{type: Bearer}", "{type: SessionTokenRequestBearerAuthenticator}")
-    assert read(DIALECTS["modern"](api_server.url, authenticator=authenticator), {"token": "p"}) == RECORDS[:4]
+    authenticator = authenticator.replace(
+        "{type: Bearer}", "{type: SessionTokenRequestBearerAuthenticator}"
+    )
+    assert (
+        read(DIALECTS["modern"](api_server.url, authenticator=authenticator), {"token": "p"})
+        == RECORDS[:4]
+    )
 
 
 def test_selective_authenticator_picks_by_config(api_server):
@@ -181,7 +196,9 @@ def test_selective_authenticator_picks_by_config(api_server):
           basic: {type: BasicHttpAuthenticator, username: x}
     """
     config = {"auth": {"kind": "bearer", "token": "b"}}
-    assert read(DIALECTS["modern"](api_server.url, authenticator=authenticator), config) == RECORDS[:2]
+    assert (
+        read(DIALECTS["modern"](api_server.url, authenticator=authenticator), config) == RECORDS[:2]
+    )
 
 
 @dialects
@@ -190,11 +207,16 @@ def test_record_filter_and_transformations(api_server, dialect):
     text = DIALECTS[dialect](api_server.url)
     selector_key = "field_path" if dialect == "modern" else "field_pointer"
     text = text.replace(
-        f"extractor: {{type: DpathExtractor, {selector_key}: [data]}}" if dialect == "modern"
+        f"extractor: {{type: DpathExtractor, {selector_key}: [data]}}"
+        if dialect == "modern"
         else f"extractor:\n        {selector_key}: [data]",
-        (f"extractor: {{type: DpathExtractor, {selector_key}: [data]}}" if dialect == "modern"
-         else f"extractor:\n        {selector_key}: [data]")
-        + "\n" + " " * (8 if dialect == "modern" else 6)
+        (
+            f"extractor: {{type: DpathExtractor, {selector_key}: [data]}}"
+            if dialect == "modern"
+            else f"extractor:\n        {selector_key}: [data]"
+        )
+        + "\n"
+        + " " * (8 if dialect == "modern" else 6)
         + "record_filter: {condition: \"{{ record['kind'] == 'even' }}\"}",
     )
     transformations = """
@@ -216,9 +238,13 @@ def test_record_filter_and_transformations(api_server, dialect):
 
 
 def test_wildcard_extraction_from_an_object_of_objects(api_server):
-    api_server.add_route("GET", "/items", lambda request: Response(200, {
-        "data": {"a": {"id": 1}, "b": {"id": 2}}}))
-    assert read(DIALECTS["modern"](api_server.url, field_path="[data, '*']")) == [{"id": 1}, {"id": 2}]
+    api_server.add_route(
+        "GET", "/items", lambda request: Response(200, {"data": {"a": {"id": 1}, "b": {"id": 2}}})
+    )
+    assert read(DIALECTS["modern"](api_server.url, field_path="[data, '*']")) == [
+        {"id": 1},
+        {"id": 2},
+    ]
 
 
 def test_missing_record_path_yields_no_records(api_server):

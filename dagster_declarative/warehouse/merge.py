@@ -67,11 +67,8 @@ def merge_statements(
             )
     keys = [quote(name) for name in layout.key]
     if keys and mode is not WriteMode.REPLACE_TABLE:
-        matches = " AND ".join(f"{staging}.{key} = {target}.{key}" for key in keys)
         statements.append(
-            Statement(
-                f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {staging} WHERE {matches})"
-            )
+            Statement(f"DELETE FROM {target} WHERE {_key_match(keys, target, staging)}")
         )
     names = ", ".join(quote(column.name) for column in layout.columns)
     insert = f"INSERT INTO {target} ({names}) SELECT {names} FROM {staging}"
@@ -83,3 +80,16 @@ def merge_statements(
         )
     statements.append(Statement(insert))
     return statements
+
+
+def _key_match(keys: list[str], target: str, staging: str) -> str:
+    """A condition true for the target rows whose key is among the staged rows' keys.
+
+    A single key uses IN, which every database answers from the target's key index by walking
+    the staged keys; SQLite answers EXISTS instead by scanning the whole target. Composite keys
+    keep EXISTS, since row-value IN is not portable everywhere.
+    """
+    if len(keys) == 1:
+        return f"{keys[0]} IN (SELECT {keys[0]} FROM {staging})"
+    matches = " AND ".join(f"{staging}.{key} = {target}.{key}" for key in keys)
+    return f"EXISTS (SELECT 1 FROM {staging} WHERE {matches})"

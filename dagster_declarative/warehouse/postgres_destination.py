@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Connection
 
-from dagster_declarative.warehouse.columns import ColumnType
+from dagster_declarative.warehouse.columns import ColumnType, TableLayout
 from dagster_declarative.warehouse.convert import encode_json
 from dagster_declarative.warehouse.errors import DestinationURLError
 from dagster_declarative.warehouse.sqlalchemy_destination import Encoder, SqlAlchemyDestination
@@ -69,12 +69,14 @@ class PostgresDestination(SqlAlchemyDestination):
             for row in rows:
                 copy.write_row(row)
 
-    def _before_merge(self, connection: Connection, target: str, staging: str) -> None:
+    def _before_merge(
+        self, connection: Connection, layout: TableLayout, target: str, staging: sa.Table
+    ) -> None:
         """Give the planner real numbers for the staging table and let one writer at a time in.
 
         Autovacuum never analyses temporary tables. The lock keeps concurrent runs writing the same
         table (two partitions of a backfill) from both inserting a key neither has seen yet; it
         does not block readers.
         """
-        connection.execute(sa.text(f"ANALYZE {staging}"))
+        connection.execute(sa.text(f"ANALYZE {self.quote(staging.name)}"))
         connection.execute(sa.text(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE"))

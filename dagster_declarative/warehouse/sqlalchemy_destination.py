@@ -33,10 +33,7 @@ from dagster_declarative.warehouse.columns import (
 from dagster_declarative.warehouse.convert import encode_json
 from dagster_declarative.warehouse.errors import DestinationURLError
 from dagster_declarative.warehouse.merge import merge_statements
-from dagster_declarative.warehouse.naming import (
-    sanitize_identifier,
-    short_hash,
-)
+from dagster_declarative.warehouse.naming import sanitize_identifier, short_hash
 from dagster_declarative.warehouse.spec import BeforeCommit, TableSpec, WriteMode
 from dagster_declarative.warehouse.urls import parse_url, same_database
 
@@ -189,8 +186,13 @@ class SqlAlchemyDestination(BaseDestination):
         names = [column.name for column in staging.columns]
         connection.execute(sa.insert(staging), [dict(zip(names, row, strict=True)) for row in rows])
 
-    def _before_merge(self, connection: Connection, target: str, staging: str) -> None:
-        """Database-specific preparation of the merge transaction (none by default)."""
+    def _before_merge(
+        self, connection: Connection, layout: TableLayout, target: str, staging: sa.Table
+    ) -> None:
+        """Index the staged keys, so matching them against the table stays O(n log n)."""
+        if layout.key:
+            index = sa.Index(f"{staging.name}_key", *(staging.c[name] for name in layout.key))
+            connection.execute(CreateIndex(index))
 
     def same_database(self, url: str) -> bool:
         other = parse_url(url)
@@ -258,7 +260,7 @@ class _SqlAlchemyStage:
             partition_placeholder=":partition",
         )
         with connection.begin():
-            destination._before_merge(connection, target, staging)
+            destination._before_merge(connection, layout, target, self.table)
             for statement in statements:
                 parameters = {"partition": partition_key} if statement.binds_partition else {}
                 connection.execute(sa.text(statement.sql), parameters)
