@@ -7,6 +7,7 @@ writes into a schema of its own that is dropped afterwards.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -251,7 +252,8 @@ def test_types_round_trip(backend: Backend) -> None:
         "Mixed-Case Name": "kept",
     }
     spec = backend.spec("typed", TYPED_SCHEMA)
-    result = backend.write(spec, [[record, {"id": 2}]], WriteMode.UPSERT)
+    backend.write(spec, [[record, {"id": 2}]], WriteMode.UPSERT)
+    result = backend.write(spec, [[record, {"id": 2}]], WriteMode.UPSERT)  # into the existing table
 
     columns = "id, text, count, ratio, flag, at, day, attributes, tags, mixed_case_name, _dd_extras"
     full, empty = backend.rows(columns, "typed", newest_first=True)
@@ -280,6 +282,21 @@ def test_types_round_trip(backend: Backend) -> None:
             "mixed_case_name",
         ],
         *["_dd_extras", "_dd_extracted_at", "_dd_partition", "_dd_run_id"],
+    ]
+
+
+def test_a_field_whose_type_changed_keeps_the_column_type(backend: Backend) -> None:
+    integers = {"properties": {"id": {"type": "integer"}, "size": {"type": "integer"}}}
+    numbers = {"properties": {"id": {"type": "integer"}, "size": {"type": "number"}}}
+    backend.write(backend.spec(schema=integers), [[{"id": 1, "size": 1}]], WriteMode.UPSERT)
+
+    records = [{"id": 2, "size": 2.0}, {"id": 3, "size": 3.5}]
+    backend.write(backend.spec(schema=numbers), [records], WriteMode.UPSERT)
+
+    assert backend.rows("id, size, _dd_extras") == [
+        (1, 1, None),
+        (2, 2, None),
+        (3, None, {"size": 3.5}),
     ]
 
 
@@ -446,3 +463,31 @@ def test_nul_characters_do_not_fail_the_load(backend: Backend) -> None:
         assert (name, extras) == ("a\ufffdb", {"extra": {"k\ufffd": "v\ufffd"}})
     else:
         assert (name, extras) == ("a\x00b", {"extra": {"k\x00": "v\x00"}})
+
+
+def test_concurrent_writers_of_one_table_keep_one_row_per_key(backend: Backend) -> None:
+    """Two partitions of a backfill written at once, with overlapping keys."""
+    spec = backend.spec()
+    backend.write(spec, [_items(range(1))], WriteMode.UPSERT)  # the table exists before the race
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(partition: str, ids: range) -> None:
+        try:
+            start.wait()
+            backend.write(spec, _batches(_items(ids, partition), 500), WriteMode.UPSERT, partition)
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=write, args=("a", range(0, 3000))),
+        threading.Thread(target=write, args=("b", range(1000, 4000))),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert backend.destination.row_count(spec) == 4000
+    assert len({row[0] for row in backend.rows("id")}) == 4000

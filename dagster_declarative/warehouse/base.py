@@ -57,8 +57,8 @@ class BaseDestination(ABC):
         run_id: str,
         before_commit: BeforeCommit | None = None,
     ) -> WriteResult:
+        check_mode(mode, table)
         layout = self._prepare_table(table)
-        check_mode(mode, layout)
         converter = RowConverter(layout, partition_key=partition_key, run_id=run_id)
         with self._open_stage(layout) as stage:
             for batch in batches:

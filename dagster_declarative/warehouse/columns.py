@@ -145,7 +145,8 @@ def reconcile_columns(
     `existing` maps each column of the table to the logical types its SQL type can hold, the
     natural one first. A column whose SQL type cannot hold the planned type keeps the table's type:
     values are converted to it and those that do not fit land in the extras column, so a schema
-    change never breaks a load.
+    change never breaks a load. A column of a type this package does not write (someone altered
+    the table) is left alone, and its field goes to the extras column.
     """
     columns, missing = [], []
     for column in planned:
@@ -155,6 +156,6 @@ def reconcile_columns(
             columns.append(column)
         elif column.type in holds:
             columns.append(column)
-        else:
+        elif holds:
             columns.append(Column(column.name, holds[0], column.field))
     return columns, missing

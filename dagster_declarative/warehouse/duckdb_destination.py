@@ -52,10 +52,11 @@ _HOLDS = {
     **dict.fromkeys(("TINYINT", "SMALLINT", "INTEGER", "HUGEINT"), (ColumnType.INTEGER,)),
     **dict.fromkeys(("FLOAT", "REAL", "DECIMAL"), (ColumnType.NUMBER,)),
     "TIMESTAMP": (ColumnType.TIMESTAMP,),
+    "VARCHAR": (ColumnType.STRING, ColumnType.JSON),
 }
 _STAGING_TABLE = "_dd_staging"
 _MAX_RECORD_BYTES = 256 * 1024 * 1024
-_process_locks: dict[Path, threading.Lock] = {}
+_process_locks: dict[Path, threading.RLock] = {}
 _process_locks_guard = threading.Lock()
 
 
@@ -69,12 +70,12 @@ def _literal(text: str) -> str:
 
 def _holds(data_type: str) -> tuple[ColumnType, ...]:
     """The logical types a column of DuckDB type `data_type` (e.g. "DECIMAL(18,3)") can hold."""
-    return _HOLDS.get(data_type.split("(")[0].upper(), (ColumnType.STRING,))
+    return _HOLDS.get(data_type.split("(")[0].upper(), ())
 
 
-def _process_lock(path: Path) -> threading.Lock:
+def _process_lock(path: Path) -> threading.RLock:
     with _process_locks_guard:
-        return _process_locks.setdefault(path, threading.Lock())
+        return _process_locks.setdefault(path, threading.RLock())
 
 
 class DuckDBDestination(BaseDestination):

@@ -1,8 +1,8 @@
 """The SQL that moves staged rows into a table, shared by every destination.
 
 Every destination first loads a write's rows into a staging table with its database's fastest
-path, then runs these statements in one transaction. Only portable SQL is used (DELETE with a
-correlated EXISTS, INSERT ... SELECT, GROUP BY), so the same plan serves DuckDB, PostgreSQL,
+path, then runs these statements in one transaction. Only portable SQL is used (DELETE with IN
+or a correlated EXISTS, INSERT ... SELECT, GROUP BY), so the same plan serves DuckDB, PostgreSQL,
 SQLite and the other databases SQLAlchemy reaches. Deleting and re-inserting rather than using
 each database's MERGE/ON CONFLICT keeps the tables free of unique constraints, which would make
 adding key columns to an existing table, and DuckDB's delete-then-insert of one key, fail.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from dagster_declarative.warehouse.columns import PARTITION_COLUMN, SEQUENCE_COLUMN, TableLayout
 from dagster_declarative.warehouse.errors import WriteModeError
-from dagster_declarative.warehouse.spec import WriteMode
+from dagster_declarative.warehouse.spec import TableSpec, WriteMode
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,12 @@ class Statement:
     binds_partition: bool = False
 
 
-def check_mode(mode: WriteMode, layout: TableLayout) -> None:
-    if mode is WriteMode.UPSERT and not layout.key:
+def check_mode(mode: WriteMode, table: TableSpec) -> None:
+    """Refuse a write whose mode does not fit the table, before anything is created."""
+    if mode is WriteMode.UPSERT and not table.primary_key:
         raise WriteModeError(
-            f"Cannot upsert into {layout.qualified_name}: its stream declares no primary key. "
-            "Declare a primary key for the stream, or write it with REPLACE_PARTITION or "
-            "REPLACE_TABLE."
+            f"Cannot upsert into {table.namespace}.{table.name}: its stream declares no primary "
+            "key. Declare one for the stream, or write it with REPLACE_PARTITION or REPLACE_TABLE."
         )
 
 

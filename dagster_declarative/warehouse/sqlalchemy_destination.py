@@ -38,13 +38,17 @@ from dagster_declarative.warehouse.spec import BeforeCommit, TableSpec, WriteMod
 from dagster_declarative.warehouse.urls import parse_url, same_database
 
 _PREPARE_ATTEMPTS = 3
+_INDEXED_DIALECTS = ("sqlite", "postgresql")
+"""Dialects whose tables get indexes on the key and partition columns. Index syntax and limits
+vary elsewhere (MySQL cannot index a TEXT column without a prefix length), so other databases
+run without them: correct, only slower on large tables."""
 _SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 """How long a SQLite write waits for another writer (a state store, a parallel run) to finish."""
 Encoder = Callable[[Any], Any]
 
 
 class SqlAlchemyDestination(BaseDestination):
-    """Writes through a SQLAlchemy engine created from `url`."""
+    """Writes through a SQLAlchemy engine created from `url` (`engine_options` go to the engine)."""
 
     SQL_TYPES: dict[ColumnType, TypeEngine[Any]] = {
         ColumnType.STRING: sa.Text(),
@@ -72,6 +76,7 @@ class SqlAlchemyDestination(BaseDestination):
             ) from error
         self.dialect = self.engine.dialect
         self._has_schemas = self.dialect.name != "sqlite"
+        self._indexed = self.dialect.name in _INDEXED_DIALECTS
         if self.dialect.name == "sqlite":
             _make_sqlite_transactional(self.engine)
 
@@ -92,14 +97,15 @@ class SqlAlchemyDestination(BaseDestination):
         for kind, holds in (
             (sa.Boolean, (ColumnType.BOOLEAN,)),
             (sa.Integer, (ColumnType.INTEGER,)),
-            (sa.Numeric, (ColumnType.NUMBER,)),
+            ((sa.Float, sa.Numeric), (ColumnType.NUMBER,)),
             (sa.DateTime, (ColumnType.TIMESTAMP,)),
             (sa.Date, (ColumnType.DATE,)),
             (sa.JSON, (ColumnType.JSON,)),
+            (sa.String, (ColumnType.STRING, ColumnType.JSON)),
         ):
             if isinstance(sql_type, kind):
                 return holds
-        return (ColumnType.STRING, ColumnType.JSON)
+        return ()
 
     def _sa_table(self, name: str, columns: list[Column], **options: Any) -> sa.Table:
         return sa.Table(
@@ -141,7 +147,7 @@ class SqlAlchemyDestination(BaseDestination):
                     f"ADD COLUMN {self.quote(column.name)} {sql_type}"
                 )
             )
-        for indexed in ((PARTITION_COLUMN,), key):
+        for indexed in ((PARTITION_COLUMN,), key) if self._indexed else ():
             if indexed:
                 index_name = f"ix_{name[:40]}_{short_hash(repr((schema, name, indexed)))}"
                 index = sa.Index(index_name, *(target.c[column] for column in indexed))
@@ -190,7 +196,7 @@ class SqlAlchemyDestination(BaseDestination):
         self, connection: Connection, layout: TableLayout, target: str, staging: sa.Table
     ) -> None:
         """Index the staged keys, so matching them against the table stays O(n log n)."""
-        if layout.key:
+        if layout.key and self._indexed:
             index = sa.Index(f"{staging.name}_key", *(staging.c[name] for name in layout.key))
             connection.execute(CreateIndex(index))
 
