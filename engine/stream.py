@@ -51,6 +51,8 @@ class Stream:
         try:
             for record in self.retriever.read_slice(stream_slice, stats):
                 if cursor is not None:
+                    if cursor.feed_exhausted(stream_slice, record):
+                        return  # closing the retriever's generator sends no further request
                     if not cursor.keep(stream_slice, record):
                         continue
                     cursor.observe(stream_slice, record)

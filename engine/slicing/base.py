@@ -48,3 +48,7 @@ class Cursor(Slicer):
     def keep(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
         """Client-side incremental filtering; by default every record is kept."""
         return True
+
+    def feed_exhausted(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+        """For data feeds (newest first): this record is older than the state, stop paging."""
+        return False
