@@ -114,3 +114,10 @@ def test_config_errors_name_the_key_and_never_the_secret(api_server):
     with pytest.raises(ConfigError) as caught:
         source.discover()
     assert "'token'" in str(caught.value) and "SUPER-Secret-123" not in str(caught.value)
+
+
+def test_template_reading_an_unknown_variable(tmp_path):
+    text = modern("http://127.0.0.1:1", path="/items/{{ confg['x'] }}")
+    error = error_for(text, tmp_path)
+    assert "unknown variable 'confg'" in str(error)
+    assert error.path.endswith("requester.path")

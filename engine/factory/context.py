@@ -22,6 +22,33 @@ from engine.manifest.yaml_loader import line_of
 from engine.secrets import SecretMasker
 
 Builder = Callable[["BuildContext", dict, str], Any]
+
+# Every variable some place of the format hands to templates (spec section 2.3).
+CONTEXT_NAMES = frozenset(
+    {
+        "config",
+        "parameters",
+        "options",
+        "stream_slice",
+        "stream_partition",
+        "stream_interval",
+        "stream_state",
+        "next_page_token",
+        "response",
+        "headers",
+        "last_record",
+        "last_records",
+        "last_page_size",
+        "record",
+        "value",
+        "path",
+        "property",
+        "session_token",
+        "creation_response",
+        "polling_response",
+        "download_target",
+    }
+)
 _BUILDERS: dict[str, Builder] = {}
 
 
@@ -140,6 +167,7 @@ class BuildContext:
 
     def _compile(self, make: Callable[[], Any], definition: dict, key: str, path: str) -> Any:
         try:
+            self._check_variables(definition.get(key), definition, key, path)
             return make()
         except TemplateError as error:
             raise self.error(
@@ -149,6 +177,25 @@ class BuildContext:
                 path,
                 expected="a valid Jinja expression such as {{ config['start_date'] }}",
             ) from None
+
+    def _check_variables(self, value: Any, definition: dict, key: str, path: str) -> None:
+        """A template may only read names some place of the format provides (typos fail now)."""
+        if isinstance(value, dict):
+            for item in value.items():
+                for part in item:
+                    self._check_variables(part, definition, key, path)
+        elif isinstance(value, list):
+            for item in value:
+                self._check_variables(item, definition, key, path)
+        elif isinstance(value, str) and ("{{" in value or "{%" in value):
+            for name in sorted(InterpolatedString(value).variables - CONTEXT_NAMES):
+                raise self.error(
+                    f"the template reads an unknown variable {name!r}",
+                    definition,
+                    key,
+                    path,
+                    expected="one of " + ", ".join(sorted(CONTEXT_NAMES)),
+                )
 
     def error(
         self,
