@@ -12,6 +12,7 @@ import orjson
 
 from dagster_declarative import checks, partitions
 from dagster_declarative.execution import StreamTarget, materialize_stream
+from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, child_keys_by_parent
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.schedules import build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
@@ -82,9 +83,7 @@ def build_declarative_assets(
     descriptions = describe_streams(
         loaded, source_name=name, config=config, streams=streams, destination_kind=destination_kind
     )
-    return [
-        _stream_asset(loaded, data, translator, resource_key, check_schema) for data in descriptions
-    ]
+    return _stream_assets(loaded, descriptions, translator, resource_key, check_schema)
 
 
 def declarative_assets(
@@ -104,10 +103,8 @@ def declarative_assets(
         loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
         name = source_name or default_source_name(loaded)
         chosen = translator or DeclarativeTranslator()
-        return [
-            _stream_asset(loaded, data, chosen, resource_key, True, body=fn)
-            for data in describe_streams(loaded, source_name=name, config=config, streams=streams)
-        ]
+        descriptions = describe_streams(loaded, source_name=name, config=config, streams=streams)
+        return _stream_assets(loaded, descriptions, chosen, resource_key, True, body=fn)
 
     return decorate
 
@@ -122,9 +119,14 @@ def build_declarative_definitions(
     resource_key: str = DEFAULT_RESOURCE_KEY,
     incremental_cron: str = "0 * * * *",
 ) -> dg.Definitions:
-    """Assets, schedules and the resource of one source, ready for a code location."""
+    """Assets, schedules, parent-id sensors and the resource of one source, for a code location.
+
+    Each stream partitioned by parent ids gets a sensor (stopped by default) that registers new
+    ids and requests their runs.
+    """
+    loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     assets = build_declarative_assets(
-        manifest,
+        loaded,
         source_name=source_name,
         config=resource.config,
         streams=streams,
@@ -132,11 +134,51 @@ def build_declarative_definitions(
         resource_key=resource_key,
         destination_kind=_destination_kind(resource.get_warehouse_url()),
     )
+    sensors = [
+        build_parent_id_sensor(
+            asset,
+            manifest=loaded,
+            stream=asset.metadata_by_key[asset.key]["declarative/stream"],
+            resource_key=resource_key,
+        )
+        for asset in assets
+        if isinstance(asset.partitions_def, dg.DynamicPartitionsDefinition)
+        and asset.metadata_by_key[asset.key].get("declarative/slicer") == "substream"
+    ]
     return dg.Definitions(
         assets=assets,
         schedules=build_stream_schedules(assets, incremental_cron=incremental_cron),
+        sensors=sensors,
         resources={resource_key: resource},
     )
+
+
+def _stream_assets(
+    manifest: Manifest,
+    descriptions: list[StreamDescription],
+    translator: DeclarativeTranslator,
+    resource_key: str,
+    check_schema: bool,
+    body: Callable[..., Any] = materialize_stream,
+) -> list[dg.AssetsDefinition]:
+    """The assets of the described streams; parents learn which child partitions they feed."""
+    partitions_defs = {d.stream_name: translator.get_partitions_def(d) for d in descriptions}
+    children = child_keys_by_parent(
+        [(d.slicer, partitions_defs[d.stream_name]) for d in descriptions]
+    )
+    return [
+        _stream_asset(
+            manifest,
+            data,
+            translator,
+            resource_key,
+            check_schema,
+            partitions_defs[data.stream_name],
+            tuple(children.get(data.stream_name, ())),
+            body,
+        )
+        for data in descriptions
+    ]
 
 
 def _stream_asset(
@@ -145,12 +187,13 @@ def _stream_asset(
     translator: DeclarativeTranslator,
     resource_key: str,
     check_schema: bool,
-    body: Callable[..., Any] = materialize_stream,
+    partitions_def: dg.PartitionsDefinition | None,
+    children: tuple[ChildKeys, ...],
+    body: Callable[..., Any],
 ) -> dg.AssetsDefinition:
     spec = translator.get_asset_spec(data)
-    partitions_def = translator.get_partitions_def(data)
     checked = check_schema and checks.has_checkable_schema(data.json_schema)
-    target = StreamTarget(manifest, data, spec.key, partitions_def, checked)
+    target = StreamTarget(manifest, data, spec.key, partitions_def, checked, children)
 
     @dg.asset(
         key=spec.key,

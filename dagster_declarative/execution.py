@@ -10,6 +10,7 @@ so a crash never leaves state ahead of data. Each unit then yields its own mater
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_declarative.checks import SchemaChecker
+from dagster_declarative.parent_ids import ChildKeys
 from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.translator import StreamDescription, sanitize_name
@@ -26,6 +28,9 @@ from dagster_declarative.warehouse import Destination, TableSpec, WriteMode
 from engine import DeclarativeSource, EngineError, Manifest
 from engine.http.client import RequestStats
 from engine.reader import DONE, SliceEvent, iter_slices
+from engine.slicing.datetime_cursor import DatetimeBasedCursor
+from engine.slicing.per_partition import PerPartitionCursor
+from engine.slicing.router import partition_of
 from engine.state.store import StateStore
 from engine.stream import Stream
 
@@ -42,6 +47,8 @@ class StreamTarget:
     asset_key: dg.AssetKey
     partitions_def: dg.PartitionsDefinition | None
     check_schema: bool
+    children: tuple[ChildKeys, ...] = ()
+    """Child streams whose dynamic partitions this stream's record ids feed."""
 
 
 @dataclass
@@ -49,6 +56,8 @@ class _Unit:
     partition_key: str | None
     slices: list[dict]
     state: dict[str, Any] | None = None
+    resumed: bool = False
+    """A date window read from its stored cursor onwards (upserted, not replaced)."""
 
 
 def materialize_stream(
@@ -104,10 +113,41 @@ class _Run:
             slices = self.stream.slices(state if self.stream.cursor is not None else None)
             return [_Unit(None, [dict(s) for s in slices])]
         keys = list(self.context.partition_keys)
-        return [
+        units = [
             _Unit(key, [dict(s)])
             for key, s in slices_for_partitions(self.stream, partitions_def, keys)
         ]
+        if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+            for unit in units:
+                self._resume_open_window(unit, partitions_def, store)
+        return units
+
+    def _resume_open_window(
+        self, unit: _Unit, partitions_def: dg.TimeWindowPartitionsDefinition, store: StateStore
+    ) -> None:
+        """A window that was still open when last read continues from its stored cursor.
+
+        Closed windows are always re-read whole (a backfill repairs them); the running window of
+        an hourly schedule only fetches what is new. Resuming needs a primary key, because the
+        rows before the cursor stay and the new ones are upserted.
+        """
+        cursor = self.stream.cursor
+        if not isinstance(cursor, DatetimeBasedCursor) or not self.data.primary_key:
+            return
+        stored = store.get(self.data.source_name, self.data.stream_name, unit.partition_key or "")
+        if stored is None:
+            return
+        window = partitions_def.time_window_for_partition_key(unit.partition_key or "")
+        value = stored.state.get(cursor.cursor_field)
+        if stored.updated_at >= window.end or not value:
+            return
+        position = cursor.parse(value)
+        if cursor.lookback_window is not None:
+            position = cursor.lookback_window.subtract_from(position)
+        if not window.start <= position < window.end:
+            return
+        unit.slices = [cursor.slice_for_window(position, window.end)]
+        unit.state, unit.resumed = stored.state, True
 
     def _write_unit(
         self,
@@ -132,32 +172,74 @@ class _Run:
                     done += 1
                     totals.add(event.stats)
                     self._log_slice_done(label, event)
-                    if done == len(indexes) and self.stream.cursor is not None:
-                        unit.state = self.stream.cursor.state()
+                    if done == len(indexes):
+                        unit.state = self._unit_state(unit)
                     continue
                 record = event.record or {}
                 if self.checker is not None:
                     self.checker.observe(record)
                 batch.append(record)
                 if len(batch) >= self.resource.batch_size:
+                    self._collect_child_keys(batch, child_keys)
                     yield batch
                     batch = []
             if batch:
+                self._collect_child_keys(batch, child_keys)
                 yield batch
+
+        child_keys: dict[str, dict[str, None]] = {}
 
         save_state = self._state_saver(unit, store)
         shares_database = destination.same_database(self.resource.get_state_url())
         result = destination.write(
             self._table_spec(),
             batches(),
-            mode=self._mode(),
+            mode=WriteMode.UPSERT if unit.resumed else self._mode(),
             partition_key=unit.partition_key,
-            run_id=self.context.run_id,
+            run_id=self.context.run.run_id,
             before_commit=save_state if shares_database else None,
         )
         if not shares_database:
             save_state(None)
+        for name, keys in child_keys.items():
+            self.context.instance.add_dynamic_partitions(name, list(keys))
+            self.context.log.info(f"[{label}] registered {len(keys)} partition key(s) of {name}")
         return self._materialization(unit, totals, result, time.monotonic() - started)
+
+    def _collect_child_keys(self, batch: list[dict], found: dict[str, dict[str, None]]) -> None:
+        for child in self.target.children:
+            found.setdefault(child.partitions_name, {}).update(dict.fromkeys(child.keys(batch)))
+
+    def _unit_state(self, unit: _Unit) -> dict[str, Any] | None:
+        """The cursor state that belongs to this unit only.
+
+        In a range run one cursor reads every window; a window without records of its own keeps
+        the state it had (the cursor's position then lies in an earlier window).
+        """
+        cursor = self.stream.cursor
+        if cursor is None:
+            return None
+        if unit.partition_key is None:
+            return cursor.state()
+        stream_slice = unit.slices[0]
+        if isinstance(cursor, PerPartitionCursor):
+            dates = cursor.datetime_cursor
+            state = cursor.state()
+            if cursor.global_cursor:
+                return state.get("state") or unit.state
+            partition = partition_of(
+                stream_slice, (dates.partition_field_start, dates.partition_field_end)
+            )
+            entries = [e["cursor"] for e in state.get("states", []) if e["partition"] == partition]
+            return entries[0] if entries else unit.state
+        if isinstance(cursor, DatetimeBasedCursor):
+            position = cursor.position()
+            if position is None:
+                return unit.state
+            if isinstance(position, datetime.datetime):
+                start, end = cursor.bounds(stream_slice)
+                return cursor.state() if start <= position <= end else unit.state
+        return cursor.state()
 
     def _state_saver(self, unit: _Unit, store: StateStore) -> Any:
         def save(connection: Any) -> None:
@@ -168,7 +250,7 @@ class _Run:
                 self.data.stream_name,
                 unit.partition_key or UNPARTITIONED,
                 unit.state,
-                run_id=self.context.run_id,
+                run_id=self.context.run.run_id,
                 connection=connection,
             )
 

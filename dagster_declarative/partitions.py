@@ -1,94 +1,250 @@
 """Slices to partitions and back: each partition key names exactly one slice the engine reads.
 
-Date cursors become time-window partitions with the manifest's start and time zone (hourly, daily,
-weekly or monthly definitions for steps of one such unit, a cron-based definition for other steps
-that divide a day); a list router becomes static partitions. Streams without slices stay
-unpartitioned and read incrementally from the state table. Parent-stream (substream) routers and
-products of two routers are read whole, unpartitioned, until their partition keys can be
-registered from the parent (see the report in the package README).
+- a date cursor becomes time-window partitions with the manifest's start, end and time zone
+  (hourly, daily, weekly or monthly definitions for steps of one such unit, a cron-based
+  definition for other steps that divide a day);
+- a list router becomes static partitions;
+- a parent-stream (substream) router becomes dynamic partitions named ``<source>__<stream>``,
+  registered when the parent is materialized or by the stream's discovery sensor;
+- two of these at once (two routers, or a router with a date cursor inside each partition)
+  become multi-partitions.
+
+Anything else (three dimensions, grouped routers, custom routers) stays unpartitioned and reads
+incrementally from the state table; a log line says so when the definitions are built.
+
+Keys are the raw partition values when those are safe for Dagster (``[A-Za-z0-9_.:@-]{1,255}``,
+no ``...``), else a stable hash (``id_<sha1>``); the raw value is recovered by asking the router
+for its partitions and matching their keys (:func:`router_slices`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+
+from engine.slicing.base import SingleSlice
+from engine.slicing.combined import CartesianProductRouter
+from engine.slicing.datetime_cursor import DatetimeBasedCursor
+from engine.slicing.list_router import ListPartitionRouter
+from engine.slicing.per_partition import PerPartitionCursor
+from engine.slicing.router import EXTRA_FIELDS, PartitionRouter
+from engine.slicing.substream import SubstreamPartitionRouter
 
 if TYPE_CHECKING:
     from dagster_declarative.translator import StreamDescription
     from engine.stream import Stream
 
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:@-]+")
-_MAX_KEY = 255
+logger = logging.getLogger("dagster_declarative")
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_.:@-]{1,255}")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_]+")
 _HOUR_FMT = "%Y-%m-%d-%H:%M"
 _DAY_FMT = "%Y-%m-%d"
+_MINUTE_FMT = "%Y-%m-%dT%H:%M"
+DATE_DIMENSION = "date"
 
 
 class PartitionMappingError(ValueError):
     """A stream's slices cannot be expressed as Dagster partitions; the message says what to do."""
 
 
+# -- what a stream is sliced by ----------------------------------------------------------------
+
+
 def slicer_kind(stream: Stream) -> str:
-    """Which kind of slicing a stream uses, judged by what its slicer offers."""
-    slicer = stream.slicer
-    if hasattr(slicer, "slice_for_window"):
-        return "datetime"
-    if stream.parent_streams:
-        return "substream"
-    if hasattr(slicer, "values"):
-        return "list"
-    if type(slicer).__name__ == "SingleSlice":
+    """``none``, ``datetime``, ``list``, ``substream``, ``product`` (two dimensions) or
+    ``other`` (sliced, but read unpartitioned)."""
+    dims = dimensions_of(stream.slicer)
+    if dims is None:
+        return "other"
+    if not dims:
         return "none"
-    return "product"
+    if len(dims) == 2:
+        return "product"
+    return dims[0].kind
 
 
-def sanitize_key(value: Any) -> str:
-    """A partition key safe for ranges, multi-partitions and the UI (no ``...``, ``,|[]``)."""
-    text = _KEY_UNSAFE.sub("_", str(value)).replace("...", "_")
-    return text[:_MAX_KEY] or "_"
+@dataclass(frozen=True)
+class Dimension:
+    """One axis of a stream's slices: a date cursor or one router."""
+
+    kind: str  # datetime, list or substream
+    name: str
+    slicer: Any
 
 
-def partitions_def_for(data: StreamDescription) -> dg.PartitionsDefinition | None:
-    if data.slicer_kind == "datetime":
-        return _time_window_def(data.slicer.describe(), data.stream_name)
-    if data.slicer_kind == "list":
-        return dg.StaticPartitionsDefinition([sanitize_key(v) for v in data.slicer.values])
+def dimensions_of(slicer: Any) -> list[Dimension] | None:
+    """The partitionable axes of a slicer (``[]``: unsliced), or None when at most two axes of
+    date/list/substream kind cannot describe it."""
+    if isinstance(slicer, SingleSlice):
+        return []
+    if isinstance(slicer, DatetimeBasedCursor):
+        # without a step there is one window up to now: an incremental read, not partitions
+        return [Dimension("datetime", DATE_DIMENSION, slicer)] if slicer.step else []
+    if isinstance(slicer, PerPartitionCursor):
+        routers = _router_dims(slicer.router)
+        if routers is None or len(routers) != 1 or not slicer.datetime_cursor.step:
+            return None
+        return [*routers, Dimension("datetime", DATE_DIMENSION, slicer.datetime_cursor)]
+    if isinstance(slicer, PartitionRouter):
+        routers = _router_dims(slicer)
+        return routers if routers is not None and len(routers) <= 2 else None
     return None
 
 
-def _time_window_def(description: Any, stream_name: str) -> dg.TimeWindowPartitionsDefinition:
-    start: dt.datetime = description.start
-    timezone = str(getattr(description, "timezone", None) or "UTC")
-    step = description.step
+def _router_dims(router: PartitionRouter) -> list[Dimension] | None:
+    if isinstance(router, ListPartitionRouter):
+        return [Dimension("list", _dimension_name(router.cursor_field), router)]
+    if isinstance(router, SubstreamPartitionRouter):
+        fields = {c.partition_field for c in router.parent_stream_configs}
+        return [Dimension("substream", _dimension_name("_".join(sorted(fields))), router)]
+    if isinstance(router, CartesianProductRouter):
+        parts = [_router_dims(r) for r in router.routers]
+        if any(p is None for p in parts):
+            return None
+        return [d for p in parts for d in p or ()]
+    return None
+
+
+def _dimension_name(field: str) -> str:
+    return _UNSAFE_NAME.sub("_", field).strip("_") or "partition"
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+def sanitize_key(value: Any) -> str:
+    """A partition key safe for ranges, multi-partitions and the UI.
+
+    Safe ids are kept as they are; others become ``id_`` and a hash of their text, the same for
+    the same value in every process.
+    """
+    text = str(value)
+    if _SAFE_KEY.fullmatch(text) and "..." not in text:
+        return text
+    return "id_" + hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+def dynamic_partitions_name(source_name: str, stream_name: str) -> str:
+    """Instance-global name of a stream's dynamic partitions: namespaced by source and stream."""
+    return f"{_dimension_name(source_name)}__{_dimension_name(stream_name)}"
+
+
+def partition_value(stream_slice: Mapping[str, Any]) -> Any:
+    """The raw value a router partition is keyed by (the entries that are not parent slices,
+    extra fields or windows)."""
+    values = [v for k, v in stream_slice.items() if k not in ("parent_slice", EXTRA_FIELDS)]
+    return values[0] if len(values) == 1 else "|".join(str(v) for v in values)
+
+
+# -- definitions ------------------------------------------------------------------------------
+
+
+def partitions_def_for(data: StreamDescription) -> dg.PartitionsDefinition | None:
+    """The default partitions of a stream (see the module doc); None when unpartitioned."""
+    dims = dimensions_of(data.slicer)
+    if dims is None:
+        logger.warning(
+            "stream %r of source %r: its slicer (%s) has more than two dimensions or a kind "
+            "Dagster partitions cannot express; the stream is unpartitioned and read "
+            "incrementally from the state table",
+            data.stream_name,
+            data.source_name,
+            type(data.slicer).__name__,
+        )
+        return None
+    if not dims:
+        return None
+    defs = [_dimension_def(d, data) for d in dims]
+    if len(defs) == 1:
+        return defs[0]
+    names = _unique([d.name for d in dims])
+    return dg.MultiPartitionsDefinition(dict(zip(names, defs, strict=True)))
+
+
+def _unique(names: list[str]) -> list[str]:
+    return names if len(set(names)) == len(names) else [f"{n}_{i}" for i, n in enumerate(names)]
+
+
+def _dimension_def(dim: Dimension, data: StreamDescription) -> dg.PartitionsDefinition:
+    if dim.kind == "datetime":
+        return time_window_def(dim.slicer, data.stream_name)
+    if dim.kind == "list":
+        keys = list(dict.fromkeys(sanitize_key(v) for v in dim.slicer.values))
+        return dg.StaticPartitionsDefinition(keys)
+    return dg.DynamicPartitionsDefinition(
+        name=dynamic_partitions_name(data.source_name, data.stream_name)
+    )
+
+
+def time_window_def(
+    cursor: DatetimeBasedCursor, stream_name: str
+) -> dg.TimeWindowPartitionsDefinition:
+    """Windows that start where the cursor's windows start, with the same step and zone."""
+    windows = cursor.describe()
+    if windows.timezone[:1] in "+-":
+        raise PartitionMappingError(
+            f"stream {stream_name!r}: the start date's UTC offset {windows.timezone} is no time "
+            "zone Dagster knows; give the start in UTC or override get_partitions_def"
+        )
+    assert windows.step is not None, "stepless cursors are read unpartitioned"
+    definition = _open_ended_def(windows.start, windows.step, windows.timezone, stream_name)
+    if windows.end is None:
+        return definition
+    last = definition.time_window_for_partition_key(
+        definition.get_partition_key_for_timestamp(windows.end.timestamp())
+    )
+    return _open_ended_def(windows.start, windows.step, windows.timezone, stream_name, last.end)
+
+
+def _open_ended_def(
+    start: dt.datetime,
+    step: Any,
+    timezone: str,
+    stream_name: str,
+    end: dt.datetime | None = None,
+) -> dg.TimeWindowPartitionsDefinition:
     unit = step.calendar_unit
     if unit == "hour":
         return dg.HourlyPartitionsDefinition(
-            start_date=start.strftime(_HOUR_FMT), timezone=timezone
+            start_date=start.strftime(_HOUR_FMT), end_date=_fmt(end, _HOUR_FMT), timezone=timezone
         )
     if unit == "day":
-        return dg.DailyPartitionsDefinition(start_date=start.strftime(_DAY_FMT), timezone=timezone)
+        return dg.DailyPartitionsDefinition(
+            start_date=start.strftime(_DAY_FMT), end_date=_fmt(end, _DAY_FMT), timezone=timezone
+        )
     if unit == "week":
         return dg.WeeklyPartitionsDefinition(
-            start_date=start.strftime(_DAY_FMT), timezone=timezone, day_offset=_cron_weekday(start)
+            start_date=start.strftime(_DAY_FMT),
+            end_date=_fmt(end, _DAY_FMT),
+            timezone=timezone,
+            day_offset=(start.weekday() + 1) % 7,  # cron counts Sunday as 0
         )
     if unit == "month":
         return dg.MonthlyPartitionsDefinition(
-            start_date=start.strftime(_DAY_FMT), timezone=timezone, day_offset=start.day
+            start_date=start.strftime(_DAY_FMT),
+            end_date=_fmt(end, _DAY_FMT),
+            timezone=timezone,
+            day_offset=start.day,
         )
     return dg.TimeWindowPartitionsDefinition(
-        start=start.strftime("%Y-%m-%dT%H:%M"),
-        fmt="%Y-%m-%dT%H:%M",
+        start=start.strftime(_MINUTE_FMT),
+        end=_fmt(end, _MINUTE_FMT),
+        fmt=_MINUTE_FMT,
         cron_schedule=_cron_for_step(step, stream_name),
         timezone=timezone,
     )
 
 
-def _cron_weekday(start: dt.datetime) -> int:
-    """Cron counts Sunday as 0; windows start on the weekday the manifest's start falls on."""
-    return (start.weekday() + 1) % 7
+def _fmt(moment: dt.datetime | None, fmt: str) -> str | None:
+    return None if moment is None else moment.strftime(fmt)
 
 
 def _cron_for_step(step: Any, stream_name: str) -> str:
@@ -106,28 +262,89 @@ def _cron_for_step(step: Any, stream_name: str) -> str:
     )
 
 
+# -- keys back to slices ----------------------------------------------------------------------
+
+
+def router_slices(router: PartitionRouter) -> dict[str, dict]:
+    """Every partition of a router by its key (reads parent streams for substream routers)."""
+    return {sanitize_key(partition_value(p)): p for p in router.partitions({})}
+
+
 def slices_for_partitions(
     stream: Stream, partitions_def: dg.PartitionsDefinition, keys: Sequence[str]
 ) -> list[tuple[str, dict]]:
-    """The engine slice of each partition key, in the order of ``keys``."""
-    if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
-        cursor: Any = stream.slicer
+    """The engine slice of each partition key, in the order of ``keys``.
+
+    Only the partitions definitions this module builds (or ones of the same shape) can be mapped:
+    a time window per date cursor, static or dynamic keys per router, two of them in a
+    multi-partitions definition.
+    """
+    dims = dimensions_of(stream.slicer)
+    if not dims:
+        raise PartitionMappingError(
+            f"stream {stream.name!r} is partitioned in Dagster but its manifest has no slices "
+            "that partitions could select; remove the partitions definition"
+        )
+    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        if len(dims) != 2:
+            raise PartitionMappingError(
+                f"stream {stream.name!r} has multi-partitions but {len(dims)} slicing dimension(s)"
+            )
+        names = _unique([d.name for d in dims])
+        defs = {p.name: p.partitions_def for p in partitions_def.partitions_defs}
+        if set(names) != set(defs):
+            raise PartitionMappingError(
+                f"stream {stream.name!r}: multi-partition dimensions {sorted(defs)} do not match "
+                f"the stream's slicing dimensions {names}; name them alike"
+            )
+        mappers = {
+            n: _DimensionKeys(d, defs[n], stream.name) for n, d in zip(names, dims, strict=True)
+        }
         result = []
         for key in keys:
-            window = partitions_def.time_window_for_partition_key(key)
-            result.append((key, cursor.slice_for_window(window.start, window.end)))
+            parts = _split_multi_key(partitions_def, key)
+            merged: dict = {}
+            for name in reversed(names):  # earlier dimensions win, as in the engine's product
+                merged.update(mappers[name].slice_for(parts[name]))
+            result.append((key, merged))
         return result
-    by_key = {sanitize_key(_partition_value(s)): s for s in stream.slices()}
-    missing = [key for key in keys if key not in by_key]
-    if missing:
+    if len(dims) != 1:
         raise PartitionMappingError(
-            f"stream {stream.name!r} has no slice for partition(s) {', '.join(missing)}; "
-            "the manifest's slices changed since these partitions were defined"
+            f"stream {stream.name!r} is sliced on {len(dims)} dimensions but its partitions "
+            "definition has one; use a MultiPartitionsDefinition"
         )
-    return [(key, by_key[key]) for key in keys]
+    mapper = _DimensionKeys(dims[0], partitions_def, stream.name)
+    return [(key, mapper.slice_for(key)) for key in keys]
 
 
-def _partition_value(stream_slice: dict) -> Any:
-    """The value a router slices on: the one entry that is not the parent's own slice."""
-    values = [v for k, v in stream_slice.items() if k != "parent_slice"]
-    return values[0] if len(values) == 1 else "|".join(str(v) for v in values)
+def _split_multi_key(definition: dg.MultiPartitionsDefinition, key: str) -> dict[str, str]:
+    if isinstance(key, dg.MultiPartitionKey):
+        return dict(key.keys_by_dimension)
+    return dict(definition.get_partition_key_from_str(key).keys_by_dimension)
+
+
+class _DimensionKeys:
+    """Keys of one dimension to the part of the slice they select."""
+
+    def __init__(self, dim: Dimension, partitions_def: Any, stream_name: str) -> None:
+        self.dim, self.partitions_def, self.stream_name = dim, partitions_def, stream_name
+        self._by_key: dict[str, dict] | None = None
+
+    def slice_for(self, key: str) -> dict:
+        if self.dim.kind == "datetime":
+            if not isinstance(self.partitions_def, dg.TimeWindowPartitionsDefinition):
+                raise PartitionMappingError(
+                    f"stream {self.stream_name!r}: its date cursor needs time-window partitions"
+                )
+            window = self.partitions_def.time_window_for_partition_key(key)
+            return self.dim.slicer.slice_for_window(window.start, window.end)
+        if self._by_key is None:
+            self._by_key = router_slices(self.dim.slicer)
+        found = self._by_key.get(key)
+        if found is None:
+            raise PartitionMappingError(
+                f"stream {self.stream_name!r} has no slice for partition {key!r}: the "
+                f"{self.dim.kind} router no longer yields it (the parent record or list value "
+                "is gone, or the manifest changed since the key was registered)"
+            )
+        return found

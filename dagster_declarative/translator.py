@@ -36,7 +36,8 @@ class StreamDescription:
     cursor_field: tuple[str, ...]
     json_schema: Mapping[str, Any]
     slicer_kind: str
-    """``none``, ``datetime``, ``list``, ``substream`` or ``product`` (two routers)."""
+    """``none``, ``datetime``, ``list``, ``substream``, ``product`` (two dimensions) or ``other``
+    (sliced in a way partitions cannot express: read unpartitioned)."""
     parents: tuple[str, ...]
     manifest_hash: str
     destination_kind: str = "duckdb"

@@ -32,6 +32,7 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from engine import datetimes
+from engine.errors import EngineError
 
 __all__ = [
     "InterpolatedBoolean",
@@ -43,8 +44,14 @@ __all__ = [
 ]
 
 
-class TemplateError(ValueError):
-    """A template that cannot be compiled or that did something the sandbox forbids."""
+class TemplateError(EngineError, ValueError):
+    """A template that cannot be compiled or that did something the sandbox forbids.
+
+    An EngineError, so that a template failing at read time (a payload the sandbox refused, a
+    render that blew a limit) ends the read with the project's error, never a raw traceback.
+    """
+
+    failure_type = "config_error"
 
 
 # --- macros (Jinja globals) ---------------------------------------------------------------------
@@ -183,8 +190,33 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     """Raises on unsafe attribute access instead of rendering it as an empty string, so a
     template probing internals fails loudly rather than silently falling back to its default."""
 
+    # Repetition and powers are the cheap ways to make a one-line template eat all memory or CPU
+    # ("{{ 'x' * 10**10 }}", "{{ 9**9**9 }}"); they are checked before they run.
+    intercepted_binops = frozenset({"*", "**"})
+
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} objects")
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if _is_int(left) and _is_int(right) and left.bit_length() * right > MAX_POWER_BITS:
+                raise SecurityError(f"a power of more than {MAX_POWER_BITS:,} bits")
+            return left**right
+        for sequence, count in ((left, right), (right, left)):
+            repeated = isinstance(sequence, (str, bytes, list, tuple)) and _is_int(count)
+            if repeated and len(sequence) * count > MAX_REPEATED_LENGTH:
+                raise SecurityError(
+                    f"a repetition producing more than {MAX_REPEATED_LENGTH:,} items"
+                )
+        return left * right
+
+
+MAX_POWER_BITS = 100_000
+MAX_REPEATED_LENGTH = 1_000_000
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _ENV = _Sandbox()

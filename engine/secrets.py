@@ -64,14 +64,18 @@ def secret_config_values(spec: Mapping[str, Any] | None, config: Mapping[str, An
             return
         if schema.get("airbyte_secret") and isinstance(value, (str, int)):
             found.append(str(value))
-        properties = schema.get("properties") or {}
+        # A broken spec (properties that are not a mapping...) must not hide secrets or crash.
+        properties = schema.get("properties")
+        if not isinstance(properties, Mapping):
+            properties = {}
         if isinstance(value, Mapping):
             for key, sub in value.items():
                 walk(properties.get(key, {}), sub)
                 if SENSITIVE_NAME.search(str(key)) and isinstance(sub, str):
                     found.append(sub)
         for keyword in ("oneOf", "anyOf", "allOf"):
-            for option in schema.get(keyword) or []:
+            options = schema.get(keyword)
+            for option in options if isinstance(options, list) else ():
                 walk(option, value)
 
     walk(spec or {}, config)

@@ -162,3 +162,18 @@ def test_dialect_detection_by_version():
     early_modern = MODERN.replace("type: DeclarativeSource\n", "").replace("6.0.0", '"0.29.0"')
     requester = load_manifest(early_modern).definition["streams"][0]["retriever"]["requester"]
     assert "legacy_path_join" not in requester
+
+
+def test_reference_bombs_are_refused_quickly():
+    levels = ["l0: {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9}"]
+    for n in range(1, 10):
+        refs = ", ".join(f'k{i}: "#/l{n - 1}"' for i in range(9))
+        levels.append(f"l{n}: {{{refs}}}")
+    with pytest.raises(ManifestError, match="references expand the manifest"):
+        resolve("\n".join(levels) + "\n")
+
+
+def test_deep_nesting_is_a_manifest_error():
+    text = "a: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(ManifestError):
+        resolve(text)

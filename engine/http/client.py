@@ -40,6 +40,7 @@ DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read: never unbounded
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_RETRY_SECONDS = 600.0
 MAX_REDIRECTS = 5
+_READ_CHUNK_BYTES = 256 * 1024
 _TRANSPORT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -172,7 +173,10 @@ class HttpClient:
             self.rate_limiter.wait()
         stats.requests += 1
         try:
-            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=True)
+            response = self.session.send(
+                prepared, timeout=self.timeout, allow_redirects=True, stream=True
+            )
+            self._read_body(response, prepared)
             outcome = Outcome(response)
         except _TRANSPORT_ERRORS as error:
             outcome = Outcome(None, error)
@@ -189,15 +193,7 @@ class HttpClient:
             raise self._failure(decision, outcome, prepared, attempts=number)
         response = outcome.response
         assert response is not None
-        size = len(response.content)
-        if size > self.max_response_bytes:
-            raise ReadError(
-                f"the response is {size:,} bytes, "
-                f"more than the limit of {self.max_response_bytes:,}",
-                url=self.masker.mask_url(prepared.url or ""),
-                status=response.status_code,
-            )
-        stats.bytes += size
+        stats.bytes += len(response.content)
         try:
             body = decode(response)
         except ValueError as error:
@@ -208,6 +204,40 @@ class HttpClient:
             ) from None
         stats.pages += 1
         return Page(response, body)
+
+    def _read_body(self, response: requests.Response, prepared: requests.PreparedRequest) -> None:
+        """Read the body into ``response.content``, refusing one larger than the limit.
+
+        The request is sent with ``stream=True`` so that an oversized body is refused after
+        reading at most ``max_response_bytes`` (or none of it, when ``Content-Length`` already
+        says so) instead of after buffering all of it. Errors while reading are transport errors.
+        """
+        limit = self.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response.close()
+            raise self._too_large(f"{int(declared):,} bytes (Content-Length)", response, prepared)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(_READ_CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise self._too_large(f"more than {limit:,} bytes", response, prepared)
+                chunks.append(chunk)
+        finally:
+            response.close()
+        response._content = b"".join(chunks)
+
+    def _too_large(
+        self, size: str, response: requests.Response, prepared: requests.PreparedRequest
+    ) -> ReadError:
+        return ReadError(
+            f"the response is {size}, more than the limit of {self.max_response_bytes:,} bytes "
+            "(HttpClient.max_response_bytes)",
+            url=self.masker.mask_url(prepared.url or ""),
+            status=response.status_code,
+        )
 
     def _backoff(
         self,

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from engine.errors import ManifestError, closest
-from engine.manifest.yaml_loader import LocatedDict, line_of
+from engine.manifest.yaml_loader import MAX_NODES, LocatedDict, line_of
 
 _LEGACY_REF = re.compile(r"\*ref\(([^)]*)\)")
 _INDEXED = re.compile(r"^(.*)\[(\d+)\]$")
@@ -35,6 +35,7 @@ class ReferenceResolver:
     def __init__(self, document: Any, *, file: str | None = None) -> None:
         self._document = document
         self._file = file
+        self._copied = 0
         self._resolved: dict[str, Any] = {}
         self._in_progress: list[str] = []
 
@@ -120,7 +121,17 @@ class ReferenceResolver:
                 self._resolved[key] = self._resolve_node(raw, _display(key))
             finally:
                 self._in_progress.pop()
-        return copy.deepcopy(self._resolved[key])
+        target = self._resolved[key]
+        self._copied += _size(target)
+        if self._copied > MAX_NODES:
+            raise ManifestError(
+                f"references expand the manifest to more than {MAX_NODES:,} values",
+                path=path,
+                file=self._file,
+                line=line,
+                expected="a manifest whose references do not multiply without bound",
+            )
+        return copy.deepcopy(target)
 
     def _lookup(self, key: str, segments_of, path: str, line: int | None) -> Any:
         """Walk the document along ``key``, following references met on the way."""
@@ -182,6 +193,15 @@ def _dotted_segments(node: Any, remaining: str) -> tuple[tuple[Any, int | None] 
     return None, remaining
 
 
+def _size(node: Any) -> int:
+    """How many values a copy of ``node`` holds (what each use of a reference costs)."""
+    if isinstance(node, dict):
+        return 1 + sum(_size(value) for value in node.values())
+    if isinstance(node, list):
+        return 1 + sum(_size(value) for value in node)
+    return 1
+
+
 def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
@@ -192,4 +212,11 @@ def _display(key: str) -> str:
 
 def resolve_references(document: Any, *, file: str | None = None) -> Any:
     """Return a copy of ``document`` with every reference replaced by its target."""
-    return ReferenceResolver(document, file=file).resolve()
+    try:
+        return ReferenceResolver(document, file=file).resolve()
+    except RecursionError:
+        raise ManifestError(
+            "the manifest is nested too deeply to resolve",
+            file=file,
+            expected="fewer nesting levels",
+        ) from None

@@ -55,21 +55,61 @@ def line_of(node: Any, key: str | None = None) -> int | None:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that builds LocatedDicts and counts the nodes it expands."""
+    """SafeLoader that builds LocatedDicts and refuses documents whose aliases expand too far.
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._constructed = 0
+    PyYAML shares one object per anchor, so a "billion laughs" document loads in microseconds;
+    the cost comes later, when reference resolution and normalisation walk (and copy) the tree
+    as if every alias were written out. The check therefore measures the *expanded* size on the
+    composed node graph, before anything is constructed.
+    """
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        self._constructed += 1
-        if self._constructed > MAX_NODES:
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node)
+        return self.construct_document(node)
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Count the nodes of ``root`` with every alias written out; linear in the graph's size.
+
+    Sizes are memoised per node object (an alias is the same node as its anchor), so a document
+    whose aliases nest nine levels deep costs nine small sums, not a billion visits.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if not children_done:
+            if id(node) in open_nodes:
+                continue
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        # A child still unsized here is an ancestor: the anchor refers to itself, which the
+        # constructor rejects with its own message; count it once.
+        total = 1 + sum(sizes.get(id(child), 1) for child in children)
+        if total > MAX_NODES:
             raise ManifestError(
                 f"the document expands to more than {MAX_NODES:,} YAML nodes",
                 expected="a manifest without runaway anchors/aliases",
                 line=node.start_mark.line + 1,
             )
-        return super().construct_object(node, deep)
+        sizes[id(node)] = total
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocatedDict:
