@@ -14,7 +14,7 @@ import datetime
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -24,7 +24,13 @@ from dagster_declarative.parent_ids import ChildKeys
 from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.translator import StreamDescription, sanitize_name
-from dagster_declarative.warehouse import Destination, TableSpec, WriteMode
+from dagster_declarative.warehouse import (
+    Destination,
+    PartialWriteError,
+    TableSpec,
+    WriteMode,
+    WriteResult,
+)
 from engine import DeclarativeSource, EngineError, Manifest
 from engine.http.client import RequestStats
 from engine.reader import DONE, SliceEvent, iter_slices
@@ -36,6 +42,8 @@ from engine.stream import Stream
 
 UNPARTITIONED = ""
 """Partition name of an unpartitioned stream's row in the state table."""
+CHUNK_UNITS = 50
+CHUNK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,12 @@ class _Unit:
     state: dict[str, Any] | None = None
     resumed: bool = False
     """A date window read from its stored cursor onwards (upserted, not replaced)."""
+    indexes: range = range(0)
+    """Positions of the unit's slices in the run's one read."""
+    stats: RequestStats = field(default_factory=RequestStats)
+    started: float = 0.0
+    seconds: float = 0.0
+    complete: bool = False
 
 
 def materialize_stream(
@@ -93,13 +107,14 @@ class _Run:
         try:
             units = self._units(store)
             flat = [s for unit in units for s in unit.slices]
-            events = iter_slices(self.stream, flat, self.source.concurrency)
-            pending: dict[int, deque[SliceEvent]] = defaultdict(deque)
-            first = 0
+            reading = _Reading(iter_slices(self.stream, flat, self.source.concurrency))
+            position = 0
             for unit in units:
-                indexes = range(first, first + len(unit.slices))
-                first += len(unit.slices)
-                yield self._write_unit(unit, indexes, events, pending, store, destination)
+                unit.indexes = range(position, position + len(unit.slices))
+                position += len(unit.slices)
+            queue = deque(units)
+            while queue:
+                yield from self._write_chunk(queue, reading, store, destination)
         finally:
             destination.close()
             store.dispose()
@@ -149,62 +164,97 @@ class _Run:
         unit.slices = [cursor.slice_for_window(position, window.end)]
         unit.state, unit.resumed = stored.state, True
 
-    def _write_unit(
+    def _write_chunk(
         self,
-        unit: _Unit,
-        indexes: range,
-        events: Iterator[SliceEvent],
-        pending: dict[int, deque[SliceEvent]],
+        queue: deque[_Unit],
+        reading: _Reading,
         store: StateStore,
         destination: Destination,
-    ) -> dg.AssetMaterialization:
-        label = unit.partition_key or "all slices"
-        totals, started = RequestStats(), time.monotonic()
-        for stream_slice in unit.slices:
-            self.context.log.info(self.mask(f"[{label}] slice {_bounds(stream_slice)}: started"))
+    ) -> Iterator[dg.AssetMaterialization]:
+        """Write the next units of ``queue`` in one transaction; yield their materializations.
 
-        def batches() -> Iterator[list[dict]]:
-            batch: list[dict] = []
-            done = 0
-            while done < len(indexes):
-                event = _next_event(indexes, events, pending)
-                if event.kind == DONE:
-                    done += 1
-                    totals.add(event.stats)
-                    self._log_slice_done(label, event)
-                    if done == len(indexes):
-                        unit.state = self._unit_state(unit)
-                    continue
-                record = event.record or {}
-                if self.checker is not None:
-                    self.checker.observe(record)
-                batch.append(record)
-                if len(batch) >= self.resource.batch_size:
-                    self._collect_child_keys(batch, child_keys)
-                    yield batch
-                    batch = []
-            if batch:
-                self._collect_child_keys(batch, child_keys)
-                yield batch
-
+        A single-run backfill writes its partitions in chunks (at most ``CHUNK_UNITS`` units, or
+        what arrives within ``CHUNK_SECONDS``) instead of one transaction per partition, which
+        costs the warehouse one merge per chunk. State of every unit in the chunk is saved only
+        once the chunk's rows are committed.
+        """
+        mode = self._unit_mode(queue[0])
+        written: list[_Unit] = []
+        started = time.monotonic()
         child_keys: dict[str, dict[str, None]] = {}
 
-        save_state = self._state_saver(unit, store)
+        def parts() -> Iterator[tuple[str | None, Iterator[list[dict]]]]:
+            while queue and self._unit_mode(queue[0]) is mode:
+                if written and (
+                    len(written) >= CHUNK_UNITS or time.monotonic() - started >= CHUNK_SECONDS
+                ):
+                    return
+                unit = queue.popleft()
+                written.append(unit)
+                yield unit.partition_key, self._unit_batches(unit, reading, child_keys)
+
+        def completed() -> list[_Unit]:
+            return [unit for unit in written if unit.complete]
+
+        def save_states(connection: Any) -> None:
+            for unit in completed():
+                self._save_state(unit, store, connection)
+
         shares_database = destination.same_database(self.resource.get_state_url())
-        result = destination.write(
-            self._table_spec(),
-            batches(),
-            mode=WriteMode.UPSERT if unit.resumed else self._mode(),
-            partition_key=unit.partition_key,
-            run_id=self.context.run.run_id,
-            before_commit=save_state if shares_database else None,
-        )
+        failure: Exception | None = None
+        try:
+            result = destination.write_partitions(
+                self._table_spec(),
+                parts(),
+                mode=mode,
+                run_id=self.context.run.run_id,
+                before_commit=save_states if shares_database else None,
+            )
+        except PartialWriteError as partial:
+            # The partitions read before the failing one are committed: keep them.
+            result, failure = partial.result, partial.cause
         if not shares_database:
-            save_state(None)
+            store.create_tables()
+            with store.engine.begin() as connection:  # one transaction for the chunk's states
+                save_states(connection)
         for name, keys in child_keys.items():
             self.context.instance.add_dynamic_partitions(name, list(keys))
-            self.context.log.info(f"[{label}] registered {len(keys)} partition key(s) of {name}")
-        return self._materialization(unit, totals, result, time.monotonic() - started)
+            self.context.log.info(f"registered {len(keys)} partition key(s) of {name}")
+        for unit in completed():
+            yield self._materialization(unit, result)
+        if failure is not None:
+            raise failure
+
+    def _unit_batches(
+        self, unit: _Unit, reading: _Reading, child_keys: dict[str, dict[str, None]]
+    ) -> Iterator[list[dict]]:
+        label = unit.partition_key or "all slices"
+        unit.started = time.monotonic()
+        for stream_slice in unit.slices:
+            self.context.log.info(self.mask(f"[{label}] slice {_bounds(stream_slice)}: started"))
+        batch: list[dict] = []
+        done = 0
+        while done < len(unit.indexes):
+            event = reading.next_event(unit.indexes)
+            if event.kind == DONE:
+                done += 1
+                unit.stats.add(event.stats)
+                self._log_slice_done(label, event)
+                continue
+            record = event.record or {}
+            if self.checker is not None:
+                self.checker.observe(record)
+            batch.append(record)
+            if len(batch) >= self.resource.batch_size:
+                self._collect_child_keys(batch, child_keys)
+                yield batch
+                batch = []
+        unit.state = self._unit_state(unit)
+        unit.seconds = time.monotonic() - unit.started
+        if batch:
+            self._collect_child_keys(batch, child_keys)
+            yield batch
+        unit.complete = True  # runs once the writer has taken (and converted) every batch
 
     def _collect_child_keys(self, batch: list[dict], found: dict[str, dict[str, None]]) -> None:
         for child in self.target.children:
@@ -241,20 +291,17 @@ class _Run:
                 return cursor.state() if start <= position <= end else unit.state
         return cursor.state()
 
-    def _state_saver(self, unit: _Unit, store: StateStore) -> Any:
-        def save(connection: Any) -> None:
-            if unit.state is None:
-                return
-            store.save(
-                self.data.source_name,
-                self.data.stream_name,
-                unit.partition_key or UNPARTITIONED,
-                unit.state,
-                run_id=self.context.run.run_id,
-                connection=connection,
-            )
-
-        return save
+    def _save_state(self, unit: _Unit, store: StateStore, connection: Any) -> None:
+        if unit.state is None:
+            return
+        store.save(
+            self.data.source_name,
+            self.data.stream_name,
+            unit.partition_key or UNPARTITIONED,
+            unit.state,
+            run_id=self.context.run.run_id,
+            connection=connection,
+        )
 
     def _log_slice_done(self, label: str, event: SliceEvent) -> None:
         stats = event.stats
@@ -274,22 +321,23 @@ class _Run:
             primary_key=self.data.flat_primary_key,
         )
 
-    def _mode(self) -> WriteMode:
+    def _unit_mode(self, unit: _Unit) -> WriteMode:
+        if unit.resumed:
+            return WriteMode.UPSERT
         if self.target.partitions_def is not None:
             return WriteMode.REPLACE_PARTITION
         return WriteMode.UPSERT if self.data.primary_key else WriteMode.REPLACE_TABLE
 
-    def _materialization(
-        self, unit: _Unit, stats: RequestStats, result: Any, seconds: float
-    ) -> dg.AssetMaterialization:
+    def _materialization(self, unit: _Unit, result: WriteResult) -> dg.AssetMaterialization:
+        stats = unit.stats
         metadata: dict[str, Any] = {
             "records": stats.records,
-            "rows_written": result.rows_written,
+            "rows_written": result.rows_by_partition.get(unit.partition_key, 0),
             "pages": stats.pages,
             "requests": stats.requests,
             "retries": stats.retries,
             "bytes": stats.bytes,
-            "seconds": round(seconds, 3),
+            "seconds": round(unit.seconds, 3),
             "slices": len(unit.slices),
             "dagster/table_name": result.table_name,
             "dagster/row_count": result.row_count,
@@ -305,18 +353,26 @@ class _Run:
         )
 
 
-def _next_event(
-    indexes: range, events: Iterator[SliceEvent], pending: dict[int, deque[SliceEvent]]
-) -> SliceEvent:
-    """The next event of a slice in ``indexes``; events of later units wait in ``pending``."""
-    for index in indexes:
-        if pending[index]:
-            return pending[index].popleft()
-    for event in events:
-        if event.index in indexes:
-            return event
-        pending[event.index].append(event)
-    raise RuntimeError("the engine stopped before every slice of the run was read")
+class _Reading:
+    """The run's one stream of slice events, handed out per unit.
+
+    With concurrent slices, events of later units can arrive early; they wait here until their
+    unit is written.
+    """
+
+    def __init__(self, events: Iterator[SliceEvent]) -> None:
+        self._events = events
+        self._pending: dict[int, deque[SliceEvent]] = defaultdict(deque)
+
+    def next_event(self, indexes: range) -> SliceEvent:
+        for index in indexes:
+            if self._pending[index]:
+                return self._pending[index].popleft()
+        for event in self._events:
+            if event.index in indexes:
+                return event
+            self._pending[event.index].append(event)
+        raise RuntimeError("the engine stopped before every slice of the run was read")
 
 
 def _slice_bounds(stream_slice: dict) -> dict[str, str]:

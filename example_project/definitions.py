@@ -1,27 +1,45 @@
-"""Dagster definitions of the example: the demo API's streams as assets (``dagster dev``).
+"""Dagster definitions of the example (``dagster dev -w workspace.yaml``): the ``defs`` folder.
 
-Loading the definitions starts the bundled demo API on 127.0.0.1:8765 when nothing answers
-there, so ``dagster dev -w workspace.yaml`` works offline with no setup.
+Each sub-folder of ``defs/`` holds a ``defs.yaml`` with one ``DeclarativeSourceComponent``: the
+demo API read through today's manifest (``demo/*`` assets) and through the 2022-dialect one
+(``demo_2022/*``). Their config names two environment variables, read in every run:
+
+* ``DEMO_API_URL``: when unset, loading these definitions starts the bundled demo API on
+  127.0.0.1:8765 (or reuses the one already answering there) and points the variable at it, so
+  the example works offline with no setup; the runs inherit it from this process;
+* ``DEMO_API_KEY``: defaults to the demo API's published key, which is not a secret.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import importlib
+import os
 from pathlib import Path
 
-from dagster_declarative import DeclarativeSourceResource, build_declarative_definitions
+import dagster as dg
+from dagster.components.core.component_tree import ComponentTree
+
 from example_project.demo_api import DEMO_API_KEY, ensure_running
 
-HERE = Path(__file__).resolve().parent
-START = (datetime.now(timezone.utc) - timedelta(days=30)).strftime("%Y-%m-%dT00:00:00Z")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFS_MODULE = "example_project.defs"
 
-defs = build_declarative_definitions(
-    HERE / "manifests" / "demo.yaml",
-    source_name="demo",
-    resource=DeclarativeSourceResource(
-        config={"base_url": ensure_running(), "api_key": DEMO_API_KEY, "start_date": START},
-        warehouse_url=f"duckdb:///{HERE / 'data' / 'warehouse.duckdb'}",
-        state_url=f"sqlite:///{HERE / 'data' / 'state.db'}",
-        concurrency=4,
-    ),
-)
+
+def prepare_environment() -> None:
+    """Fill in the demo API's URL and key unless the environment already names them."""
+    os.environ.setdefault("DEMO_API_KEY", DEMO_API_KEY)
+    if not os.environ.get("DEMO_API_URL"):
+        os.environ["DEMO_API_URL"] = ensure_running()
+
+
+def load_example_definitions() -> dg.Definitions:
+    """Every component under ``example_project/defs`` (the repository is not a ``dg`` project,
+    so the tree is built from the module rather than from ``pyproject.toml``)."""
+    prepare_environment()
+    tree = ComponentTree.from_module(
+        defs_module=importlib.import_module(DEFS_MODULE), project_root=PROJECT_ROOT
+    )
+    return tree.build_defs()
+
+
+defs = load_example_definitions()

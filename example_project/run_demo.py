@@ -1,197 +1,280 @@
-"""The example's main job: sync every demo stream for the last few days into a DuckDB warehouse.
+"""The example's main job: materialize the demo source's stream assets for recent partitions.
 
-    python -m example_project.run_demo            # last 7 daily partitions, demo.yaml
-    python -m example_project.run_demo --manifest example_project/manifests/demo_2022.yaml
+    python -m example_project.run_demo                     # demo.yaml, the last 7 days
+    python -m example_project.run_demo --source demo_2022  # the same API, 2022-dialect manifest
 
-It starts the demo API when nothing answers on its port, reads each stream slice by slice (one
-slice is one partition: a day of ``updated_at`` for customers, a region for orders, a customer
-for notes), writes each slice's records to ``demo.<stream>`` replacing that partition's earlier
-rows (so re-running never duplicates), shows progress on stderr and ends with a summary.
+It loads the same definitions as ``dagster dev -w workspace.yaml`` (the components under
+``example_project/defs``), starts the demo API when nothing answers on its port, and runs one
+Dagster run per stream against a persistent instance in ``$DAGSTER_HOME`` (by default
+``example_project/.dagster_home``), so the runs, logs and partitions show in the UI afterwards:
 
-:func:`sync_streams` is the one place that moves data; the rest prepares its inputs and reports.
+* a date-partitioned stream: its last ``--days`` daily partitions, as one single-run range;
+* a list-partitioned stream: every partition, as one run;
+* a substream: every parent key registered by the parent's run, as one run;
+* an unpartitioned stream: one incremental run.
+
+Progress goes to stderr while the runs work; the summary (from the materialization metadata)
+goes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import uuid
-from collections.abc import Iterable, Iterator
+import threading
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from engine import EngineError, Manifest, load_source
-from example_project.demo_api import DEFAULT_HOST, DEFAULT_PORT, DEMO_API_KEY, ensure_running
-from example_project.demo_data import anchor_for_today, format_timestamp
+import dagster as dg
 
 EXAMPLE_DIR = Path(__file__).resolve().parent
-MANIFEST = EXAMPLE_DIR / "manifests" / "demo.yaml"
-WAREHOUSE = EXAMPLE_DIR / "data" / "warehouse.duckdb"
-WAREHOUSE_SCHEMA = "demo"
+DEFAULT_HOME = EXAMPLE_DIR / ".dagster_home"
+DEFAULT_SOURCE = "demo"
 DEFAULT_DAYS = 7
-BATCH_SIZE = 500
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""Run logs stay in the instance (and the UI); the terminal shows the progress display."""
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+class DemoRunError(RuntimeError):
+    """A stream's run failed; the message carries Dagster's error for that run."""
 
 
 @dataclass(frozen=True)
 class StreamResult:
-    """What one stream's sync did, for the summary."""
+    """What one stream's run did, for the summary."""
 
-    stream: str
+    asset_key: dg.AssetKey
+    run_id: str
     partitions: int
     records: int
     table: str
 
 
-class Progress:
-    """One status line per stream on stderr, redrawn in place when stderr is a terminal."""
+def dagster_home() -> Path:
+    """``$DAGSTER_HOME``, set to ``example_project/.dagster_home`` when unset, created if missing.
 
-    def __init__(self, stream: Any = None) -> None:
-        self._out = stream or sys.stderr
+    Setting the variable makes the runs' instance, the state table and the warehouse (whose URLs
+    in ``defs.yaml`` follow it) agree with what ``dagster dev`` sees under the same home. A new
+    home gets a ``dagster.yaml`` that turns telemetry off: the example never leaves loopback.
+    """
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def source_assets(defs: dg.Definitions, source: str) -> list[dg.AssetsDefinition]:
+    """The stream assets of one source (key prefix), parents before the streams that read them."""
+    chosen = [a for a in defs.assets or () if isinstance(a, dg.AssetsDefinition)]
+    chosen = [a for a in chosen if a.key.path[0] == source]
+    if not chosen:
+        prefixes = sorted({a.key.path[0] for a in defs.assets or () if hasattr(a, "key")})
+        raise DemoRunError(f"no source {source!r} in the definitions; there are {prefixes}")
+    ordered: list[dg.AssetsDefinition] = []
+    while chosen:
+        ready = [a for a in chosen if not _upstream(a) & {c.key for c in chosen}]
+        ordered += ready
+        chosen = [a for a in chosen if a not in ready]
+    return ordered
+
+
+def _upstream(asset: dg.AssetsDefinition) -> set[dg.AssetKey]:
+    return {dep.asset_key for dep in asset.specs_by_key[asset.key].deps}
+
+
+def partitions_to_run(
+    asset: dg.AssetsDefinition, instance: dg.DagsterInstance, days: int
+) -> list[str] | None:
+    """The keys one run covers (None: unpartitioned): the last ``days`` time windows, else every
+    key the definition (or, for dynamic partitions, the instance) knows."""
+    partitions_def = asset.partitions_def
+    if partitions_def is None:
+        return None
+    keys = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+    if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        return keys[-days:]
+    return keys
+
+
+def run_stream(
+    defs: dg.Definitions,
+    asset: dg.AssetsDefinition,
+    keys: list[str] | None,
+    instance: dg.DagsterInstance,
+) -> dg.ExecuteInProcessResult:
+    """One in-process run of ``asset``: a partition range when ``keys`` is given."""
+    tags = {RANGE_START: keys[0], RANGE_END: keys[-1]} if keys else None
+    return dg.materialize(
+        list(defs.assets or ()),
+        selection=[asset.key],
+        resources=defs.resources,
+        instance=instance,
+        tags=tags,
+        run_config=QUIET_RUN_CONFIG,
+        raise_on_error=False,
+    )
+
+
+def stream_result(
+    asset: dg.AssetsDefinition, result: dg.ExecuteInProcessResult, keys: list[str] | None
+) -> StreamResult:
+    """Records and table from the run's materializations (one per partition)."""
+    if not result.success:
+        failures = [e.message for e in result.all_events if e.is_failure and e.message]
+        raise DemoRunError(
+            f"the run of {asset.key.to_user_string()} failed ({result.run_id}): "
+            + (failures[-1] if failures else "see its logs in the Dagster UI")
+        )
+    events = result.asset_materializations_for_node(asset.node_def.name)
+    records = sum(_metadata(event, "records", 0) for event in events)
+    table = next((_metadata(e, "dagster/table_name", "") for e in events), "")
+    return StreamResult(asset.key, result.run_id, len(keys or ()), records, table)
+
+
+def _metadata(event: dg.AssetMaterialization, name: str, default: Any) -> Any:
+    value = event.metadata.get(name)
+    return value.value if value is not None else default
+
+
+class Progress:
+    """A status line on stderr for the stream being run, redrawn from the instance's events.
+
+    The run executes in this process; a thread polls its materializations so the line shows
+    partitions done and records read while the run works (redrawn in place on a terminal, a
+    line per stream otherwise).
+    """
+
+    def __init__(self, instance: dg.DagsterInstance, out: TextIO | None = None) -> None:
+        self._instance = instance
+        self._out = out or sys.stderr
         self._live = self._out.isatty()
 
-    def update(self, name: str, done: int, total: int, records: int) -> None:
-        line = f"  {name:<10} partition {done}/{total}  {records} records"
+    def track(self, label: str, key: dg.AssetKey, total: int, work: Callable[[], Any]) -> Any:
+        start = self._latest_storage_id(key)
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(0.5):
+                self._draw(label, *self._done(key, start), total)
+
+        poller = threading.Thread(target=poll, daemon=True)
         if self._live:
-            self._out.write(f"\r{line}\033[K")
-            self._out.flush()
-        elif done == total:
+            poller.start()
+        try:
+            return work()
+        finally:
+            stop.set()
+            if poller.is_alive():
+                poller.join()
+            self._draw(label, *self._done(key, start), total, final=True)
+
+    def _latest_storage_id(self, key: dg.AssetKey) -> int:
+        records = self._instance.fetch_materializations(key, limit=1).records
+        return records[0].storage_id if records else 0
+
+    def _done(self, key: dg.AssetKey, after: int) -> tuple[int, int]:
+        records_filter = dg.AssetRecordsFilter(asset_key=key, after_storage_id=after)
+        found = self._instance.fetch_materializations(records_filter, limit=10_000).records
+        events = [r.asset_materialization for r in found if r.asset_materialization]
+        return len(events), sum(_metadata(e, "records", 0) for e in events)
+
+    def _draw(self, label: str, done: int, records: int, total: int, final: bool = False) -> None:
+        line = f"  {label:<20} {done}/{max(total, 1)} partitions  {records} records"
+        if self._live:
+            self._out.write(f"\r{line}\033[K" + ("\n" if final else ""))
+        elif final:
             self._out.write(line + "\n")
-
-    def finish(self) -> None:
-        if self._live:
-            self._out.write("\n")
-            self._out.flush()
+        self._out.flush()
 
 
-def recent_window(days: int, anchor: datetime | None = None) -> tuple[datetime, datetime]:
-    """The last ``days`` complete UTC days, from midnight ``days`` ago to yesterday 23:59:59."""
-    end_of_history = anchor or anchor_for_today()
-    return end_of_history - timedelta(days=days), end_of_history - timedelta(seconds=1)
-
-
-def demo_config(base_url: str, start: datetime, end: datetime) -> dict[str, str]:
-    """The source config both demo manifests take (see their ``spec``)."""
-    return {
-        "base_url": base_url,
-        "api_key": DEMO_API_KEY,
-        "start_date": format_timestamp(start),
-        "end_date": format_timestamp(end),
-    }
-
-
-def partition_key(stream_slice: dict[str, Any]) -> str | None:
-    """The name of the partition a slice fills: its day, list value or parent id.
-
-    Date slices are named by the day they start (``2024-05-01``); other slices by their own values,
-    leaving out the parent's slice they came from. A stream without slices has no partitions.
-    """
-    if "start_time" in stream_slice:
-        return str(stream_slice["start_time"])[:10]
-    values = [str(value) for key, value in stream_slice.items() if key != "parent_slice"]
-    return "|".join(values) or None
-
-
-def sync_streams(
-    manifest: Path | Manifest, config: dict[str, str], warehouse: Path, progress: Progress
+def materialize_source(
+    defs: dg.Definitions,
+    source: str,
+    instance: dg.DagsterInstance,
+    days: int,
+    progress: Progress,
 ) -> list[StreamResult]:
-    """Read every stream of ``manifest`` slice by slice and write each slice as one partition.
-
-    This is where the example hands over to the Dagster integration once it is wired: the same
-    inputs become a materialization of every stream asset for the same partitions.
-    """
-    from dagster_declarative.warehouse import DuckDBDestination, TableSpec, WriteMode
-
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    source = load_source(manifest, config)
-    destination = DuckDBDestination(warehouse)
-    run_id = uuid.uuid4().hex
+    """Run every stream of ``source`` for its recent partitions, parents first."""
     results = []
-    try:
-        source.validate_config()
-        for name, stream in source.streams.items():
-            table = TableSpec(
-                WAREHOUSE_SCHEMA,
-                name,
-                stream.json_schema,
-                primary_key=[".".join(path) for path in stream.primary_key],
-            )
-            slices = stream.slices()
-            records = 0
-            written = None
-            for done, stream_slice in enumerate(slices, start=1):
-                written = destination.write(
-                    table,
-                    _batches(stream.read_slice(stream_slice)),
-                    mode=WriteMode.REPLACE_PARTITION,
-                    partition_key=partition_key(stream_slice),
-                    run_id=run_id,
-                )
-                records += written.rows_written
-                progress.update(name, done, len(slices), records)
-            table_name = written.table_name if written else f"{WAREHOUSE_SCHEMA}.{name}"
-            results.append(StreamResult(name, len(slices), records, table_name))
-    finally:
-        progress.finish()
-        destination.close()
-        source.close()
+    for asset in source_assets(defs, source):
+        keys = partitions_to_run(asset, instance, days)
+        if keys == []:
+            print(f"  {asset.key.to_user_string():<20} no partitions yet, skipped", file=sys.stderr)
+            continue
+        result = progress.track(
+            asset.key.to_user_string(),
+            asset.key,
+            len(keys or ()),
+            lambda asset=asset, keys=keys: run_stream(defs, asset, keys, instance),
+        )
+        results.append(stream_result(asset, result, keys))
     return results
 
 
-def _batches(records: Iterable[dict]) -> Iterator[list[dict]]:
-    iterator = iter(records)
-    while batch := list(islice(iterator, BATCH_SIZE)):
-        yield batch
-
-
-def summary(
-    results: list[StreamResult], base_url: str, start: datetime, end: datetime, warehouse: Path
-) -> str:
-    width = max((len(result.stream) for result in results), default=6)
-    lines = [
-        f"Synced {len(results)} streams from the demo API at {base_url}, "
-        f"updated {start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC):",
-        *(
-            f"  {r.stream:<{width}}  {r.partitions:>4} partitions  {r.records:>6} records"
-            f"  -> {r.table}"
-            for r in results
-        ),
-        f"  total: {sum(r.partitions for r in results)} partitions, "
-        f"{sum(r.records for r in results)} records",
-        f"Warehouse: {warehouse}",
-        '  look inside: python -c "import duckdb; print(duckdb.connect('
-        f"'{warehouse}', read_only=True).sql('from {WAREHOUSE_SCHEMA}.customers limit 5'))\"",
-        "Dagster UI: run `dagster dev -w workspace.yaml` from the repository root, "
-        "then open http://127.0.0.1:3000",
-    ]
-    return "\n".join(lines)
+def summary(results: Sequence[StreamResult], home: Path, warehouse_url: str) -> str:
+    warehouse = warehouse_url.removeprefix("duckdb:///")
+    width = max((len(r.asset_key.to_user_string()) for r in results), default=6)
+    first = results[0].table.split(".")[0] if results else "demo"
+    return "\n".join(
+        [
+            f"Materialized {len(results)} streams:",
+            *(
+                f"  {r.asset_key.to_user_string():<{width}}  {r.partitions:>4} partitions"
+                f"  {r.records:>6} records  -> {r.table}  (run {r.run_id[:8]})"
+                for r in results
+            ),
+            f"  total: {sum(r.partitions for r in results)} partitions, "
+            f"{sum(r.records for r in results)} records",
+            f"Warehouse (DuckDB): {warehouse}",
+            '  look inside: python -c "import duckdb; print(duckdb.connect('
+            f"'{warehouse}', read_only=True).sql('show all tables'))\"",
+            f"Dagster instance (runs, logs, partitions): {home}",
+            f"Dagster UI: cd {EXAMPLE_DIR.parent} && DAGSTER_HOME={home} "
+            f"{Path(sys.executable).parent / 'dagster'} dev -w workspace.yaml",
+            f"  then open http://127.0.0.1:3000 (tables are in schema {first})",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="daily partitions to sync")
-    parser.add_argument("--manifest", type=Path, default=MANIFEST)
-    parser.add_argument("--warehouse", type=Path, default=WAREHOUSE, help="DuckDB file to write")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="demo API host")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="demo API port")
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="daily partitions to run")
+    parser.add_argument(
+        "--source", default=DEFAULT_SOURCE, help="demo (today's dialect) or demo_2022"
+    )
     arguments = parser.parse_args(argv)
     if arguments.days < 1:
         parser.error("--days must be at least 1")
+    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
 
-    base_url = ensure_running(arguments.host, arguments.port)
-    start, end = recent_window(arguments.days)
-    warehouse = arguments.warehouse.resolve()
-    print(f"Syncing {arguments.manifest.name} from {base_url} into {warehouse}", file=sys.stderr)
-    try:
-        results = sync_streams(
-            arguments.manifest, demo_config(base_url, start, end), warehouse, Progress()
-        )
-    except EngineError as error:
-        print(f"The sync failed: {error}", file=sys.stderr)
-        return 1
-    print(summary(results, base_url, start, end, warehouse))
+    home = dagster_home()
+    from example_project.definitions import load_example_definitions
+
+    defs = load_example_definitions()
+    print(
+        f"Materializing source {arguments.source!r} from the demo API at "
+        f"{os.environ['DEMO_API_URL']} (DAGSTER_HOME={home})",
+        file=sys.stderr,
+    )
+    with dg.DagsterInstance.get() as instance:
+        try:
+            results = materialize_source(
+                defs, arguments.source, instance, arguments.days, Progress(instance)
+            )
+        except DemoRunError as error:
+            print(f"The example failed: {error}", file=sys.stderr)
+            return 1
+    resource = defs.resources[f"declarative_{arguments.source}"]
+    print(summary(results, home, resource.get_warehouse_url()))
     return 0
 
 

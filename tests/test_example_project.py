@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -23,17 +25,11 @@ from example_project.demo_api import (
     is_demo_api,
     start_in_background,
 )
-from example_project.demo_data import CUSTOMER_COUNT, ORDER_COUNT, DemoData
-from example_project.run_demo import (
-    MANIFEST,
-    Progress,
-    demo_config,
-    partition_key,
-    recent_window,
-    sync_streams,
-)
+from example_project.demo_data import CUSTOMER_COUNT, ORDER_COUNT, DemoData, format_timestamp
+from example_project.run_demo import main as run_demo_main
 
-MANIFESTS = sorted(MANIFEST.parent.glob("demo*.yaml"))
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"
+MANIFESTS = sorted((EXAMPLE / "manifests").glob("demo*.yaml"))
 ANCHOR = datetime(2024, 6, 1, tzinfo=timezone.utc)
 SLICING_MISSING = "the engine cannot slice streams yet (incremental_sync / partition_router)"
 
@@ -71,7 +67,13 @@ def unsliced(path: Path) -> Manifest:
 
 
 def config(url: str) -> dict[str, str]:
-    return demo_config(url, *recent_window(7, ANCHOR))
+    """The manifests' config for the 7 days before ANCHOR."""
+    return {
+        "base_url": url,
+        "api_key": DEMO_API_KEY,
+        "start_date": format_timestamp(ANCHOR - timedelta(days=7)),
+        "end_date": format_timestamp(ANCHOR - timedelta(seconds=1)),
+    }
 
 
 # -- the demo API ------------------------------------------------------------------------------
@@ -206,50 +208,76 @@ def test_sliced_streams_read_one_partition_each(path: Path, demo_url: str) -> No
         pytest.skip(SLICING_MISSING)
     days = streams["customers"].slices()
     assert len(days) == 7
-    assert [partition_key(day) for day in days][-1] == "2024-05-31"
+    assert str(days[-1]["start_time"]).startswith("2024-05-31")
     for record in streams["customers"].read_slice(days[-1]):
         assert record["updated_at"].startswith("2024-05-31")
-    regions = [partition_key(s) for s in streams["orders"].slices()]
+    regions = [s["region"] for s in streams["orders"].slices()]
     assert regions == ["eu", "us", "apac"]
     notes = list(source.read_records("notes"))
     recent_customers = {c["id"] for d in days for c in streams["customers"].read_slice(d)}
     assert {note["customer_id"] for note in notes} <= recent_customers
 
 
-def test_partition_keys_name_days_values_and_parents() -> None:
-    assert partition_key({"start_time": "2024-05-31T00:00:00Z", "end_time": "x"}) == "2024-05-31"
-    assert partition_key({"region": "eu"}) == "eu"
-    assert partition_key({"customer_id": 7, "parent_slice": {"start_time": "x"}}) == "7"
-    assert partition_key({}) is None
+# -- the Dagster definitions and the main job --------------------------------------------------
 
 
-# -- the main job ------------------------------------------------------------------------------
+@pytest.fixture
+def example_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh DAGSTER_HOME and a demo API (today's data) on a free port, as the environment."""
+    url, stop = start_in_background()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("DEMO_API_URL", url)
+    monkeypatch.delenv("DEMO_API_KEY", raising=False)
+    yield tmp_path
+    stop()
 
 
-def test_sync_writes_each_stream_to_duckdb_and_reruns_without_duplicates(
-    demo_url: str, tmp_path: Path
-) -> None:
-    warehouse = tmp_path / "warehouse.duckdb"
-    for _ in range(2):
-        results = sync_streams(unsliced(MANIFEST), config(demo_url), warehouse, Progress())
-    assert [(r.stream, r.records) for r in results] == [
-        ("customers", CUSTOMER_COUNT),
-        ("orders", ORDER_COUNT),
+def test_definitions_load_both_sources_from_the_defs_folder(example_env: Path) -> None:
+    from example_project.definitions import load_example_definitions
+
+    defs = load_example_definitions()
+    assets = {a.key.to_user_string(): a for a in defs.assets or ()}
+    assert sorted(assets) == [
+        f"{source}/{stream}"
+        for source in ("demo", "demo_2022")
+        for stream in ("customers", "notes", "orders")
     ]
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        for result in results:
-            (count,) = connection.execute(f"select count(*) from {result.table}").fetchone()
-            assert count == result.records
+    for source in ("demo", "demo_2022"):
+        assert isinstance(
+            assets[f"{source}/customers"].partitions_def, dg.DailyPartitionsDefinition
+        )
+        assert assets[f"{source}/orders"].partitions_def.get_partition_keys() == [
+            "eu",
+            "us",
+            "apac",
+        ]
+        resource = defs.resources[f"declarative_{source}"]
+        assert resource.get_state_url() == f"sqlite:///{example_env}/declarative/state.db"
+        assert resource.get_warehouse_url().endswith(f"{example_env}/declarative/warehouse.duckdb")
+    schedules = {schedule.name for schedule in defs.schedules or ()}
+    assert "demo__customers_job_schedule" in schedules
+    assert os.environ["DEMO_API_KEY"] == DEMO_API_KEY, "the key falls back to the demo constant"
 
 
-def test_sync_of_the_full_manifest_fills_the_recent_partitions(
-    demo_url: str, tmp_path: Path
+def test_main_job_materializes_recent_partitions_through_dagster(
+    example_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    try:
-        assert load_source(MANIFEST, config(demo_url)).streams
-    except UnsupportedComponentError:
-        pytest.skip(SLICING_MISSING)
-    results = sync_streams(MANIFEST, config(demo_url), tmp_path / "w.duckdb", Progress())
-    partitions = {r.stream: r.partitions for r in results}
-    assert partitions["customers"] == 7 and partitions["orders"] == 3
-    assert all(r.records > 0 for r in results)
+    assert run_demo_main(["--days", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "demo/customers     2 partitions" in out
+    assert "demo/orders        3 partitions" in out
+    assert f"DAGSTER_HOME={example_env} " in out and "dagster dev -w workspace.yaml" in out
+
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 3 and all(run.is_success for run in runs)
+        customers = instance.get_materialized_partitions(dg.AssetKey(["demo", "customers"]))
+        notes_keys = instance.get_dynamic_partitions("demo__notes")
+        assert len(customers) == 2 and notes_keys
+        assert instance.get_materialized_partitions(dg.AssetKey(["demo", "notes"])) == set(
+            notes_keys
+        )
+    warehouse = example_env / "declarative" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        (orders,) = connection.execute("select count(*) from demo.orders").fetchone()
+    assert orders == ORDER_COUNT

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from dagster_declarative.warehouse import (
     Destination,
     DuckDBDestination,
+    PartialWriteError,
     PrimaryKeyValueError,
     TableSpec,
     WriteMode,
@@ -150,6 +151,55 @@ def test_rerunning_a_partition_replaces_its_rows(backend: Backend) -> None:
     ]
     rerun = backend.write(spec, _batches(_items(range(2), "v2")), mode, "2024-01-01", "r3")
     assert rerun.row_count == 4
+
+
+def test_several_partitions_in_one_write_replace_exactly_those_partitions(
+    backend: Backend,
+) -> None:
+    spec, mode = backend.spec(key=()), WriteMode.REPLACE_PARTITION
+    backend.write(spec, _batches(_items(range(3))), mode, "2024-01-01", "r1")
+    backend.write(spec, _batches(_items(range(10, 12))), mode, "2024-01-02", "r1")
+    backend.write(spec, _batches(_items(range(20, 21))), mode, "2024-01-03", "r1")
+
+    result = backend.destination.write_partitions(
+        spec,
+        [("2024-01-01", _batches(_items(range(1), "v2"))), ("2024-01-02", iter([]))],
+        mode=mode,
+        run_id="r2",
+    )
+
+    assert result.rows_by_partition == {"2024-01-01": 1, "2024-01-02": 0}
+    assert (result.rows_written, result.row_count) == (1, 2)
+    assert backend.rows("id, name, _dd_partition") == [
+        (0, "v2-0", "2024-01-01"),
+        (20, "v1-20", "2024-01-03"),
+    ]
+
+
+def test_a_part_failing_midway_keeps_the_parts_before_it(backend: Backend) -> None:
+    spec, mode = backend.spec(key=()), WriteMode.REPLACE_PARTITION
+    backend.write(spec, _batches(_items(range(10, 12))), mode, "2024-01-02", "r1")
+
+    def broken() -> Iterator[list[dict[str, Any]]]:
+        yield _items(range(30, 33), "v2")
+        raise RuntimeError("the API failed in the second partition")
+
+    with pytest.raises(PartialWriteError) as caught:
+        backend.destination.write_partitions(
+            spec,
+            [("2024-01-01", _batches(_items(range(2), "v2"))), ("2024-01-02", broken())],
+            mode=mode,
+            run_id="r2",
+        )
+
+    assert caught.value.result.rows_by_partition == {"2024-01-01": 2}
+    assert "second partition" in str(caught.value.cause)
+    assert backend.rows("id, _dd_partition, _dd_run_id") == [
+        (0, "2024-01-01", "r2"),
+        (1, "2024-01-01", "r2"),
+        (10, "2024-01-02", "r1"),
+        (11, "2024-01-02", "r1"),
+    ]
 
 
 def test_backfill_over_overlapping_windows_keeps_one_row_per_key(backend: Backend) -> None:

@@ -19,6 +19,7 @@ from dagster_declarative.warehouse.duckdb_destination import DuckDBDestination
 from dagster_declarative.warehouse.errors import (
     DestinationLockedError,
     DestinationURLError,
+    PartialWriteError,
     PrimaryKeyValueError,
     WarehouseError,
     WriteModeError,
@@ -33,6 +34,7 @@ __all__ = [
     "DestinationLockedError",
     "DestinationURLError",
     "DuckDBDestination",
+    "PartialWriteError",
     "PostgresDestination",
     "PrimaryKeyValueError",
     "SqlAlchemyDestination",

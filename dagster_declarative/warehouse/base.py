@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from dagster_declarative.warehouse.columns import TableLayout
 from dagster_declarative.warehouse.convert import RowConverter
+from dagster_declarative.warehouse.errors import PartialWriteError
 from dagster_declarative.warehouse.merge import check_mode
 from dagster_declarative.warehouse.spec import (
     BeforeCommit,
@@ -37,8 +38,15 @@ class Stage(Protocol):
         """Add converted rows (see `RowConverter`) to the staging area."""
         ...
 
+    def rewind(self, rows: int) -> None:
+        """Forget every staged row after the first `rows` (a part that failed midway)."""
+        ...
+
     def merge(
-        self, mode: WriteMode, partition_key: str | None, before_commit: BeforeCommit | None
+        self,
+        mode: WriteMode,
+        partition_keys: Sequence[str | None],
+        before_commit: BeforeCommit | None,
     ) -> int:
         """Move the staged rows into the table in one transaction; return its row count."""
         ...
@@ -57,20 +65,53 @@ class BaseDestination(ABC):
         run_id: str,
         before_commit: BeforeCommit | None = None,
     ) -> WriteResult:
+        return self.write_partitions(
+            table, [(partition_key, batches)], mode=mode, run_id=run_id, before_commit=before_commit
+        )
+
+    def write_partitions(
+        self,
+        table: TableSpec,
+        parts: Iterable[tuple[str | None, Iterable[Sequence[Record]]]],
+        *,
+        mode: WriteMode,
+        run_id: str,
+        before_commit: BeforeCommit | None = None,
+    ) -> WriteResult:
         check_mode(mode, table)
         layout = self._prepare_table(table)
-        converter = RowConverter(layout, partition_key=partition_key, run_id=run_id)
+        converter = RowConverter(layout, partition_key=None, run_id=run_id)
+        rows_by_partition: dict[str | None, int] = {}
         with self._open_stage(layout) as stage:
-            for batch in batches:
-                if batch:
-                    stage.append(converter.convert_batch(batch))
-            row_count = stage.merge(mode, partition_key, before_commit)
-        return WriteResult(
+            failure: Exception | None = None
+            for partition_key, batches in parts:
+                converter.partition_key = partition_key
+                before = converter.rows_converted
+                try:
+                    for batch in batches:
+                        if batch:
+                            stage.append(converter.convert_batch(batch))
+                except Exception as error:  # the parts before it are still written
+                    stage.rewind(before)
+                    converter.rows_converted = before
+                    failure = error
+                    break
+                rows_by_partition[partition_key] = (
+                    rows_by_partition.get(partition_key, 0) + converter.rows_converted - before
+                )
+            if failure is not None and not rows_by_partition:
+                raise failure
+            row_count = stage.merge(mode, list(rows_by_partition), before_commit)
+        result = WriteResult(
             table_name=layout.qualified_name,
             rows_written=converter.rows_converted,
             row_count=row_count,
             columns=list(layout.described),
+            rows_by_partition=rows_by_partition,
         )
+        if failure is not None:
+            raise PartialWriteError(result, failure) from failure
+        return result
 
     @abstractmethod
     def _prepare_table(self, table: TableSpec) -> TableLayout:

@@ -142,7 +142,7 @@ class RowConverter:
             if column.name in layout.key
         ]
         self._table = layout.qualified_name
-        self._partition_key = partition_key
+        self.partition_key = partition_key
         self._run_id = run_id
         self.rows_converted = 0
 
@@ -174,5 +174,5 @@ class RowConverter:
                     "carry its key so that re-runs replace it instead of adding a copy."
                 )
         self.rows_converted += 1
-        row += (extras, extracted_at, self._partition_key, self._run_id, self.rows_converted)
+        row += (extras, extracted_at, self.partition_key, self._run_id, self.rows_converted)
         return row

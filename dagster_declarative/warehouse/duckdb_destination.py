@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -191,18 +191,30 @@ class _DuckDBStage:
         self._path = path
         self._names = [column.name for column in layout.columns] + [SEQUENCE_COLUMN]
         self._file = path.open("wb")
+        self._offsets: list[tuple[int, int]] = [(0, 0)]  # (rows staged, file offset)
 
     def append(self, rows: list[list[Any]]) -> None:
         names = self._names
         self._file.write(
             b"".join(encode_json(dict(zip(names, row, strict=True))) + b"\n" for row in rows)
         )
+        if rows:
+            self._offsets.append((rows[-1][-1], self._file.tell()))
+
+    def rewind(self, rows: int) -> None:
+        while self._offsets[-1][0] > rows:
+            self._offsets.pop()
+        self._file.seek(self._offsets[-1][1])
+        self._file.truncate()
 
     def close(self) -> None:
         self._file.close()
 
     def merge(
-        self, mode: WriteMode, partition_key: str | None, before_commit: BeforeCommit | None
+        self,
+        mode: WriteMode,
+        partition_keys: Sequence[str | None],
+        before_commit: BeforeCommit | None,
     ) -> int:
         self.close()
         layout = self._layout
@@ -213,17 +225,15 @@ class _DuckDBStage:
             staging=quote(_STAGING_TABLE),
             quote=quote,
             mode=mode,
-            partition_key=partition_key,
-            partition_placeholder="?",
+            partition_keys=partition_keys,
+            placeholder=lambda index: "?",
         )
         with self._destination.connect() as connection:
             connection.begin()
             try:
                 connection.execute(self._staging_sql())
                 for statement in statements:
-                    connection.execute(
-                        statement.sql, [partition_key] if statement.binds_partition else []
-                    )
+                    connection.execute(statement.sql, list(statement.parameters))
                 (count,) = connection.execute(f"SELECT COUNT(*) FROM {target}").fetchone()
                 if before_commit is not None:
                     before_commit(connection)

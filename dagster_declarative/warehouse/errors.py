@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class WarehouseError(Exception):
     """Base class of every warehouse error."""
@@ -21,3 +23,16 @@ class PrimaryKeyValueError(WarehouseError):
 
 class DestinationLockedError(WarehouseError):
     """Another process kept the database file locked for longer than the wait allows."""
+
+
+class PartialWriteError(WarehouseError):
+    """A part of a multi-partition write failed; the parts before it were committed.
+
+    `result` describes what was written (its `rows_by_partition` names the committed
+    partitions); `cause` is the failure of the next part, whose rows were discarded.
+    """
+
+    def __init__(self, result: Any, cause: Exception) -> None:
+        super().__init__(f"partitions before the failing one were written; then: {cause}")
+        self.result = result
+        self.cause = cause

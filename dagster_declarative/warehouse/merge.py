@@ -10,8 +10,9 @@ adding key columns to an existing table, and DuckDB's delete-then-insert of one 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dagster_declarative.warehouse.columns import PARTITION_COLUMN, SEQUENCE_COLUMN, TableLayout
 from dagster_declarative.warehouse.errors import WriteModeError
@@ -20,10 +21,10 @@ from dagster_declarative.warehouse.spec import TableSpec, WriteMode
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL statement; `binds_partition` says whether it takes the partition key parameter."""
+    """One SQL statement and the values of its placeholders, in order."""
 
     sql: str
-    binds_partition: bool = False
+    parameters: tuple[Any, ...] = ()
 
 
 def check_mode(mode: WriteMode, table: TableSpec) -> None:
@@ -42,28 +43,29 @@ def merge_statements(
     staging: str,
     quote: Callable[[str], str],
     mode: WriteMode,
-    partition_key: str | None,
-    partition_placeholder: str,
+    partition_keys: Sequence[str | None],
+    placeholder: Callable[[int], str],
 ) -> list[Statement]:
     """Statements replacing the affected rows of `target` by the rows of `staging`.
 
     `target` and `staging` are the tables' quoted (and qualified) names. For a table with a primary
     key only the last staged row of each key is inserted, and rows of the same key written earlier,
     by any partition, are deleted first: one row per key, the newest write wins.
+    `partition_keys` are the partitions this write replaces (several when one transaction writes
+    a range of them); `placeholder(i)` is the database's spelling of the i-th parameter.
     """
     statements = []
     if mode is WriteMode.REPLACE_TABLE:
         statements.append(Statement(f"DELETE FROM {target}"))
     elif mode is WriteMode.REPLACE_PARTITION:
         partition = quote(PARTITION_COLUMN)
-        if partition_key is None:
+        if None in partition_keys:
             statements.append(Statement(f"DELETE FROM {target} WHERE {partition} IS NULL"))
-        else:
+        named = tuple(dict.fromkeys(key for key in partition_keys if key is not None))
+        if named:
+            marks = ", ".join(placeholder(index) for index in range(len(named)))
             statements.append(
-                Statement(
-                    f"DELETE FROM {target} WHERE {partition} = {partition_placeholder}",
-                    binds_partition=True,
-                )
+                Statement(f"DELETE FROM {target} WHERE {partition} IN ({marks})", named)
             )
     keys = [quote(name) for name in layout.key]
     if keys and mode is not WriteMode.REPLACE_TABLE:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 Record = Mapping[str, Any]
@@ -50,6 +50,7 @@ class WriteResult:
     rows_written: int
     row_count: int
     columns: list[tuple[str, str]]
+    rows_by_partition: dict[str | None, int] = field(default_factory=dict)
 
 
 class Destination(Protocol):
@@ -70,6 +71,22 @@ class Destination(Protocol):
         `before_commit(handle)` runs inside the write transaction just before it commits, with the
         connection the data was written on, so that a state store living in the same database can
         commit the cursor state together with the rows. If it raises, nothing is written.
+        """
+        ...
+
+    def write_partitions(
+        self,
+        table: TableSpec,
+        parts: Iterable[tuple[str | None, Iterable[Sequence[Record]]]],
+        *,
+        mode: WriteMode,
+        run_id: str,
+        before_commit: BeforeCommit | None = None,
+    ) -> WriteResult:
+        """Write several partitions, each ``(partition key, batches)``, in ONE transaction.
+
+        A single-run backfill writes its partitions in groups this way: one merge instead of one
+        per partition. Parts are consumed in order, lazily, like `write`'s batches.
         """
         ...
 

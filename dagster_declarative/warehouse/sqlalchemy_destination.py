@@ -10,7 +10,7 @@ as text without offset).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -250,8 +250,16 @@ class _SqlAlchemyStage:
         with self._connection.begin():
             self._destination._load(self._connection, self.table, encoded)
 
+    def rewind(self, rows: int) -> None:
+        sequence = self.table.c[SEQUENCE_COLUMN]
+        with self._connection.begin():
+            self._connection.execute(self.table.delete().where(sequence > rows))
+
     def merge(
-        self, mode: WriteMode, partition_key: str | None, before_commit: BeforeCommit | None
+        self,
+        mode: WriteMode,
+        partition_keys: Sequence[str | None],
+        before_commit: BeforeCommit | None,
     ) -> int:
         destination, connection, layout = self._destination, self._connection, self._layout
         target = destination._target(layout.schema, layout.name)
@@ -262,13 +270,13 @@ class _SqlAlchemyStage:
             staging=staging,
             quote=destination.quote,
             mode=mode,
-            partition_key=partition_key,
-            partition_placeholder=":partition",
+            partition_keys=partition_keys,
+            placeholder=lambda index: f":p{index}",
         )
         with connection.begin():
             destination._before_merge(connection, layout, target, self.table)
             for statement in statements:
-                parameters = {"partition": partition_key} if statement.binds_partition else {}
+                parameters = {f"p{i}": value for i, value in enumerate(statement.parameters)}
                 connection.execute(sa.text(statement.sql), parameters)
             count = connection.execute(sa.text(f"SELECT COUNT(*) FROM {target}")).scalar_one()
             if before_commit is not None:

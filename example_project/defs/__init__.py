@@ -1,0 +1,1 @@
+"""The example's defs folder: one ``DeclarativeSourceComponent`` per sub-folder (``defs.yaml``)."""
