@@ -34,7 +34,7 @@ from engine.slicing.combined import CartesianProductRouter
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.slicing.list_router import ListPartitionRouter
 from engine.slicing.per_partition import PerPartitionCursor
-from engine.slicing.router import EXTRA_FIELDS, PartitionRouter
+from engine.slicing.router import EXTRA_FIELDS, LastPartitionState, PartitionRouter
 from engine.slicing.substream import SubstreamPartitionRouter
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ def dimensions_of(slicer: Any) -> list[Dimension] | None:
     date/list/substream kind cannot describe it."""
     if isinstance(slicer, SingleSlice):
         return []
+    if isinstance(slicer, LastPartitionState):  # a 2022 router that also reports state
+        return dimensions_of(slicer.router)
     if isinstance(slicer, DatetimeBasedCursor):
         # without a step there is one window up to now: an incremental read, not partitions
         return [Dimension("datetime", DATE_DIMENSION, slicer)] if slicer.step else []

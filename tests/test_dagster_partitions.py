@@ -223,3 +223,26 @@ def test_three_dimensions_stay_unpartitioned_with_a_log_line(
         (asset,) = build_declarative_assets(_write(tmp_path, stream))
     assert asset.partitions_def is None
     assert "more than two dimensions" in caplog.text
+
+
+def test_a_2022_list_slicer_that_reports_state_still_gets_static_partitions() -> None:
+    from dagster_declarative.partitions import dimensions_of
+    from engine import load_source
+
+    text = """
+version: "0.1.0"
+streams:
+  - $options: {name: repos_events, primary_key: id}
+    stream_cursor_field: repo
+    retriever:
+      record_selector: {extractor: {field_pointer: []}}
+      requester: {url_base: "http://127.0.0.1:9", path: /events}
+      stream_slicer:
+        type: ListStreamSlicer
+        slice_values: [a, b]
+        cursor_field: repo
+check: {stream_names: [repos_events]}
+"""
+    stream = load_source(text, {}).stream("repos_events")
+    dims = dimensions_of(stream.slicer)
+    assert dims is not None and [d.kind for d in dims] == ["list"]

@@ -14,6 +14,7 @@ from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 from engine import load_source
 from engine.__main__ import run
 from engine.errors import EngineError
+from engine.state import StateStore
 
 CATALOG = {"streams": [{"stream": {"name": "items"}, "sync_mode": "incremental"}]}
 DAILY = dict(step="P1D", cursor_granularity="PT1S")
@@ -184,3 +185,39 @@ def test_state_never_covers_a_failed_slice(api_server: ApiServer, failing_day: s
         # how far it got depends on timing; it never reaches the failed day
         assert all(s["updated_at"] < failing_day for s in states)
     _check_state_never_ahead(messages, records)
+
+
+def test_command_line_read_resumes_from_the_state_table(
+    api_server: ApiServer, tmp_path: Path
+) -> None:
+    records = _days(1, 2)
+    api_server.add_collection("/items", records, date_filter=DateFilter("updated_at"))
+    (tmp_path / "items.yaml").write_text(json.dumps(_modern_items(api_server.url)))
+    (tmp_path / "catalog.json").write_text(json.dumps(CATALOG))
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+
+    def read(end: str) -> list[dict]:
+        (tmp_path / "config.json").write_text(json.dumps({"end": end}))
+        return list(
+            run(
+                [
+                    "read",
+                    f"--manifest={tmp_path / 'items.yaml'}",
+                    f"--config={tmp_path / 'config.json'}",
+                    f"--catalog={tmp_path / 'catalog.json'}",
+                    f"--state-db={db}",
+                ]
+            )
+        )
+
+    assert _ids(read("2021-02-02T23:59:59Z")) == [1, 2]
+    records.extend(_days(3, 4))
+    api_server.clear_requests()
+    second = read("2021-02-04T23:59:59Z")
+    assert _ids(second) == [2, 3, 4]  # the window starts at the saved cursor itself
+    assert _windows(api_server)[0] == ("2021-02-02T10:00:00Z", "2021-02-03T09:59:59Z")
+    store = StateStore(db)
+    try:
+        assert store.load("items", "items") == {"updated_at": "2021-02-04T10:00:00Z"}
+    finally:
+        store.dispose()

@@ -270,6 +270,97 @@ def test_nov_2022_slice_boundaries(slicer: dict, expected: list) -> None:
     assert legacy_slices(**slicer) == expected
 
 
+_Z = "%Y-%m-%dT%H:%M:%S%z"
+
+NOV_2022_DST_FALL_BACK = dict(
+    start_datetime={"datetime": "2021-11-06T23:00:00-04:00", "datetime_format": _Z},
+    end_datetime={"datetime": "2021-11-07T23:00:00-05:00", "datetime_format": _Z},
+    step="1d",
+    datetime_format=_Z,
+)
+
+
+def test_nov_2022_dst_fall_back_in_new_york_reads_offsets_as_utc() -> None:
+    assert legacy_slices(**NOV_2022_DST_FALL_BACK) == [
+        ("2021-11-06T23:00:00+0000", "2021-11-06T23:00:00+0000"),
+        ("2021-11-07T23:00:00+0000", "2021-11-07T23:00:00+0000"),
+    ]
+
+
+# -- Jan-2023 rules (2022 dialect with cursor_granularity and ISO-8601 steps) ------------------
+
+JAN_2023_TABLE = [
+    pytest.param(
+        dict(start_datetime="2021-01-31", end_datetime="2021-04-30", step="P1M"),
+        [
+            ("2021-01-31", "2021-02-27"),
+            ("2021-02-28", "2021-03-27"),
+            ("2021-03-28", "2021-04-27"),
+            ("2021-04-28", "2021-04-30"),
+        ],
+        id="month-ends",
+    ),
+    pytest.param(
+        dict(start_datetime="2020-02-28", end_datetime="2020-03-01", step="P1D"),
+        [("2020-02-28", "2020-02-28"), ("2020-02-29", "2020-02-29"), ("2020-03-01", "2020-03-01")],
+        id="leap-day",
+    ),
+    pytest.param(
+        dict(start_datetime="2020-02-29", end_datetime="2021-03-01", step="P1Y"),
+        [("2020-02-29", "2021-02-27"), ("2021-02-28", "2021-03-01")],
+        id="leap-year-step",
+    ),
+    pytest.param(
+        dict(
+            start_datetime={"datetime": "2021-11-06T12:00:00-04:00", "datetime_format": _Z},
+            end_datetime={"datetime": "2021-11-08T12:00:00-05:00", "datetime_format": _Z},
+            step="P1D",
+            cursor_granularity="PT1S",
+            datetime_format=_Z,
+        ),
+        [
+            ("2021-11-06T12:00:00+0000", "2021-11-07T11:59:59+0000"),
+            ("2021-11-07T12:00:00+0000", "2021-11-08T11:59:59+0000"),
+            ("2021-11-08T12:00:00+0000", "2021-11-08T12:00:00+0000"),
+        ],
+        id="dst-fall-back-new-york-offsets-ignored",
+    ),
+    pytest.param(
+        dict(
+            start_datetime={"datetime": "2021-03-13T12:00:00-05:00", "datetime_format": _Z},
+            end_datetime={"datetime": "2021-03-14T12:00:00-04:00", "datetime_format": _Z},
+            step="P1D",
+            cursor_granularity="PT1S",
+            datetime_format=_Z,
+        ),
+        [
+            ("2021-03-13T12:00:00+0000", "2021-03-14T11:59:59+0000"),
+            ("2021-03-14T12:00:00+0000", "2021-03-14T12:00:00+0000"),
+        ],
+        id="dst-spring-forward-new-york-offsets-ignored",
+    ),
+]
+
+
+@pytest.mark.parametrize(("slicer", "expected"), JAN_2023_TABLE)
+def test_jan_2023_slice_boundaries(slicer: dict, expected: list) -> None:
+    assert legacy_slices(**{"cursor_granularity": "P1D", **slicer}) == expected
+
+
+def test_modern_dst_fall_back_in_new_york_keeps_each_offset() -> None:
+    assert modern_slices(
+        start="2021-11-06T00:00:00-04:00",
+        end="2021-11-08T00:00:00-05:00",
+        step="P1D",
+        cursor_granularity="PT1S",
+        datetime_format=_Z,
+    ) == [
+        ("2021-11-06T00:00:00-0400", "2021-11-06T23:59:59-0400"),
+        ("2021-11-07T00:00:00-0400", "2021-11-07T23:59:59-0400"),
+        ("2021-11-08T00:00:00-0400", "2021-11-08T00:00:00-0500"),
+    ]
+
+
 def test_nov_2022_restarts_the_day_after_the_state() -> None:
     slices = legacy_slices(
         {"updated_at": "2021-02-02"},

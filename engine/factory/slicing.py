@@ -1,7 +1,9 @@
 """Builders for stream slicers: the stream's incremental cursor and its partition routers.
 
-A stream gets one slicer: none (one empty slice), a date cursor, a router (or a cartesian
-product of routers), or a router with a cursor inside each partition.
+A stream gets one slicer: none (one empty slice), a date or count cursor, a router (or a
+cartesian product of routers), or a router with a date cursor inside each partition. A 2022
+stream that names a ``cursor_field`` but slices only by list or parent reports the last
+partition it read as its state, as the 2022 runtime did.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from engine.datetimes import Duration, DurationFormatError, parse_duration
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext
 from engine.interpolation import InterpolatedString, literal
-from engine.slicing.base import SingleSlice, Slicer
+from engine.slicing.base import Cursor, SingleSlice, Slicer
 from engine.slicing.combined import CartesianProductRouter, GroupingPartitionRouter
+from engine.slicing.count_cursor import IncrementingCountCursor
 from engine.slicing.datetime_cursor import DatetimeBasedCursor, MinMaxDatetime
 from engine.slicing.list_router import ListPartitionRouter
 from engine.slicing.per_partition import PerPartitionCursor
-from engine.slicing.router import PartitionRouter
+from engine.slicing.router import LastPartitionState, PartitionRouter
 from engine.slicing.substream import ParentStreamConfig, SubstreamPartitionRouter
 
 # The 2022 runtime's name for float epoch seconds.
@@ -37,10 +40,19 @@ def build_slicer(
     )
     parents = list(router.parent_stream_names) if router is not None else []
     if cursor_def is None:
+        if router is not None and stream.get("cursor_field"):
+            return LastPartitionState(router, str(stream["cursor_field"])), parents
         return (router or SingleSlice()), parents
     cursor = build_cursor(ctx, cursor_def, f"{path}.incremental_sync")
     if router is None:
         return cursor, parents
+    if not isinstance(cursor, DatetimeBasedCursor):
+        raise UnsupportedComponentError(
+            f"{cursor_def['type']} cannot be combined with a partition router",
+            path=f"{path}.incremental_sync",
+            file=ctx.file,
+            expected="a DatetimeBasedCursor, or no partition_router",
+        )
     return (
         PerPartitionCursor(
             router, cursor, global_cursor=bool(cursor_def.get("global_substream_cursor"))
@@ -49,13 +61,15 @@ def build_slicer(
     )
 
 
-def build_cursor(ctx: BuildContext, d: dict, path: str) -> DatetimeBasedCursor:
+def build_cursor(ctx: BuildContext, d: dict, path: str) -> Cursor:
+    if d["type"] == "IncrementingCountCursor":
+        return _count_cursor(ctx, d, path)
     if d["type"] != "DatetimeBasedCursor":
         raise UnsupportedComponentError(
             f"{d['type']} is not supported as incremental_sync",
             path=path,
             file=ctx.file,
-            expected="a DatetimeBasedCursor",
+            expected="a DatetimeBasedCursor or an IncrementingCountCursor",
         )
     legacy = bool(d.get("legacy_slicing"))
     granularity = _duration(ctx, d, "cursor_granularity", path)
@@ -83,6 +97,14 @@ def build_cursor(ctx: BuildContext, d: dict, path: str) -> DatetimeBasedCursor:
         is_client_side_incremental=bool(d.get("is_client_side_incremental")),
         is_data_feed=bool(d.get("is_data_feed")),
         rules=("jan2023" if granularity is not None else "nov2022") if legacy else "modern",
+    )
+
+
+def _count_cursor(ctx: BuildContext, d: dict, path: str) -> IncrementingCountCursor:
+    return IncrementingCountCursor(
+        cursor_field=_text(ctx, d, "cursor_field", path) or "",
+        start_value=ctx.integer(d, "start_value", path, 0) or 0,
+        start_value_option=ctx.optional(d.get("start_value_option"), f"{path}.start_value_option"),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +27,19 @@ class CartesianProductRouter(PartitionRouter):
     def parent_stream_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return tuple(dict.fromkeys(n for r in self.routers for n in r.parent_stream_names))
 
-    def partitions(self, parent_state: Mapping[str, Any]) -> list[Slice]:
-        parts = [router.partitions(parent_state) for router in self.routers]
-        result = []
-        for combination in itertools.product(*parts):
-            merged: Slice = {}
-            for partition in reversed(combination):  # earlier routers overwrite later ones
-                merged.update(partition)
-            result.append(merged)
-        return result
+    def iter_partitions(self, parent_state: Mapping[str, Any]) -> Iterator[Slice]:
+        # The outer router is read lazily; the inner ones are needed in full for every outer
+        # partition, so they are read once, when the first outer partition arrives.
+        first, *others = self.routers
+        inner: list[list[Slice]] | None = None
+        for outer in first.iter_partitions(parent_state):
+            if inner is None:
+                inner = [router.partitions(parent_state) for router in others]
+            for combination in itertools.product([outer], *inner):
+                merged: Slice = {}
+                for partition in reversed(combination):  # earlier routers overwrite later ones
+                    merged.update(partition)
+                yield merged
 
     def parent_state(self) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -63,10 +67,10 @@ class GroupingPartitionRouter(PartitionRouter):
     def parent_stream_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return self.underlying.parent_stream_names
 
-    def partitions(self, parent_state: Mapping[str, Any]) -> list[Slice]:
+    def iter_partitions(self, parent_state: Mapping[str, Any]) -> Iterator[Slice]:
         seen: set[str] = set()
-        unique = []
-        for partition in self.underlying.partitions(parent_state):
+        group: list[Slice] = []
+        for partition in self.underlying.iter_partitions(parent_state):
             if self.deduplicate:
                 identity = json.dumps(
                     {k: v for k, v in partition.items() if k not in ("parent_slice", EXTRA_FIELDS)},
@@ -76,16 +80,19 @@ class GroupingPartitionRouter(PartitionRouter):
                 if identity in seen:
                     continue
                 seen.add(identity)
-            unique.append(partition)
-        return [
-            {key: [p.get(key) for p in group] for key in group[0]}
-            for group in (
-                unique[i : i + self.group_size] for i in range(0, len(unique), self.group_size)
-            )
-        ]
+            group.append(partition)
+            if len(group) == self.group_size:
+                yield _grouped(group)
+                group = []
+        if group:
+            yield _grouped(group)
 
     def parent_state(self) -> dict[str, Any]:
         return self.underlying.parent_state()
 
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         return self.underlying.request_options(stream_slice)
+
+
+def _grouped(group: list[Slice]) -> Slice:
+    return {key: [p.get(key) for p in group] for key in group[0]}

@@ -140,6 +140,9 @@ class DatetimeBasedCursor(Cursor):
     is_client_side_incremental: bool = False
     is_data_feed: bool = False
     rules: Rules = "modern"
+    # Per-partition state: how long the previous read took, re-read for partitions that start
+    # from the global cursor (the larger of this and ``lookback_window`` applies).
+    runtime_lookback: datetime.timedelta | None = None
     _cursor: Any = field(default=None, init=False, repr=False)  # str, or datetime (modern)
     _highest: dict[tuple, Any] = field(default_factory=dict, init=False, repr=False)
     _bounds: dict[tuple, tuple[datetime.datetime, datetime.datetime]] = field(
@@ -159,9 +162,9 @@ class DatetimeBasedCursor(Cursor):
         """The 2022 runtime: offsets in text are ignored and cursors compare as strings."""
         return self.rules != "modern"
 
-    def fresh(self) -> DatetimeBasedCursor:
+    def fresh(self, runtime_lookback: datetime.timedelta | None = None) -> DatetimeBasedCursor:
         """A cursor with the same settings and no state (one per partition)."""
-        return dataclasses.replace(self)
+        return dataclasses.replace(self, runtime_lookback=runtime_lookback)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -223,7 +226,10 @@ class DatetimeBasedCursor(Cursor):
             start = max(start, cursor) if cursor is not None else start
             return lookback.subtract_from(start) if lookback is not None else start
         if cursor is not None:
-            start = max(start, lookback.subtract_from(cursor) if lookback else cursor)
+            floor = lookback.subtract_from(cursor) if lookback else cursor
+            if self.runtime_lookback:
+                floor = min(floor, cursor - self.runtime_lookback)
+            start = max(start, floor)
         return start
 
     def _state_datetime(self) -> datetime.datetime | None:
@@ -320,6 +326,16 @@ class DatetimeBasedCursor(Cursor):
             return True
         start, end = self.bounds(stream_slice)
         return start <= self.parse(value) <= end
+
+    def feed_exhausted(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+        """A data feed lists newest first: once a record is older than the window's start (the
+        state cursor less the lookback, or the start date), every later page is older still."""
+        if not self.is_data_feed:
+            return False
+        value = record.get(self.cursor_field)
+        if value is None or value == "":
+            return False
+        return self.parse(value) < self.bounds(stream_slice)[0]
 
     def observe(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> None:
         value = record.get(self.cursor_field)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,8 @@ class ListPartitionRouter(PartitionRouter):
     cursor_field: str
     request_option: RequestOption | None = None
 
-    def partitions(self, parent_state: Mapping[str, Any]) -> list[Slice]:
-        return [{self.cursor_field: value} for value in self.values]
+    def iter_partitions(self, parent_state: Mapping[str, Any]) -> Iterator[Slice]:
+        return iter([{self.cursor_field: value} for value in self.values])
 
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         if self.request_option is None or self.cursor_field not in stream_slice:

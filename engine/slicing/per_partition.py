@@ -15,12 +15,24 @@ every slice of the read is closed, because partitions interleave in time.
 
 The parents' states and the global state move only once all slices of the read are closed:
 before that, some partition of the new parents could still be unread.
+
+``lookback_window`` is how many seconds the previous read took: a partition that starts from the
+global cursor (it had no state of its own) re-reads that much before it, because the global
+cursor may have moved past records that changed while the previous read was running. Past
+``switch_to_global_after`` partitions (10,000) the cursor goes global for good
+(``use_global_cursor: true``), so that the state stays small.
+
+Slices come lazily: a connection check that takes the first slice reads only the first page of
+the parent stream.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
-from collections.abc import Mapping
+import math
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from engine.http.options import RequestOptions
@@ -29,6 +41,7 @@ from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.slicing.router import PartitionRouter, partition_of
 
 _STATE_KEYS = ("states", "state", "use_global_cursor", "parent_state", "lookback_window")
+SWITCH_TO_GLOBAL_AFTER = 10_000
 
 
 class PerPartitionCursor(Cursor):
@@ -38,11 +51,13 @@ class PerPartitionCursor(Cursor):
         datetime_cursor: DatetimeBasedCursor,
         *,
         global_cursor: bool = False,
+        switch_to_global_after: int = SWITCH_TO_GLOBAL_AFTER,
     ) -> None:
         self.router = router
         self.datetime_cursor = datetime_cursor
         self.cursor_field = datetime_cursor.cursor_field
-        self.global_cursor = global_cursor
+        self.configured_global = global_cursor
+        self.switch_to_global_after = switch_to_global_after
         self._window_keys = (
             datetime_cursor.partition_field_start,
             datetime_cursor.partition_field_end,
@@ -61,6 +76,10 @@ class PerPartitionCursor(Cursor):
             for entry in state.get("states") or []
         }
         self._global: dict[str, Any] = dict(state.get("state") or {})
+        self.global_cursor = self.configured_global or bool(state.get("use_global_cursor"))
+        self._lookback_seconds = int(state.get("lookback_window") or 0)
+        self._started = time.monotonic()
+        self._exhausted = True
         self._parent_state: dict[str, Any] = dict(state.get("parent_state") or {})
         self._pending_parent_state: dict[str, Any] = self._parent_state
         self._cursors: dict[str, tuple[Slice, DatetimeBasedCursor]] = {}
@@ -72,27 +91,32 @@ class PerPartitionCursor(Cursor):
     def set_initial_state(self, state: Mapping[str, Any] | None) -> None:
         self._reset(state or {})
 
-    def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
+    def slices(self, state: Mapping[str, Any] | None = None) -> Iterator[Slice]:
         self._reset(state or {})
-        partitions = self.router.partitions(self._parent_state)
-        self._pending_parent_state = {**self._parent_state, **self.router.parent_state()}
-        result: list[Slice] = []
-        for partition in partitions:
+        self._exhausted = False
+        return self._windows()
+
+    def _windows(self) -> Iterator[Slice]:
+        runtime_lookback = datetime.timedelta(seconds=self._lookback_seconds)
+        for partition in self.router.iter_partitions(self._parent_state):
             identity = _identity(partition_of(partition))
             if identity in self._cursors:
                 continue  # the same partition twice (a parent listed a record twice)
+            if len(self._cursors) >= self.switch_to_global_after:
+                self.global_cursor = True
             known = self._states.get(identity)
-            start = known[1] if known and not self.global_cursor else self._global
-            cursor = self.datetime_cursor.fresh()
+            own = known is not None and not self.global_cursor
+            cursor = self.datetime_cursor.fresh(None if own else runtime_lookback)
             self._cursors[identity] = (partition_of(partition), cursor)
-            for window in cursor.slices(start):
+            for window in cursor.slices(known[1] if own else self._global):  # type: ignore[index]
                 merged = {**partition, **window}
                 self._slice_partition[id(merged)] = (merged, identity)
-                result.append(merged)
-        self._open = len(result)
-        if not result:
+                self._open += 1
+                yield merged
+        self._pending_parent_state = {**self._parent_state, **self.router.parent_state()}
+        self._exhausted = True
+        if self._open == 0:
             self._finish()
-        return result
 
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         return self.router.request_options(stream_slice).merge(
@@ -120,6 +144,9 @@ class PerPartitionCursor(Cursor):
     def keep(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
         return self._cursor_of(stream_slice).keep(stream_slice, record)
 
+    def feed_exhausted(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+        return self._cursor_of(stream_slice).feed_exhausted(stream_slice, record)
+
     def observe(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> None:
         self._cursor_of(stream_slice).observe(stream_slice, record)
 
@@ -130,12 +157,13 @@ class PerPartitionCursor(Cursor):
             partition = partition_of(stream_slice, self._window_keys)
             self._states[_identity(partition)] = (partition, cursor.state())
         self._open -= 1
-        if self._open == 0:
+        if self._open == 0 and self._exhausted:
             self._finish()
 
     def _finish(self) -> None:
         """Every slice of the read is closed: the global cursor and parents may move on."""
         self._parent_state = self._pending_parent_state
+        self._lookback_seconds = math.ceil(time.monotonic() - self._started)
         latest = self._latest()
         if latest:
             self._global = latest
@@ -162,6 +190,7 @@ class PerPartitionCursor(Cursor):
             ]
         if self._global:
             state["state"] = dict(self._global)
+            state["lookback_window"] = self._lookback_seconds
         if self._parent_state:
             state["parent_state"] = dict(self._parent_state)
         return state

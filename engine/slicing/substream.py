@@ -2,13 +2,14 @@
 
 The parent is a full stream, read through its own retriever, slice after slice; every parent
 record that has the parent key yields ``{partition_field: value, "parent_slice": <the parent's
-slice>}``. A parent with ``incremental_dependency`` is read from the state it had at the end of
-the previous read, so only parents changed since then produce partitions.
+slice>}``, as soon as the parent's page holding it has arrived. A parent with
+``incremental_dependency`` is read from the state it had at the end of the previous read, so only
+parents changed since then produce partitions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +40,7 @@ class SubstreamPartitionRouter(PartitionRouter):
     def parent_stream_names(self) -> tuple[str, ...]:  # type: ignore[override]
         return tuple(dict.fromkeys(c.stream.name for c in self.parent_stream_configs))
 
-    def partitions(self, parent_state: Mapping[str, Any]) -> list[Slice]:
-        result: list[Slice] = []
+    def iter_partitions(self, parent_state: Mapping[str, Any]) -> Iterator[Slice]:
         states: dict[str, Any] = {}
         for config in self.parent_stream_configs:
             parent = config.stream
@@ -50,13 +50,12 @@ class SubstreamPartitionRouter(PartitionRouter):
                 for record in parent.read_slice(parent_slice):
                     partition = _partition(config, record, parent_slice)
                     if partition is not None:
-                        result.append(partition)
+                        yield partition
                 if parent.cursor is not None:
                     parent.cursor.close_slice(parent_slice)
             if incremental:
                 states[parent.name] = parent.cursor.state()  # type: ignore[union-attr]
-        self._parent_state = states
-        return result
+        self._parent_state = states  # only once every parent was read to the end
 
     def parent_state(self) -> dict[str, Any]:
         return dict(self._parent_state)
