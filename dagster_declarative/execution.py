@@ -43,6 +43,7 @@ from engine.stream import Stream
 UNPARTITIONED = ""
 """Partition name of an unpartitioned stream's row in the state table."""
 CHUNK_UNITS = 50
+LEASE_SECONDS = 6 * 3600.0
 CHUNK_SECONDS = 30.0
 
 
@@ -104,8 +105,10 @@ class _Run:
         self.source.validate_config()
         store = self.resource.open_state_store()
         destination = self.resource.open_destination()
+        held: list[str] = []
         try:
             units = self._units(store)
+            held = self._take_leases(units, store)
             flat = [s for unit in units for s in unit.slices]
             reading = _Reading(iter_slices(self.stream, flat, self.source.concurrency))
             position = 0
@@ -116,10 +119,53 @@ class _Run:
             while queue:
                 yield from self._write_chunk(queue, reading, store, destination)
         finally:
+            for partition in held:
+                store.release_lease(
+                    self.data.source_name, self.data.stream_name, partition, self.context.run.run_id
+                )
             destination.close()
             store.dispose()
         if self.checker is not None:
             yield self.checker.result(self.target.asset_key)
+
+    def _take_leases(self, units: list[_Unit], store: StateStore) -> list[str]:
+        """Claim the run's partitions in the state table, so two runs never sync one at once.
+
+        A lease held by a run that is no longer going (it failed, or its process was killed) is
+        taken over at once; one held by a live run fails this run with a clear message.
+        """
+        run_id = self.context.run.run_id
+        source, stream = self.data.source_name, self.data.stream_name
+        held: list[str] = []
+        try:
+            for unit in units:
+                partition = unit.partition_key or UNPARTITIONED
+                if store.acquire_lease(source, stream, partition, run_id, LEASE_SECONDS):
+                    held.append(partition)
+                    continue
+                owner = store.lease_owner(source, stream, partition)
+                if owner and self._run_is_live(owner):
+                    raise dg.Failure(
+                        description=f"partition {partition or '(unpartitioned)'} of {stream} is "
+                        f"being materialized by run {owner}; wait for it or cancel it, then retry"
+                    )
+                if owner:
+                    store.release_lease(source, stream, partition, owner)
+                if not store.acquire_lease(source, stream, partition, run_id, LEASE_SECONDS):
+                    raise dg.Failure(
+                        description=f"another run claimed partition {partition!r} of {stream} "
+                        "at the same moment; retry"
+                    )
+                held.append(partition)
+        except BaseException:
+            for partition in held:
+                store.release_lease(source, stream, partition, run_id)
+            raise
+        return held
+
+    def _run_is_live(self, run_id: str) -> bool:
+        run = self.context.instance.get_run_by_id(run_id)
+        return run is not None and not run.is_finished
 
     def _units(self, store: StateStore) -> list[_Unit]:
         partitions_def = self.target.partitions_def

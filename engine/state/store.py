@@ -384,6 +384,16 @@ class StateStore:
         with self._transaction(action) as connection:
             return self._upsert(connection, table, key, values, takeover)
 
+    def lease_owner(self, source: str, stream: str, partition: str) -> str | None:
+        """Who holds the unexpired lease of a partition, if anyone."""
+        table = self._lease
+        now = datetime.now(timezone.utc)
+        query = sa.select(table.c.owner).where(
+            *_match(table, source, stream, partition), table.c.expires_at > now
+        )
+        with self._transaction(f"reading the lease of {source}/{stream}/{partition!r}") as conn:
+            return conn.execute(query).scalar_one_or_none()
+
     def release_lease(self, source: str, stream: str, partition: str, owner: str) -> None:
         """Give a lease back; does nothing if ``owner`` no longer holds it."""
         table = self._lease
