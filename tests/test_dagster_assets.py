@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -192,17 +193,16 @@ def _hold_lease(tmp_path: Path, owner: str) -> None:
         store.dispose()
 
 
-def test_a_partition_being_synced_by_a_live_run_is_refused_cleanly(
-    manifest_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from dagster._core.storage.dagster_run import DagsterRunStatus
+def _materialize_while_run_holds_lease(
+    manifest_file: Path, tmp_path: Path, status: Any
+) -> tuple[str, dg.ExecuteInProcessResult]:
+    """Materialize the stream while a run of ``status`` holds its partition's lease."""
     from dagster._core.test_utils import create_run_for_test
 
-    monkeypatch.setenv("DD_TEST_TOKEN", SECRET)
     (asset,) = build_declarative_assets(manifest_file)
     with dg.instance_for_test() as instance:
-        live = create_run_for_test(instance, status=DagsterRunStatus.STARTED)
-        _hold_lease(tmp_path, live.run_id)
+        holder = create_run_for_test(instance, status=status)
+        _hold_lease(tmp_path, holder.run_id)
         result = dg.materialize(
             [asset],
             instance=instance,
@@ -210,26 +210,30 @@ def test_a_partition_being_synced_by_a_live_run_is_refused_cleanly(
             run_config=QUIET,
             raise_on_error=False,
         )
-        assert not result.success
-        failure = result.get_step_failure_events()[0].step_failure_data.error
-        assert f"being materialized by run {live.run_id}" in str(failure)
+    return holder.run_id, result
+
+
+def test_a_partition_being_synced_by_a_live_run_is_refused_cleanly(
+    manifest_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster._core.storage.dagster_run import DagsterRunStatus
+
+    monkeypatch.setenv("DD_TEST_TOKEN", SECRET)
+    holder, result = _materialize_while_run_holds_lease(
+        manifest_file, tmp_path, DagsterRunStatus.STARTED
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert f"being materialized by run {holder}" in str(failure)
 
 
 def test_a_lease_left_by_a_dead_run_is_taken_over(
     manifest_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dagster._core.storage.dagster_run import DagsterRunStatus
-    from dagster._core.test_utils import create_run_for_test
 
     monkeypatch.setenv("DD_TEST_TOKEN", SECRET)
-    (asset,) = build_declarative_assets(manifest_file)
-    with dg.instance_for_test() as instance:
-        dead = create_run_for_test(instance, status=DagsterRunStatus.FAILURE)
-        _hold_lease(tmp_path, dead.run_id)
-        result = dg.materialize(
-            [asset],
-            instance=instance,
-            resources={"declarative_source": _resource(tmp_path)},
-            run_config=QUIET,
-        )
-        assert result.success
+    _, result = _materialize_while_run_holds_lease(
+        manifest_file, tmp_path, DagsterRunStatus.FAILURE
+    )
+    assert result.success
