@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from requests.structures import CaseInsensitiveDict
@@ -39,6 +40,9 @@ def template_headers(page: Page) -> Mapping[str, Any]:
     headers: CaseInsensitiveDict[Any] = CaseInsensitiveDict(response.headers)
     headers["link"] = response.links if "link" in response.headers else {}
     return headers
+
+
+_NO_HEADERS: Mapping[str, Any] = MappingProxyType({})
 
 
 class Strategy:
@@ -87,10 +91,16 @@ class CursorPagination(Strategy):
     stop_condition: InterpolatedBoolean | None = None
     page_size: int | None = None
 
+    def __post_init__(self) -> None:
+        # Parsing the response headers (and their Link header) for every page is wasted work
+        # when neither template can name them; a template that does contains the word.
+        templates = (self.cursor_value.raw, self.stop_condition.raw if self.stop_condition else "")
+        self._reads_headers = any("headers" in str(text) for text in templates)
+
     def next_token(self, info: PageInfo, current: Any) -> Any:
         context = {
             "response": info.page.body if info.page.body is not None else {},
-            "headers": template_headers(info.page),
+            "headers": template_headers(info.page) if self._reads_headers else _NO_HEADERS,
             "last_record": info.last_record,
             "last_records": info.records,
             "last_page_size": info.raw_count,

@@ -29,14 +29,20 @@ RECORD, DONE = "record", "done"
 _QUEUE_SIZE = 5_000
 
 
-@dataclass
+@dataclass(slots=True)
 class SliceEvent:
+    """``stats`` and ``seconds`` describe the slice on DONE events only."""
+
     kind: str  # RECORD or DONE
     index: int
     stream_slice: dict[str, Any]
     record: dict[str, Any] | None = None
     stats: RequestStats = field(default_factory=RequestStats)
     seconds: float = 0.0
+
+
+# One event is built per record; sharing this placeholder spares a RequestStats for each.
+_RECORD_STATS = RequestStats()
 
 
 def iter_slices(
@@ -53,7 +59,7 @@ def _sequential(stream: Stream, slices: Sequence[dict]) -> Iterator[SliceEvent]:
     for index, stream_slice in enumerate(slices):
         stats, started = RequestStats(), time.monotonic()
         for record in stream.read_slice(stream_slice, stats):
-            yield SliceEvent(RECORD, index, stream_slice, record)
+            yield SliceEvent(RECORD, index, stream_slice, record, _RECORD_STATS)
         if cursor is not None:
             cursor.close_slice(stream_slice)
         yield SliceEvent(DONE, index, stream_slice, stats=stats, seconds=time.monotonic() - started)
@@ -109,7 +115,7 @@ def _concurrent(stream: Stream, slices: Sequence[dict], concurrency: int) -> Ite
             elif isinstance(item, BaseException):
                 raise item
             else:
-                yield SliceEvent(RECORD, index, slices[index], item)
+                yield SliceEvent(RECORD, index, slices[index], item, _RECORD_STATS)
     finally:
         stop.set()
         _drain(handoff)

@@ -49,13 +49,15 @@ class Stream:
         stats = stats if stats is not None else RequestStats()
         cursor = self.cursor
         try:
+            if cursor is None:  # no per-record work: delegate without a Python-level loop
+                yield from self.retriever.read_slice(stream_slice, stats)
+                return
             for record in self.retriever.read_slice(stream_slice, stats):
-                if cursor is not None:
-                    if cursor.feed_exhausted(stream_slice, record):
-                        return  # closing the retriever's generator sends no further request
-                    if not cursor.keep(stream_slice, record):
-                        continue
-                    cursor.observe(stream_slice, record)
+                if cursor.feed_exhausted(stream_slice, record):
+                    return  # closing the retriever's generator sends no further request
+                if not cursor.keep(stream_slice, record):
+                    continue
+                cursor.observe(stream_slice, record)
                 yield record
         except ReadError as error:
             raise error.with_context(stream=self.name, stream_slice=stream_slice) from None

@@ -55,7 +55,10 @@ _HOLDS = {
     "VARCHAR": (ColumnType.STRING, ColumnType.JSON),
 }
 _STAGING_TABLE = "_dd_staging"
-_MAX_RECORD_BYTES = 256 * 1024 * 1024
+# A merge of millions of staged rows spills to disk instead of growing the process: memory
+# stays flat whatever the partition's size.
+_BOUNDED_MEMORY = {"memory_limit": "256MB", "preserve_insertion_order": False}
+_MAX_RECORD_BYTES = 32 * 1024 * 1024
 _process_locks: dict[Path, threading.RLock] = {}
 _process_locks_guard = threading.Lock()
 
@@ -101,7 +104,7 @@ class DuckDBDestination(BaseDestination):
         pause = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                return duckdb.connect(str(self.path), config=_BOUNDED_MEMORY)
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
                     raise

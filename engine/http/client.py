@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -116,6 +117,7 @@ class HttpClient:
     session: requests.Session = field(init=False)
 
     def __post_init__(self) -> None:
+        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
         self.session = requests.Session()
         self.session.verify = self.verify_tls
         self.session.max_redirects = MAX_REDIRECTS
@@ -174,7 +176,11 @@ class HttpClient:
         stats.requests += 1
         try:
             response = self.session.send(
-                prepared, timeout=self.timeout, allow_redirects=True, stream=True
+                prepared,
+                timeout=self.timeout,
+                allow_redirects=True,
+                stream=True,
+                proxies=self._proxies_for(prepared.url or ""),
             )
             self._read_body(response, prepared)
             outcome = Outcome(response)
@@ -204,6 +210,20 @@ class HttpClient:
             ) from None
         stats.pages += 1
         return Page(response, body)
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """Proxy settings from the environment, resolved once per host.
+
+        ``Session.send`` would otherwise look them up again for every request, which costs
+        more than parsing a page.
+        """
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        proxies = self._proxies.get(key)
+        if proxies is None:
+            proxies = self.session.merge_environment_settings(url, {}, None, None, None)["proxies"]
+            self._proxies[key] = proxies
+        return proxies
 
     def _read_body(self, response: requests.Response, prepared: requests.PreparedRequest) -> None:
         """Read the body into ``response.content``, refusing one larger than the limit.

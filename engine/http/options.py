@@ -26,13 +26,25 @@ class RequestOptions:
     body_json: dict[str, Any] | None = None
 
     def merge(self, other: RequestOptions, *, source: str = "") -> RequestOptions:
-        """Combine two sets of options; conflicting keys are an error naming both."""
+        """Combine two sets of options; conflicting keys are an error naming both.
+
+        Merging with an empty side returns the other side itself: most requests combine several
+        empty contributions, and this runs for every page.
+        """
+        if other is EMPTY or other.is_empty():
+            return self
+        if self is EMPTY or self.is_empty():
+            return other
         return RequestOptions(
             params=_merge_flat(self.params, other.params, "request parameter", source),
             headers=_merge_flat(self.headers, other.headers, "header", source),
             body_data=_merge_body_data(self.body_data, other.body_data, source),
             body_json=_merge_json(self.body_json, other.body_json, source),
         )
+
+    def is_empty(self) -> bool:
+        """Whether merging with these options changes nothing (an empty body counts as none)."""
+        return not (self.params or self.headers or self.body_json) and self.body_data in (None, {})
 
 
 EMPTY = RequestOptions()

@@ -18,7 +18,7 @@ from engine.decoders import Decoder
 from engine.http.auth import Authenticator
 from engine.http.client import HttpClient, Page, RequestStats
 from engine.http.error_handling import ErrorHandler
-from engine.http.options import RequestOptions
+from engine.http.options import EMPTY, RequestOptions
 from engine.interpolation import InterpolatedString
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -47,6 +47,18 @@ class HttpRequester:
     body_json: _Evaluable | None = None
     legacy_path_join: bool = False
 
+    def __post_init__(self) -> None:
+        # Both computed once: they would otherwise be recomputed, identically, for every page.
+        self._contributes_nothing = all(
+            source is None for source in (self.params, self.headers, self.body_data, self.body_json)
+        )
+        self._constant_url = self._base_url({}) if self._url_is_constant() else None
+
+    def _url_is_constant(self) -> bool:
+        """No template in url / url_base / path (an empty string may render a default)."""
+        parts = (self.url,) if self.url is not None else (self.url_base, self.path)
+        return all(part is None or (part.is_constant and part.raw) for part in parts)
+
     def send(
         self,
         *,
@@ -59,7 +71,7 @@ class HttpRequester:
         context = {"stream_slice": stream_slice, "next_page_token": next_page_token}
         url = self._url(context, url_override)
         options = self.options(context).merge(extra).merge(self.authenticator.options())
-        params = _without_params_already_in(url, options.params)
+        params = _without_params_already_in(url, options.params) if "?" in url else options.params
         request = requests.Request(
             self.method, url, params=params, headers=_str_headers(options.headers)
         )
@@ -76,6 +88,8 @@ class HttpRequester:
 
     def options(self, context: Mapping[str, Any]) -> RequestOptions:
         """The options this requester itself contributes (parameters, headers, bodies)."""
+        if self._contributes_nothing:
+            return EMPTY
         return RequestOptions(
             params=_mapping(self.params, self.config, context),
             headers=_mapping(self.headers, self.config, context),
@@ -84,14 +98,20 @@ class HttpRequester:
         )
 
     def _url(self, context: Mapping[str, Any], url_override: str | None) -> str:
+        base = self._constant_url
+        if base is None:
+            base = self._base_url(context)
+        if url_override:
+            return urljoin(base if base.endswith("/") else base + "/", url_override)
+        return base
+
+    def _base_url(self, context: Mapping[str, Any]) -> str:
         if self.url is not None:
             base = str(self.url.eval_str(self.config, **context))
         else:
             base = self.url_base.eval_str(self.config, **context) if self.url_base else ""
             path = self.path.eval_str(self.config, **context) if self.path else ""
             base = join_url(base, path, legacy=self.legacy_path_join)
-        if url_override:
-            return urljoin(base if base.endswith("/") else base + "/", url_override)
         return base
 
 

@@ -1,0 +1,1 @@
+"""The benchmark suite: the project side by side with the plain-Python limit (see README.md)."""

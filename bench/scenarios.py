@@ -1,0 +1,291 @@
+"""The benchmark scenarios: what each side runs and the target that judges the pair.
+
+A side is a function ``(api_url, workdir) -> records`` run in a fresh worker process (see
+:mod:`bench.worker`), so that its CPU time and peak RSS are its own. ``project`` is this project
+(the engine, the engine plus the warehouse, or Dagster); ``limit`` is what it is measured
+against: the plain-Python loop, or the engine alone where the question is what a layer on top
+of it costs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import manifests, plain
+from bench.api import CHILDREN_PER_PARENT, DAILY_RECORDS, DAYS, PARENTS
+
+Side = Callable[[str, Path], int]
+SEQUENTIAL_RECORDS = 300_000
+MEMORY_RECORDS = 1_000_000
+SLICE_WORKERS = 16
+WRITE_BATCH = 5_000
+DAGSTER_SCRIPT = Path(__file__).with_name("dagster_backfill.py")
+ENGINE = ("engine", "engine.reader")
+WAREHOUSE = (*ENGINE, "dagster_declarative.warehouse")
+
+
+@dataclass(frozen=True)
+class Target:
+    """``speed``: project records/s >= bound x the limit's; ``time``: project seconds <= bound x
+    the limit's; ``rss``: project peak RSS < bound MB; ``rss_growth``: project peak RSS <= bound x
+    the limit's."""
+
+    kind: str
+    bound: float
+
+    def describe(self) -> str:
+        return {
+            "speed": f"project >= {self.bound}x the limit's records/s",
+            "time": f"project time <= {self.bound}x the limit's",
+            "rss": f"project peak RSS < {self.bound:.0f} MB",
+            "rss_growth": f"project peak RSS <= {self.bound}x the limit's",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    records: int
+    server_records: int
+    project: Side
+    limit: Side
+    limit_label: str
+    target: Target
+    needs: Callable[[], str | None] = lambda: None  # a reason to skip, or None
+    rounds: int | None = None  # fewer rounds than --repeat where one run is long and steady
+    limit_records: int | None = None  # when the limit reads another count than the project
+    # Imported before the clock starts, so that neither time nor CPU counts module loading.
+    project_imports: tuple[str, ...] = ENGINE
+    limit_imports: tuple[str, ...] = ()
+
+    def expected(self, side: str) -> int:
+        return self.limit_records or self.records if side == "limit" else self.records
+
+    def imports(self, side: str) -> tuple[str, ...]:
+        return self.limit_imports if side == "limit" else self.project_imports
+
+
+def _write_manifest(workdir: Path, manifest: dict[str, Any]) -> Path:
+    path = workdir / "manifest.yaml"
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return path
+
+
+def _read_all(manifest: dict[str, Any], stream: str, workdir: Path) -> int:
+    from engine import load_source
+
+    source = load_source(_write_manifest(workdir, manifest), {})
+    try:
+        return sum(1 for _ in source.read_records(stream))
+    finally:
+        source.close()
+
+
+def _read_slices(manifest: dict[str, Any], stream: str, workdir: Path, workers: int) -> int:
+    """Through ``iter_slices``, the pipeline the Dagster side runs too."""
+    from engine import load_source
+    from engine.reader import RECORD, iter_slices
+
+    source = load_source(_write_manifest(workdir, manifest), {}, concurrency=workers)
+    try:
+        chosen = source.stream(stream)
+        events = iter_slices(chosen, chosen.slices(), workers)
+        return sum(1 for event in events if event.kind == RECORD)
+    finally:
+        source.close()
+
+
+PAGINATORS = {"page": manifests.page_increment(), "offset": manifests.OFFSET}
+PAGINATORS["cursor"] = manifests.CURSOR
+
+
+def _items(path: str) -> Callable[[str], dict[str, Any]]:
+    """The manifest of the ``items`` collection at ``path`` (its last segment names the paging)."""
+    paginator = PAGINATORS[path.rsplit("/", 1)[-1]]
+    return lambda url: manifests.source(manifests.stream(url, "items", path, paginator))
+
+
+def _engine(path: str) -> Side:
+    build = _items(path)
+    return lambda url, workdir: _read_all(build(url), "items", workdir)
+
+
+def _plain(path: str, loop: Callable[..., Iterator[dict]]) -> Side:
+    return lambda url, workdir: plain.sequential(loop, url + path)
+
+
+def _faulty_engine(url: str, workdir: Path) -> int:
+    item_stream = manifests.stream(
+        url,
+        "items",
+        "/fault10/page",
+        manifests.page_increment(),
+        error_handler=manifests.RETRY_AFTER,
+    )
+    return _read_all(manifests.source(item_stream), "items", workdir)
+
+
+def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _engine_to_duckdb(path: str) -> Side:
+    build = _items(path)
+
+    def run(url: str, workdir: Path) -> int:
+        from dagster_declarative.warehouse import TableSpec, WriteMode, destination_from_url
+        from engine import load_source
+
+        source = load_source(_write_manifest(workdir, build(url)), {})
+        destination = destination_from_url(f"duckdb:///{workdir / 'warehouse.duckdb'}")
+        try:
+            stream = source.stream("items")
+            result = destination.write(
+                TableSpec("bench", "items", stream.json_schema, primary_key=["id"]),
+                _batches(stream.read_records(), WRITE_BATCH),
+                mode=WriteMode.UPSERT,
+                partition_key=None,
+                run_id="bench",
+            )
+            return result.rows_written
+        finally:
+            destination.close()
+            source.close()
+
+    return run
+
+
+def _dagster_backfill(url: str, workdir: Path) -> int:
+    """``run_dagster`` of bench/dagster_backfill.py (the Dagster side's own script), pointed at
+    this suite's API: one Dagster run over every daily partition, writing DuckDB and state."""
+    spec = importlib.util.spec_from_file_location("bench_dagster_backfill", DAGSTER_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    manifest = _write_manifest(workdir, manifests.daily(url, "/daily"))
+    return module.run_dagster(manifest, workdir, DAYS)
+
+
+def _dagster_script_present() -> str | None:
+    if not DAGSTER_SCRIPT.is_file():
+        return "bench/dagster_backfill.py is not there"
+    if "def run_dagster(" not in DAGSTER_SCRIPT.read_text():
+        return "bench/dagster_backfill.py has no run_dagster(manifest, workdir, days)"
+    return None
+
+
+def _items_scenario(
+    kind: str, loop: Callable[..., Iterator[dict]], title: str, bound: float = 0.85
+) -> Scenario:
+    path = f"/{kind}"
+    return Scenario(
+        name=kind,
+        title=title,
+        records=SEQUENTIAL_RECORDS,
+        server_records=SEQUENTIAL_RECORDS,
+        project=_engine(path),
+        limit=_plain(path, loop),
+        limit_label="plain loop",
+        target=Target("speed", bound),
+    )
+
+
+SCENARIOS = [
+    _items_scenario("page", plain.page_increment, "sequential, page increment, 100/page"),
+    _items_scenario("offset", plain.offset_increment, "sequential, offset increment, 100/page"),
+    _items_scenario("cursor", plain.cursor_pages, "sequential, cursor pagination, 100/page"),
+    Scenario(
+        name="slices",
+        title=f"{DAYS} daily slices, 20 ms latency, {SLICE_WORKERS} workers",
+        records=DAYS * DAILY_RECORDS,
+        server_records=0,
+        project=lambda url, workdir: _read_slices(
+            manifests.daily(url, "/lat20/daily"), "daily", workdir, SLICE_WORKERS
+        ),
+        limit=lambda url, workdir: plain.daily_threaded(url + "/lat20/daily", SLICE_WORKERS),
+        limit_label=f"plain loop, {SLICE_WORKERS} threads",
+        target=Target("time", 1.25),
+    ),
+    Scenario(
+        name="faults",
+        title="page increment, every 10th request 429 Retry-After: 0",
+        records=SEQUENTIAL_RECORDS,
+        server_records=SEQUENTIAL_RECORDS,
+        project=_faulty_engine,
+        limit=_plain("/fault10/page", plain.page_increment),
+        limit_label="plain loop",
+        target=Target("time", 1.5),
+    ),
+    Scenario(
+        name="parent_child",
+        title=f"{PARENTS:,} parents, {CHILDREN_PER_PARENT} children each (substream)",
+        records=PARENTS * CHILDREN_PER_PARENT,
+        server_records=0,
+        project=lambda url, workdir: _read_all(manifests.parent_child(url), "children", workdir),
+        limit=lambda url, workdir: plain.parent_child(url),
+        limit_label="plain loop",
+        target=Target("speed", 0.8),
+    ),
+    Scenario(
+        name="memory",
+        title=f"{MEMORY_RECORDS:,} records, page increment (peak RSS)",
+        records=MEMORY_RECORDS,
+        server_records=MEMORY_RECORDS,
+        project=_engine("/page"),
+        limit=_plain("/page", plain.page_increment),
+        limit_label="plain loop",
+        target=Target("rss", 150),
+    ),
+    Scenario(
+        name="dagster",
+        title=f"Dagster single-run backfill of {DAYS} daily partitions",
+        records=DAYS * DAILY_RECORDS,
+        server_records=0,
+        project=_dagster_backfill,
+        limit=lambda url, workdir: _read_slices(
+            manifests.daily(url, "/daily"), "daily", workdir, 1
+        ),
+        limit_label="engine alone",
+        target=Target("time", 1.5),
+        needs=_dagster_script_present,
+        project_imports=(*WAREHOUSE, "dagster", "dagster_declarative"),
+        limit_imports=ENGINE,
+    ),
+    Scenario(
+        name="duckdb",
+        title=f"{SEQUENTIAL_RECORDS:,} records read and written to DuckDB, batches of 5,000",
+        records=SEQUENTIAL_RECORDS,
+        server_records=SEQUENTIAL_RECORDS,
+        project=_engine_to_duckdb("/page"),
+        limit=_engine("/page"),
+        limit_label="engine read alone",
+        target=Target("time", 1.3),
+        project_imports=WAREHOUSE,
+        limit_imports=ENGINE,
+    ),
+    Scenario(
+        name="duckdb_10x",
+        title=f"DuckDB write, peak memory at {10 * SEQUENTIAL_RECORDS:,} records vs 300,000",
+        records=10 * SEQUENTIAL_RECORDS,
+        server_records=10 * SEQUENTIAL_RECORDS,
+        project=_engine_to_duckdb("/page"),
+        limit=_engine_to_duckdb(f"/n{SEQUENTIAL_RECORDS}/page"),
+        limit_label=f"the same at {SEQUENTIAL_RECORDS:,}",
+        target=Target("rss_growth", 1.2),
+        rounds=1,
+        limit_records=SEQUENTIAL_RECORDS,
+        project_imports=WAREHOUSE,
+        limit_imports=WAREHOUSE,
+    ),
+]
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
