@@ -58,7 +58,7 @@ def _read_json(path: str, what: str) -> Any:
         raise ConfigError(f"the {what} file {path} is not valid JSON: {error}") from None
 
 
-def run(argv: Sequence[str]) -> Iterable[dict[str, Any]]:
+def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dict[str, Any]]:
     args = _parser().parse_args(argv)
     manifest = load_manifest(args.manifest)
     for warning in manifest.warnings:
@@ -70,6 +70,7 @@ def run(argv: Sequence[str]) -> Iterable[dict[str, Any]]:
     source = DeclarativeSource(
         manifest,
         config,
+        masker=masker,
         concurrency=args.concurrency,
         custom_component_modules=args.custom_components,
     )
@@ -118,8 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = sys.stdout.buffer
     masker = SecretMasker()
     try:
-        for message in run(sys.argv[1:] if argv is None else argv):
+        for message in run(sys.argv[1:] if argv is None else argv, masker):
             out.write(protocol.dumps(message))
+            if message["type"] == "STATE":
+                # The state table is written once this returns: the STATE line goes out first.
+                out.flush()
         out.flush()
         return 0
     except SystemExit as exit_:

@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 
+from engine.budget import budget_from_manifest, install_budget
 from engine.errors import ConfigError, EngineError, ManifestError
 from engine.factory import BuildContext
 from engine.http.client import HttpClient, RateLimiter
@@ -91,15 +92,15 @@ class DeclarativeSource:
         config: Mapping[str, Any],
         *,
         custom_component_modules: Sequence[str] = (),
+        masker: SecretMasker | None = None,
         concurrency: int | None = None,
         requests_per_second: float | None = None,
         timeout: tuple[float, float] | None = None,
     ) -> None:
         self.manifest = manifest
         self.config = {k: v for k, v in dict(config).items() if k not in TEST_ONLY_CONFIG_KEYS}
-        self.masker = SecretMasker(
-            secret_config_values(self._connection_specification(), self.config)
-        )
+        self.masker = masker if masker is not None else SecretMasker()
+        self.masker.add(*secret_config_values(self._connection_specification(), self.config))
         self.concurrency = concurrency or _default_concurrency(manifest.definition, self.config)
         client_options: dict[str, Any] = {
             "masker": self.masker,
@@ -110,6 +111,9 @@ class DeclarativeSource:
         if requests_per_second:
             client_options["rate_limiter"] = RateLimiter(requests_per_second)
         self.client = HttpClient(**client_options)
+        budget = budget_from_manifest(manifest.definition, self.config, manifest.file)
+        if budget is not None:
+            install_budget(self.client.session, budget)
         self._context = BuildContext(
             config=self.config,
             client=self.client,
@@ -130,6 +134,16 @@ class DeclarativeSource:
         schema = self._connection_specification()
         if not schema:
             return
+        try:
+            jsonschema.Draft7Validator.check_schema(schema)
+        except jsonschema.SchemaError as error:
+            where = "/".join(str(p) for p in error.absolute_path)
+            raise ManifestError(
+                f"the spec's connection_specification is not a valid JSON schema: "
+                f"{error.message} (at {where or 'its root'})",
+                path="spec.connection_specification",
+                file=self.manifest.file,
+            ) from None
         validator = jsonschema.Draft7Validator(schema)
         errors = sorted(validator.iter_errors(self.config), key=lambda e: list(e.absolute_path))
         if errors:
@@ -178,10 +192,10 @@ class DeclarativeSource:
                 return False, "the manifest defines no streams"
             for name in names:
                 stream = self.stream(name)
-                slices = stream.slices()
-                if not slices:
+                first = stream.first_slice()
+                if first is None:
                     return False, f"stream {name!r} has no slices to read"
-                for _ in stream.read_slice(slices[0]):
+                for _ in stream.read_slice(first):
                     break
         except EngineError as error:
             return False, self.masker.mask(f"Unable to connect: {error}")

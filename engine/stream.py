@@ -44,6 +44,10 @@ class Stream:
             cursor.set_initial_state(state)
         return list(self.slicer.slices(state))
 
+    def first_slice(self) -> Slice | None:
+        """The first slice of a fresh read, without working out the others (parents stay unread)."""
+        return next(iter(self.slicer.slices(None)), None)
+
     def read_slice(self, stream_slice: Slice, stats: RequestStats | None = None) -> Iterator[dict]:
         """The records of one slice; errors name this stream and slice."""
         stats = stats if stats is not None else RequestStats()

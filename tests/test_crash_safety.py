@@ -95,11 +95,6 @@ def _parse_output(text: bytes) -> tuple[list[dict], dict | None]:
     return committed, last_state
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/__main__.py saves state to --state-db while the STATE line still sits in "
-    "the unflushed stdout buffer; fix: flush stdout after writing each STATE message",
-)
 def test_cli_read_killed_at_random_points_loses_and_duplicates_nothing(
     server: ApiServer, tmp_path: Path
 ) -> None:

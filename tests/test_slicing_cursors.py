@@ -120,6 +120,7 @@ def test_check_of_a_child_stream_takes_its_first_partition(api_server: ApiServer
     )
     source = load_source(modern(child), {})
     assert source.check() == (True, None)
+    assert [r.path for r in api_server.requests].count("/projects") == 1  # one parent page only
     assert len(source.stream("events").slices()) == 8
 
 

@@ -10,6 +10,12 @@ from engine.factory.records import record_selector
 from engine.http.options import RequestOption
 from engine.pagination import CursorPagination, OffsetIncrement, PageIncrement, Paginator
 from engine.retriever import SimpleRetriever
+from engine.state_migration import (
+    LegacyToPerPartitionStateMigration,
+    MigratingStream,
+    StateDelegatingStream,
+    StateMigration,
+)
 from engine.stream import Stream
 
 
@@ -45,16 +51,63 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
         cursor_field = [
             str(ctx.constant({"c": cursor_field, "$parameters": d.get("$parameters")}, "c", path))
         ]
-    return Stream(
-        name=name,
-        retriever=retriever,
-        slicer=slicer,
-        primary_key=primary_key(ctx, d, path),
-        cursor_field=[str(c) for c in cursor_field],
-        load_schema=schema,
-        checkpoint_interval=d.get("checkpoint_interval"),
-        parent_streams=parents,
-    )
+    fields: dict[str, Any] = {
+        "name": name,
+        "retriever": retriever,
+        "slicer": slicer,
+        "primary_key": primary_key(ctx, d, path),
+        "cursor_field": [str(c) for c in cursor_field],
+        "load_schema": schema,
+        "checkpoint_interval": d.get("checkpoint_interval"),
+        "parent_streams": parents,
+    }
+    migrations = _state_migrations(ctx, d, path, fields["cursor_field"])
+    if migrations:
+        return MigratingStream(state_migrations=migrations, **fields)
+    return Stream(**fields)
+
+
+@builds("StateDelegatingStream")
+def state_delegating_stream(ctx: BuildContext, d: dict, path: str) -> StateDelegatingStream:
+    name = str(ctx.constant(d, "name", path, "") or (d.get("$parameters") or {}).get("name") or "")
+    if not name:
+        raise ctx.error("the stream has no name", d, "name", path, expected="name: <stream name>")
+    built = {}
+    for key in ("full_refresh_stream", "incremental_stream"):
+        # Both delegates answer to the delegating stream's name (state and records use it).
+        definition = {**d[key], "name": name}
+        built[key] = ctx.build(definition, f"{path}.{key}")
+    return StateDelegatingStream(name, built["full_refresh_stream"], built["incremental_stream"])
+
+
+def _state_migrations(
+    ctx: BuildContext, d: dict, path: str, cursor_field: list[str]
+) -> list[StateMigration]:
+    migrations: list[StateMigration] = []
+    for index, definition in enumerate(d.get("state_migrations") or []):
+        where = f"{path}.state_migrations[{index}]"
+        if definition["type"] != "LegacyToPerPartitionStateMigration":
+            migrations.append(ctx.build(definition, where))
+            continue
+        router = d["retriever"].get("partition_router") or {}
+        parents = router.get("parent_stream_configs") if isinstance(router, dict) else None
+        if not parents or not cursor_field:
+            raise ctx.error(
+                "LegacyToPerPartitionStateMigration needs a SubstreamPartitionRouter "
+                "and an incremental_sync on its stream",
+                definition,
+                None,
+                where,
+            )
+        holder = {"p": parents[0]["partition_field"], "$parameters": parents[0].get("$parameters")}
+        partition_field = str(ctx.constant(holder, "p", where))
+        migrations.append(LegacyToPerPartitionStateMigration(partition_field, cursor_field[0]))
+    return migrations
+
+
+@builds("LegacyToPerPartitionStateMigration")
+def legacy_state_migration(ctx: BuildContext, d: dict, path: str) -> Any:
+    raise ctx.error("a state migration belongs in a stream's state_migrations", d, None, path)
 
 
 def primary_key(ctx: BuildContext, d: dict, path: str) -> list[list[str]]:
