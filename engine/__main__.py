@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             help="a Python module whose classes the manifest may name",
         )
+    explain = commands.add_parser(
+        "explain", help="what each stream requests, how it pages, slices and is partitioned"
+    )
+    explain.add_argument("--manifest", required=True, help="the connector manifest (YAML)")
+    explain.add_argument("--config", help="the connector config (JSON file); default: placeholders")
+    explain.add_argument("--json", action="store_true", help="one JSON document instead of text")
     return parser
 
 
@@ -115,11 +121,35 @@ def _read(source: DeclarativeSource, args: argparse.Namespace) -> Iterable[dict[
         store.dispose()
 
 
+def _explain(args: argparse.Namespace) -> int:
+    """Text or JSON for a person or a script, not protocol messages; failures go to stderr."""
+    from engine.explain import explain, render_text
+
+    try:
+        config = _read_json(args.config, "config") if args.config else None
+        explanation = explain(args.manifest, config)
+    except EngineError as error:
+        sys.stderr.write(f"{error}\n")
+        return 1
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(explanation, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        sys.stdout.write(render_text(explanation))
+    sys.stdout.flush()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["explain"]:
+        try:
+            return _explain(_parser().parse_args(argv))
+        except SystemExit as exit_:
+            return int(exit_.code or 0)
     out = sys.stdout.buffer
     masker = SecretMasker()
     try:
-        for message in run(sys.argv[1:] if argv is None else argv, masker):
+        for message in run(argv, masker):
             out.write(protocol.dumps(message))
             if message["type"] == "STATE":
                 # The state table is written once this returns: the STATE line goes out first.

@@ -1,0 +1,320 @@
+"""A local API that can serve any manifest's streams, built from the manifest alone.
+
+`CorpusServer.serve(manifest, schemas)` reads a normalised manifest and returns a copy whose
+requesters point at this server; the server then answers each stream with generated records
+placed at the stream's record path, and ends pagination the way the stream's paginator expects:
+
+- page and offset increments: a full first page, then a short one (a page is "later" when the
+  request carries the paginator's token option with a value other than the first page's);
+- cursor pagination: the response fields and ``Link`` header the ``cursor_value`` and
+  ``stop_condition`` templates read are filled on the first page and left out on the last, and
+  every token the server hands out carries a marker, so the request for the next page is
+  recognised wherever the paginator injects the token (query, header, body, or the URL itself);
+- substreams: the parent's records carry the key ``parent_key`` names.
+
+Why the manifest is rewritten instead of the config: most published manifests hard-code their
+host (``url_base: https://api.stripe.com/v1``), so no config value can redirect them. Each
+requester's ``url_base``/``url`` becomes ``http://127.0.0.1:<port>/<route>/``, where the route
+names the stream; that is also how the server tells which stream (and which parent stream) a
+request belongs to, since request paths are templates it cannot evaluate. OAuth token endpoints
+and session-token logins are redirected the same way and answered with a token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from config_gen import value_for
+
+from engine.datetimes import format_datetime
+
+MARKER = "pg2marker"
+_RESPONSE_CHAIN = re.compile(
+    r"response((?:\.get\(\s*['\"][^'\"]+['\"]|\[\s*['\"][^'\"]+['\"]\s*\]|\.[A-Za-z_]\w*)+)"
+)
+_CHAIN_KEY = re.compile(r"\.get\(\s*['\"]([^'\"]+)['\"]|\[\s*['\"]([^'\"]+)['\"]\s*\]|\.(\w+)")
+_HOST = re.compile(r"^(?:[a-zA-Z][\w+.-]*://[^/]*|\{\{.*?\}\}[^/]*)")
+_FULL_PAGE_LIMIT = 20
+# A paginator the server misreads would page forever; past this, pages come back empty and the
+# test reports the stream (CorpusServer.runaway) instead of hanging.
+MAX_REQUESTS_PER_ROUTE = 400
+
+
+@dataclass
+class Route:
+    """How the server answers one stream."""
+
+    name: str
+    field_path: list[str] = field(default_factory=list)
+    schema: dict = field(default_factory=dict)
+    extra_keys: set[str] = field(default_factory=set)
+    cursor: tuple[str, str] | None = None  # (field, datetime format)
+    style: str = "none"  # none | increment | cursor | url
+    page_size: int | None = None
+    token_option: tuple[str, str] | None = None  # (inject_into, field_name)
+    first_token: str | None = None
+    chains: list[list[str]] = field(default_factory=list)
+    link_header: bool = False
+    token_indexes_records: bool = False
+    hits: int = 0
+
+
+class CorpusServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, str]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> CorpusServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def runaway(self) -> list[str]:
+        """Routes that were asked for more pages than the server would ever serve."""
+        return [key for key, route in self.routes.items() if route.hits > MAX_REQUESTS_PER_ROUTE]
+
+    # -- reading the manifest -------------------------------------------------------------
+
+    def serve(self, definition: dict, schemas: Mapping[str, dict]) -> dict:
+        """A copy of ``definition`` aimed at this server; registers a route per stream."""
+        self._schemas = schemas
+        rewritten = dict(definition)
+        rewritten["streams"] = [
+            self._stream(s, _stream_name(s)) for s in definition.get("streams") or []
+        ]
+        return rewritten
+
+    def _stream(self, d: dict, key: str) -> dict:
+        if d.get("type") == "StateDelegatingStream":
+            return {
+                **d,
+                "full_refresh_stream": self._stream(d["full_refresh_stream"], key),
+                "incremental_stream": self._stream(d["incremental_stream"], f"{key}-incremental"),
+            }
+        route = self.routes.setdefault(key, Route(_stream_name(d) or key))
+        route.schema = route.schema or dict(self._schemas.get(route.name) or {})
+        retriever = dict(d["retriever"])
+        selector = retriever.get("record_selector") or {}
+        route.field_path = [
+            str(p) for p in (selector.get("extractor") or {}).get("field_path") or []
+        ]
+        incremental = d.get("incremental_sync") or {}
+        if incremental.get("cursor_field"):
+            formats = incremental.get("cursor_datetime_formats") or [
+                incremental.get("datetime_format") or "%Y-%m-%dT%H:%M:%SZ"
+            ]
+            route.cursor = (str(incremental["cursor_field"]), str(formats[0]))
+        self._paginator(route, retriever.get("paginator") or {})
+        retriever["requester"] = self._requester(retriever["requester"], key)
+        router = retriever.get("partition_router")
+        if router:
+            retriever["partition_router"] = self._routers(router, key)
+        return {**d, "retriever": retriever}
+
+    def _routers(self, router: Any, key: str) -> Any:
+        if isinstance(router, list):
+            return [self._routers(r, key) for r in router]
+        if router.get("type") == "GroupingPartitionRouter":
+            inner = self._routers(router["underlying_partition_router"], key)
+            return {**router, "underlying_partition_router": inner}
+        if router.get("type") != "SubstreamPartitionRouter":
+            return router
+        configs = []
+        for index, parent in enumerate(router["parent_stream_configs"]):
+            parent_key = f"{key}-parent{index}"
+            stream = self._stream(parent["stream"], parent_key)
+            self.routes[parent_key].extra_keys.add(str(parent["parent_key"]))
+            configs.append({**parent, "stream": stream})
+        return {**router, "parent_stream_configs": configs}
+
+    def _requester(self, requester: dict, key: str) -> dict:
+        base = f"{self.url}/{quote(key)}"
+        requester = dict(requester)
+        if requester.get("url"):
+            requester["url"] = base + _HOST.sub("", str(requester["url"]))
+        else:
+            requester["url_base"] = base
+        if requester.get("authenticator"):
+            requester["authenticator"] = self._authenticator(requester["authenticator"])
+        return requester
+
+    def _authenticator(self, auth: dict) -> dict:
+        kind = auth.get("type")
+        if kind == "SelectiveAuthenticator":
+            chosen = {k: self._authenticator(v) for k, v in auth["authenticators"].items()}
+            return {**auth, "authenticators": chosen}
+        if kind == "OAuthAuthenticator":
+            return {**auth, "token_refresh_endpoint": f"{self.url}/__token"}
+        if kind == "SessionTokenAuthenticator":
+            login = {**auth["login_requester"], "url_base": f"{self.url}/__token", "path": "x"}
+            login.pop("url", None)
+            return {**auth, "login_requester": login}
+        return auth
+
+    def _paginator(self, route: Route, paginator: dict) -> None:
+        strategy = paginator.get("pagination_strategy") or {}
+        kind = strategy.get("type")
+        if paginator.get("type") != "DefaultPaginator" or not kind:
+            return
+        option = paginator.get("page_token_option") or {}
+        if option.get("type") == "RequestOption":
+            route.token_option = (str(option["inject_into"]), str(option.get("field_name")))
+        page_size = strategy.get("page_size")
+        route.page_size = int(page_size) if str(page_size or "").isdigit() else None
+        if kind in ("PageIncrement", "OffsetIncrement"):
+            route.style = "increment"
+            start = strategy.get("start_from_page", 0) if kind == "PageIncrement" else 0
+            route.first_token = str(start) if strategy.get("inject_on_first_request") else None
+            return
+        route.style = "url" if option.get("type") == "RequestPath" else "cursor"
+        templates = f"{strategy.get('cursor_value', '')} {strategy.get('stop_condition', '')}"
+        route.link_header = "headers" in templates
+        route.token_indexes_records = "[-1]" in str(strategy.get("cursor_value", ""))
+        for match in _RESPONSE_CHAIN.finditer(templates):
+            chain = [next(g for g in m.groups() if g) for m in _CHAIN_KEY.finditer(match[1])]
+            if chain and chain not in route.chains and chain[0] not in route.field_path[:1]:
+                route.chains.append(chain)
+
+    # -- answering --------------------------------------------------------------------------
+
+    def respond(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> tuple:
+        self.requests.append((method, target))
+        parts = urlsplit(target)
+        segments = parts.path.strip("/").split("/")
+        if segments[0] == "__token":
+            token = {"access_token": "token", "expires_in": 3600, "token": "token"}
+            return 200, {}, token
+        route = self.routes.get(unquote(segments[0]))
+        if route is None:
+            return 404, {}, {"error": f"no stream is served at {parts.path}"}
+        route.hits += 1
+        later = self._is_later_page(route, target, headers, body)
+        records = [] if route.hits > MAX_REQUESTS_PER_ROUTE else self._records(route, later)
+        response = _nest(route.field_path, records)
+        extra_headers: dict[str, str] = {}
+        if route.style in ("cursor", "url") and isinstance(response, dict):
+            next_url = f"{self.url}/{segments[0]}/next?marker={MARKER}"
+            token = next_url if route.style == "url" else MARKER
+            for chain in route.chains:
+                _place(response, chain, None if later else token)
+            if route.link_header and not later:
+                extra_headers["Link"] = (
+                    f'<{next_url}>; rel="next"; cursor="{MARKER}"; results="true"'
+                )
+        return 200, extra_headers, response
+
+    def _is_later_page(
+        self, route: Route, target: str, headers: Mapping[str, str], body: bytes
+    ) -> bool:
+        if MARKER in target or MARKER in str(dict(headers)) or MARKER.encode() in body:
+            return True
+        if route.token_option is None:
+            return False
+        inject, name = route.token_option
+        sent: Any = None
+        if inject == "request_parameter":
+            sent = dict(parse_qsl(urlsplit(target).query)).get(name)
+        elif inject == "header":
+            sent = headers.get(name)
+        elif body:
+            try:
+                sent = json.loads(body).get(name)
+            except ValueError:
+                sent = dict(parse_qsl(body.decode())).get(name)
+        return sent is not None and str(sent) != route.first_token
+
+    def _records(self, route: Route, later: bool) -> list[dict]:
+        if later:
+            short = route.page_size is not None and route.page_size > 1
+            count = 1 if short and not route.token_indexes_records else 0
+        elif route.style == "increment" and route.page_size and route.page_size <= _FULL_PAGE_LIMIT:
+            count = route.page_size
+        else:
+            count = 2
+        return [self._record(route, index + (10 if later else 0)) for index in range(count)]
+
+    def _record(self, route: Route, index: int) -> dict:
+        properties = route.schema.get("properties") or {}
+        record = {k: value_for(v, k) for k, v in properties.items() if isinstance(v, dict)}
+        for key in route.extra_keys:
+            record[key] = f"{route.name}-{index}"
+        id_type = str((properties.get("id") or {}).get("type"))
+        record["id"] = index + 1 if "integer" in id_type else f"{route.name}-{index}"
+        if route.cursor:
+            name, fmt = route.cursor
+            moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)
+            record[name] = format_datetime(moment.replace(microsecond=0), fmt)
+        return record
+
+
+def _stream_name(d: dict) -> str:
+    return str(d.get("name") or (d.get("$parameters") or {}).get("name") or "")
+
+
+def _nest(path: list[str], records: list[dict]) -> Any:
+    if not path:
+        return records
+    head, rest = path[0], path[1:]
+    if head == "*":
+        return [_nest(rest, [r]) if rest else r for r in records]
+    return {head: _nest(rest, records)}
+
+
+def _place(body: dict, chain: list[str], value: Any) -> None:
+    """Set ``chain`` in ``body`` (creating objects on the way); ``None`` leaves the leaf out."""
+    node = body
+    for key in chain[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    if value is None:
+        node.pop(chain[-1], None)
+    elif chain[-1] not in node:
+        node[chain[-1]] = value
+
+
+def _handler(server: CorpusServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else every keep-alive reply waits ~40 ms for an ACK
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            status, headers, payload = server.respond(
+                self.command, self.path, dict(self.headers), body
+            )
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the test reports failures itself."""
+
+    return Handler

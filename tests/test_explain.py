@@ -1,0 +1,215 @@
+"""``explain``: each stream's request, pagination, auth, slicing and Dagster partitioning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
+
+from engine import UnsupportedComponentError, load_manifest
+from engine.explain import explain, render_text
+
+URL = "http://127.0.0.1:9"
+CORPUS = Path(
+    os.environ.get("CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus")
+)
+CORPUS_MANIFESTS = sorted(CORPUS.glob("*/manifest.yaml")) if CORPUS.is_dir() else []
+REGIONS = {"type": "ListPartitionRouter", "values": ["eu", "us"], "cursor_field": "region"}
+
+
+def _parent_router() -> dict:
+    return {
+        "type": "SubstreamPartitionRouter",
+        "parent_stream_configs": [
+            {
+                "type": "ParentStreamConfig",
+                "stream": modern_stream(URL, "users", "/users"),
+                "parent_key": "id",
+                "partition_field": "user_id",
+            }
+        ],
+    }
+
+
+def _sliced_manifest() -> dict:
+    daily = date_cursor(
+        "2024-01-01T00:00:00Z", "2024-01-10T00:00:00Z", step="P1D", cursor_granularity="PT1S"
+    )
+    return modern(
+        modern_stream(URL, "events", "/events", incremental=daily),
+        modern_stream(URL, "by_region", "/regions", router=REGIONS),
+        modern_stream(
+            URL, "orders", "/users/{{ stream_partition.user_id }}/orders", router=_parent_router()
+        ),
+        modern_stream(URL, "grid", "/grid", router=[REGIONS, _parent_router()]),
+        modern_stream(URL, "users", "/users"),
+    )
+
+
+def _by_name(explanation: dict) -> dict[str, dict]:
+    return {s["name"]: s for s in explanation["streams"]}
+
+
+def test_partitioning_follows_the_slicers():
+    streams = _by_name(explain(_sliced_manifest()))
+    assert streams["events"]["partitioning"] == {"kind": "daily", "step": "1 day, 0:00:00"}
+    assert streams["events"]["cursor_field"] == ["updated_at"]
+    cursor = streams["events"]["slicing"]["incremental_sync"]
+    assert cursor["step"] == "P1D" and cursor["granularity"] == "PT1S"
+    assert cursor["start_goes_to"] == "request_parameter 'updated_since'"
+    assert streams["by_region"]["partitioning"]["kind"] == "static"
+    assert streams["by_region"]["partitioning"]["keys"] == 2
+    assert streams["orders"]["partitioning"]["kind"] == "dynamic"
+    assert streams["orders"]["slicing"]["partition_router"]["parents"][0]["stream"] == "users"
+    grid = streams["grid"]["partitioning"]
+    assert grid["kind"] == "multi"
+    assert [d["kind"] for d in grid["dimensions"]] == ["static", "dynamic"]
+    assert streams["grid"]["slicing"]["partition_router"]["type"] == "product"
+    assert streams["users"]["partitioning"]["kind"] == "none"
+    assert streams["users"]["primary_key"] == [["id"]]
+    assert streams["users"]["request"] == {"method": "GET", "url_base": URL, "path": "/users"}
+
+
+def test_other_steps_get_time_windows_and_three_dimensions_none():
+    six_hours = date_cursor("2024-01-01T00:00:00Z", None, step="PT6H")
+    three = {"type": "ListPartitionRouter", "values": ["a"], "cursor_field": "kind"}
+    streams = _by_name(
+        explain(
+            modern(
+                modern_stream(URL, "six", "/six", incremental=six_hours),
+                modern_stream(URL, "many", "/many", router=[REGIONS, three, _parent_router()]),
+            )
+        )
+    )
+    assert streams["six"]["partitioning"]["kind"] == "time-window"
+    assert streams["six"]["partitioning"]["cron"] == "0 */6 * * *"
+    assert streams["many"]["partitioning"]["kind"] == "none"
+    assert "read unpartitioned" in streams["many"]["partitioning"]["reason"]
+
+
+def test_a_2022_manifest_is_explained():
+    manifest = legacy(
+        URL,
+        "repos",
+        "/repos",
+        stream_slicer={
+            "type": "ListStreamSlicer",
+            "slice_values": ["a", "b"],
+            "cursor_field": "repo",
+        },
+    )
+    (stream,) = explain(manifest)["streams"]
+    assert stream["name"] == "repos"
+    assert stream["slicing"]["partition_router"]["type"] == "ListPartitionRouter"
+    assert stream["partitioning"]["kind"] == "static"
+
+
+def _async_stream() -> dict:
+    return {
+        "type": "DeclarativeStream",
+        "name": "report",
+        "retriever": {"type": "AsyncRetriever"},
+        "schema_loader": {"type": "InlineSchemaLoader", "schema": {"type": "object"}},
+    }
+
+
+def test_unsupported_components_are_reported_by_path_and_the_rest_explained(tmp_path):
+    manifest = modern(
+        modern_stream(URL, "first", "/first"),
+        _async_stream(),
+        modern_stream(URL, "third", "/third"),
+        _async_stream(),
+        modern_stream(URL, "fifth", "/fifth"),
+    )
+    file = tmp_path / "manifest.yaml"
+    file.write_text(yaml.safe_dump(manifest))
+    with pytest.raises(UnsupportedComponentError) as refused:
+        load_manifest(file)
+    explanation = explain(file)
+    assert [(s["name"], s["path"]) for s in explanation["streams"]] == [
+        ("first", "streams[0]"),
+        ("third", "streams[2]"),
+        ("fifth", "streams[4]"),
+    ]
+    assert [u["path"] for u in explanation["unsupported"]] == [
+        "streams[1].retriever",
+        "streams[3].retriever",
+    ]
+    assert explanation["unsupported"][0]["message"] == str(refused.value)
+    assert "streams[3].retriever: AsyncRetriever is not supported" in render_text(explanation)
+
+
+def test_secrets_in_the_config_never_appear(tmp_path):
+    manifest = modern(modern_stream(URL, "users", "/users"))
+    requester = manifest["streams"][0]["retriever"]["requester"]
+    requester["authenticator"] = {
+        "type": "ApiKeyAuthenticator",
+        "api_token": "{{ config['api_key'] }}",
+        "inject_into": {"type": "RequestOption", "inject_into": "header", "field_name": "X-Key"},
+    }
+    requester["path"] = "/users/{{ config['account'] }}"
+    manifest["spec"] = {
+        "type": "Spec",
+        "connection_specification": {
+            "type": "object",
+            "properties": {
+                "api_key": {"type": "string", "airbyte_secret": True},
+                "account": {"type": "string"},
+            },
+        },
+    }
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    (tmp_path / "config.json").write_text(json.dumps({"api_key": "s3cr3t-k3y", "account": "a"}))
+    for extra in ([], ["--json"]):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "engine",
+                "explain",
+                "--manifest",
+                str(tmp_path / "manifest.yaml"),
+                "--config",
+                str(tmp_path / "config.json"),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "s3cr3t-k3y" not in result.stdout + result.stderr
+        assert "header 'X-Key'" in result.stdout
+    parsed = json.loads(result.stdout)
+    assert parsed["streams"][0]["authentication"] == {
+        "type": "ApiKeyAuthenticator",
+        "credential_goes_to": "header 'X-Key'",
+    }
+
+
+def test_an_unloadable_manifest_is_one_line_on_stderr(tmp_path):
+    (tmp_path / "manifest.yaml").write_text("type: DeclarativeSource\nstreams: 3\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "explain", "--manifest", str(tmp_path / "manifest.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "missing its required field 'version'" in result.stderr
+
+
+@pytest.mark.skipif(not CORPUS_MANIFESTS, reason=f"corpus not found at {CORPUS}")
+@pytest.mark.parametrize("manifest", CORPUS_MANIFESTS, ids=lambda p: p.parent.name)
+def test_every_corpus_manifest_is_explained(manifest: Path):
+    explanation = explain(manifest)
+    assert explanation["streams"]
+    assert all(s["partitioning"]["kind"] != "unknown" for s in explanation["streams"]), [
+        (s["name"], s["partitioning"]) for s in explanation["streams"]
+    ]
+    assert render_text(explanation)
