@@ -56,6 +56,11 @@ def decode_csv(encoding: str = "utf-8", delimiter: str = ",") -> Decoder:
 
 
 def decode_xml(response: requests.Response) -> Any:
+    """The document as nested dicts in the shape xmltodict gives the reference runner.
+
+    Manifests written for it name attributes ``@name`` and mixed text ``#text``; a repeated
+    child becomes a list; surrounding whitespace of text is dropped; an empty element is None.
+    """
     try:
         root = ElementTree.fromstring(response.content)
     except ElementTree.ParseError as error:
@@ -64,11 +69,9 @@ def decode_xml(response: requests.Response) -> Any:
 
 
 def _xml_to_python(element: ElementTree.Element) -> Any:
-    children = list(element)
-    if not children:
-        return element.text if not element.attrib else {**element.attrib, "#text": element.text}
-    result: dict[str, Any] = dict(element.attrib)
-    for child in children:
+    text = (element.text or "").strip() or None
+    result: dict[str, Any] = {f"@{name}": value for name, value in element.attrib.items()}
+    for child in element:
         value = _xml_to_python(child)
         if child.tag in result:
             existing = result[child.tag]
@@ -77,6 +80,10 @@ def _xml_to_python(element: ElementTree.Element) -> Any:
             )
         else:
             result[child.tag] = value
+    if not result:
+        return text
+    if text is not None:
+        result["#text"] = text
     return result
 
 

@@ -77,9 +77,11 @@ class RemoveFields:
             return
         head, rest = pointer[0], pointer[1:]
         if head == "**":
-            self._remove(node, rest)
+            # ``**`` matches any number of keys: a trailing one names every property below
+            # ``node``, so children are visited before this level's properties are removed.
             for child in _children(node):
                 self._remove(child, pointer)
+            self._remove(node, rest or ("*",))
             return
         if isinstance(node, dict):
             keys = (
@@ -153,23 +155,38 @@ def _replace_keys(value: Any, old: str, new: str) -> Any:
 
 @dataclass(frozen=True)
 class FlattenFields:
+    """Lifts every nested value to the top level, named as the reference runner names it.
+
+    A nested leaf keeps its own key (``{"address": {"city": x}}`` gives ``city``) so manifests
+    and downstream columns see the names they were written for; it is named by its path
+    (``address.city``) only when the bare key is taken, so a clash never overwrites a value.
+    List items (with ``flatten_lists``) are named ``tags.0``, ``tags.1``, and everything under
+    them keeps the full path, since bare keys of sibling items would always clash.
+    """
+
     flatten_lists: bool = True
 
     def __call__(self, record: Record, context: Mapping[str, Any]) -> Record:
         flat: Record = {}
-        self._flatten(record, "", flat)
+        reserved = {str(key) for key in record}
+        for key, value in record.items():
+            self._flatten(value, str(key), flat, reserved, under_list=False)
         return flat
 
-    def _flatten(self, value: Any, prefix: str, out: Record) -> None:
-        if isinstance(value, dict) and (value or not prefix):
-            for key, child in value.items():
-                self._flatten(child, f"{prefix}.{key}" if prefix else str(key), out)
+    def _flatten(
+        self, value: Any, key: str, out: Record, reserved: set[str], *, under_list: bool
+    ) -> None:
+        if isinstance(value, dict) and value:
+            for child_key, child in value.items():
+                name = str(child_key)
+                if under_list or name in out or name in reserved:
+                    name = f"{key}.{name}"
+                self._flatten(child, name, out, reserved, under_list=under_list)
         elif isinstance(value, list) and self.flatten_lists and value:
             for index, child in enumerate(value):
-                self._flatten(child, f"{prefix}.{index}", out)
+                self._flatten(child, f"{key}.{index}", out, reserved, under_list=True)
         else:
-            key = prefix
-            if key in out:
+            while key in out:
                 key = f"{key}_{len(out)}"
             out[key] = value
 
@@ -189,13 +206,16 @@ class DpathFlattenFields:
         if not isinstance(node, dict):
             return record
         renamed = {f"{self.prefix}{k}{self.suffix}": v for k, v in node.items()}
-        if self.replace_record:
+        if self.replace_record and renamed:
             return renamed
+        if renamed.keys() & record.keys():
+            # Merging would overwrite (or half-merge) existing fields: the reference runner
+            # leaves such a record exactly as it was, origin value included.
+            return record
         if self.delete_origin_value:
             parent: Any = record
             for key in self.path[:-1]:
                 parent = parent.get(key)
             parent.pop(self.path[-1], None)
-        for key, value in renamed.items():
-            record.setdefault(key, value)
+        record.update(renamed)
         return record
