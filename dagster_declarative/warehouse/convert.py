@@ -112,6 +112,14 @@ CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
 }
 
 
+# Python types a column takes unchanged (integers still go through the 64-bit range check).
+_ALREADY_FITS: dict[ColumnType, type] = {
+    ColumnType.STRING: str,
+    ColumnType.NUMBER: float,
+    ColumnType.BOOLEAN: bool,
+}
+
+
 def _json_fallback(value: Any) -> Any:
     return str(value)
 
@@ -134,7 +142,10 @@ class RowConverter:
 
     def __init__(self, layout: TableLayout, *, partition_key: str | None, run_id: str) -> None:
         data = layout.data_columns
-        self._fields = [(column.field, CONVERTERS[column.type]) for column in data]
+        self._fields = [
+            (column.field, CONVERTERS[column.type], _ALREADY_FITS.get(column.type))
+            for column in data
+        ]
         self._known_fields = frozenset(column.field for column in data)
         self._key_positions = [
             (position, column.field)
@@ -153,18 +164,23 @@ class RowConverter:
     def _convert(self, record: Record, extracted_at: datetime) -> list[Any]:
         row: list[Any] = []
         extras: dict[str, Any] | None = None
-        for field, convert in self._fields:
+        for field, convert, fits in self._fields:
             raw = record.get(field)
-            value = None if raw is None else convert(raw)
+            if raw is None or type(raw) is fits:  # the common case: no conversion needed
+                row.append(raw)
+                continue
+            value = convert(raw)
             if value is MISFIT:
                 value = None
                 extras = extras if extras is not None else {}
                 extras[field] = raw
             row.append(value)
-        for field in record:
-            if field not in self._known_fields:
-                extras = extras if extras is not None else {}
-                extras[field] = record[field]
+        unknown = record.keys() - self._known_fields
+        if unknown:
+            extras = extras if extras is not None else {}
+            for field in record:  # record order, for a stable extras column
+                if field in unknown:
+                    extras[field] = record[field]
         for position, field in self._key_positions:
             if row[position] is None:
                 got = reprlib.repr(record.get(field))
