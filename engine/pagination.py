@@ -157,5 +157,6 @@ class PageCursor:
         if strategy is None or info.page.response is None or not info.page.response.ok:
             self.done = True
             return
-        self.token = strategy.next_token(info, self.token)
-        self.done = self.token is None
+        previous, self.token = self.token, strategy.next_token(info, self.token)
+        # A cursor the API hands back unchanged would request the same page forever.
+        self.done = self.token is None or self.token == previous

@@ -18,9 +18,7 @@ from engine.source import Manifest
 
 _READ_LOG = re.compile(r"Read \d+ records from (.+) stream")
 # Manifests the generic server cannot yet serve to the end; the reason names the gap.
-SERVER_GAPS = {
-    "square": "a read that does not finish against the generic server (not diagnosed in time)",
-}
+SERVER_GAPS = {}
 
 
 def _expected_primary_key(value: object) -> list[list[str]]:

@@ -383,3 +383,36 @@ def test_post_with_json_body_and_headers(api_server, dialect):
     records = read(DIALECTS[dialect](api_server.url, extra_requester=extra), {"token": "q"})
     assert records == [{"query": "q", "size": 10}]
     assert seen[0].headers["x-trace"] == "abc"
+
+
+def test_a_cursor_that_does_not_advance_ends_pagination(api_server):
+    """An API (or a manifest) that hands back the same cursor would otherwise loop forever."""
+    api_server.add_route(
+        "GET", "/items", lambda request: Response(200, {"data": RECORDS[:2], "next": "same"})
+    )
+    paginator = """
+        type: DefaultPaginator
+        page_token_option: {type: RequestOption, inject_into: request_parameter, field_name: cursor}
+        pagination_strategy:
+          type: CursorPagination
+          cursor_value: "{{ response['next'] }}"
+    """
+    assert read(DIALECTS["modern"](api_server.url, paginator=paginator)) == RECORDS[:2] * 2
+    assert len(api_server.requests) == 2
+
+
+def test_get_sends_a_json_body_when_the_manifest_asks_for_one(api_server):
+    """Search-style APIs page with a cursor in the body of a GET, as today's runtime sends it."""
+    pages = {None: ({"data": RECORDS[:2], "cursor": "c2"}), "c2": {"data": RECORDS[2:3]}}
+    api_server.add_route(
+        "GET", "/items", lambda request: Response(200, pages[(request.json or {}).get("cursor")])
+    )
+    paginator = """
+        type: DefaultPaginator
+        page_token_option: {type: RequestOption, inject_into: body_json, field_name: cursor}
+        pagination_strategy:
+          type: CursorPagination
+          cursor_value: "{{ response.cursor }}"
+          stop_condition: "{{ 'cursor' not in response }}"
+    """
+    assert read(DIALECTS["modern"](api_server.url, paginator=paginator)) == RECORDS[:3]

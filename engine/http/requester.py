@@ -21,7 +21,8 @@ from engine.http.error_handling import ErrorHandler
 from engine.http.options import EMPTY, RequestOptions
 from engine.interpolation import InterpolatedString
 
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# GET too: today's runtime sends a body with GET when a manifest asks for one (search APIs do).
+BODY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH"})
 
 
 class _Evaluable:
