@@ -26,7 +26,7 @@ import pytest
 import yaml
 from support.api_collections import RecordCollection
 from support.api_server import ApiServer, DateFilter, Pagination, RecordedRequest
-from support.slicing_manifests import date_cursor, modern, modern_stream
+from support.slicing_manifests import daily_records, date_cursor, modern, modern_stream
 
 from engine.state.store import StateStore
 
@@ -36,18 +36,7 @@ DAYS = 40
 REQUEST_DELAY = 0.06
 
 
-def _records() -> list[dict]:
-    records = []
-    for day in range(DAYS):
-        for n in range(day % 3 + 1):
-            moment = DAY0 + dt.timedelta(days=day, hours=6 * n + 1)
-            records.append(
-                {"id": f"{day}-{n}", "updated_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            )
-    return records
-
-
-RECORDS = _records()
+RECORDS = daily_records(DAY0, DAYS)
 EXPECTED_IDS = sorted(r["id"] for r in RECORDS)
 
 

@@ -18,7 +18,7 @@ from dagster._core.test_utils import create_test_daemon_workspace_context
 from dagster._core.workspace.load_target import PythonFileTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from support.api_server import ApiServer, DateFilter, Response
-from support.slicing_manifests import date_cursor, modern, modern_stream
+from support.slicing_manifests import daily_records, date_cursor, modern, modern_stream
 
 from dagster_declarative import (
     DeclarativeSourceResource,
@@ -31,18 +31,6 @@ from engine.state.store import StateStore
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 DAY0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 DAYS = 40
-
-
-def _records() -> list[dict]:
-    """Day ``d`` has ``d % 3 + 1`` records, so every partition has its own count."""
-    records = []
-    for day in range(DAYS):
-        for n in range(day % 3 + 1):
-            moment = DAY0 + dt.timedelta(days=day, hours=6 * n + 1)
-            records.append(
-                {"id": f"{day}-{n}", "updated_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
-            )
-    return records
 
 
 def _manifest_file(tmp_path: Path, url: str, *, end: str | None = "2024-02-09T23:59:59Z") -> Path:
@@ -62,7 +50,9 @@ def _resource(tmp_path: Path) -> DeclarativeSourceResource:
 
 @pytest.fixture
 def server(api_server: ApiServer) -> ApiServer:
-    api_server.add_collection("/events", _records(), date_filter=DateFilter("updated_at"))
+    api_server.add_collection(
+        "/events", daily_records(DAY0, DAYS), date_filter=DateFilter("updated_at")
+    )
     return api_server
 
 

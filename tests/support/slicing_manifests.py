@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 SELECTOR = {
@@ -111,3 +112,15 @@ def date_cursor(start: str, end: str | None, **settings: Any) -> dict[str, Any]:
         cursor["end_datetime"] = end
     cursor.update(settings)
     return cursor
+
+
+def daily_records(day0: dt.datetime, days: int) -> list[dict]:
+    """Day ``d`` has ``d % 3 + 1`` records, so every daily partition has its own count."""
+    records = []
+    for day in range(days):
+        for n in range(day % 3 + 1):
+            moment = day0 + dt.timedelta(days=day, hours=6 * n + 1)
+            records.append(
+                {"id": f"{day}-{n}", "updated_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            )
+    return records
