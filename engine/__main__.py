@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--manifest", required=True, help="the connector manifest (YAML)")
     explain.add_argument("--config", help="the connector config (JSON file); default: placeholders")
     explain.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    explain.add_argument(
+        "--resolve",
+        action="store_true",
+        help="also resolve dynamic streams listed by API requests (needs --config)",
+    )
     return parser
 
 
@@ -127,7 +132,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     try:
         config = _read_json(args.config, "config") if args.config else None
-        explanation = explain(args.manifest, config)
+        explanation = explain(args.manifest, config, resolve_dynamic_streams=args.resolve)
     except EngineError as error:
         sys.stderr.write(f"{error}\n")
         return 1

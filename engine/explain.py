@@ -19,8 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.dynamic_streams import dynamic_stream_name
 from engine.errors import EngineError, UnsupportedComponentError
 from engine.factory import BuildContext
+from engine.factory.dynamic import build_dynamic_stream
 from engine.http.client import HttpClient
 from engine.manifest.normalize import normalize_manifest
 from engine.manifest.references import resolve_references
@@ -41,14 +43,23 @@ _PLACEHOLDER_DATE_TIME = "2024-01-01T00:00:00Z"
 
 
 def explain(
-    manifest: str | Path | Mapping[str, Any], config: Mapping[str, Any] | None = None
+    manifest: str | Path | Mapping[str, Any],
+    config: Mapping[str, Any] | None = None,
+    *,
+    resolve_dynamic_streams: bool = False,
 ) -> dict[str, Any]:
     """The explanation of a manifest as one JSON-ready document.
 
     Without a config, placeholder values that satisfy the spec's types let the streams build;
     the placeholders only influence evaluated facts such as a templated step.
+
+    Dynamic streams whose resolver reads the config or the manifest are resolved (from the
+    placeholders when no config is given); those an HttpComponentsResolver lists from the API
+    only when ``resolve_dynamic_streams`` is set and a config is given, since that sends requests.
     """
-    loaded, unsupported, removed_streams = _load_skipping_unsupported(manifest)
+    loaded, unsupported, removed = _load_skipping_unsupported(manifest)
+    placeholders = config is None
+    may_request = resolve_dynamic_streams and not placeholders
     masker = SecretMasker()
     spec_schema = dict(loaded.spec.get("connection_specification") or {})
     if config is None:
@@ -62,17 +73,31 @@ def explain(
         base_dir=loaded.base_dir,
         file=loaded.file,
     )
-    streams = []
+    streams, dynamic_streams = [], []
     try:
         for index, definition in enumerate(loaded.stream_definitions):
-            path = f"streams[{_original_index(index, removed_streams)}]"
+            path = f"streams[{_original_index(index, removed.get('streams', []))}]"
             streams.append(_explain_stream(context, definition, path, unsupported, masker))
+        for index, definition in enumerate(loaded.dynamic_stream_definitions):
+            original = _original_index(index, removed.get("dynamic_streams", []))
+            dynamic_streams.append(
+                _explain_dynamic_stream(
+                    context,
+                    definition,
+                    original,
+                    unsupported,
+                    masker,
+                    may_request=may_request,
+                    placeholders=placeholders,
+                )
+            )
     finally:
         context.client.close()
     return {
         "manifest": loaded.file,
         "version": loaded.definition.get("version"),
         "streams": streams,
+        "dynamic_streams": dynamic_streams,
         "unsupported": unsupported,
         "warnings": [masker.mask(w) for w in [*loaded.warnings, *context.warnings]],
     }
@@ -83,11 +108,11 @@ def explain(
 
 def _load_skipping_unsupported(
     manifest: str | Path | Mapping[str, Any],
-) -> tuple[Manifest, list[dict[str, str]], list[int]]:
+) -> tuple[Manifest, list[dict[str, str]], dict[str, list[int]]]:
     """Load as :func:`load_manifest` does; on a refusal, note it, drop the top-level entry that
     holds the component (a stream, a dynamic stream) and load again."""
     try:
-        return load_manifest(manifest), [], []
+        return load_manifest(manifest), [], {}
     except UnsupportedComponentError:
         pass
     document, base_dir, file = _read_document(manifest)
@@ -105,7 +130,7 @@ def _load_skipping_unsupported(
                 raise original from None
     if not definition.get("spec") and file is not None:
         definition["spec"] = _packaged_spec(base_dir)
-    return Manifest(definition, base_dir, file, warnings), unsupported, removed.get("streams", [])
+    return Manifest(definition, base_dir, file, warnings), unsupported, removed
 
 
 def _read_document(manifest: str | Path | Mapping[str, Any]) -> tuple[Any, Path, str | None]:
@@ -198,18 +223,10 @@ def _explain_stream(
     unsupported: list[dict[str, str]],
     masker: SecretMasker,
 ) -> dict[str, Any]:
-    retriever = definition.get("retriever") or {}
-    requester = retriever.get("requester") or {}
     entry: dict[str, Any] = {
         "name": definition.get("name") or (definition.get("$parameters") or {}).get("name"),
         "path": path,
-        "request": describe_request(requester),
-        "pagination": describe_pagination(retriever.get("paginator")),
-        "authentication": describe_auth(requester.get("authenticator")),
-        "slicing": {
-            "incremental_sync": describe_cursor(definition.get("incremental_sync")),
-            "partition_router": describe_router(retriever.get("partition_router")),
-        },
+        **describe_definition(definition),
         "cursor_field": None,
         "primary_key": None,
         "partitioning": None,
@@ -233,6 +250,98 @@ def _explain_stream(
     return entry
 
 
+def describe_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """What a stream definition says, as written: request, pagination, auth, slicing."""
+    retriever = definition.get("retriever") or {}
+    is_async = retriever.get("type") == "AsyncRetriever"
+    requester = retriever.get("creation_requester" if is_async else "requester") or {}
+    return {
+        "request": describe_async_job(retriever) if is_async else describe_request(requester),
+        "pagination": describe_pagination(
+            retriever.get("download_paginator" if is_async else "paginator")
+        ),
+        "authentication": describe_auth(requester.get("authenticator")),
+        "slicing": {
+            "incremental_sync": describe_cursor(definition.get("incremental_sync")),
+            "partition_router": describe_router(retriever.get("partition_router")),
+        },
+    }
+
+
+# -- dynamic streams ---------------------------------------------------------------------------
+
+
+def _explain_dynamic_stream(
+    context: BuildContext,
+    definition: dict[str, Any],
+    index: int,
+    unsupported: list[dict[str, str]],
+    masker: SecretMasker,
+    *,
+    may_request: bool,
+    placeholders: bool,
+) -> dict[str, Any]:
+    """The template and its resolver; the streams it makes when resolving is cheap or asked."""
+    resolver = definition["components_resolver"]
+    entry: dict[str, Any] = {
+        "name": dynamic_stream_name(definition, index),
+        "path": f"dynamic_streams[{index}]",
+        "resolver": describe_resolver(resolver),
+        "mappings": [describe_mapping(m) for m in resolver["components_mapping"]],
+        "template": describe_definition(definition["stream_template"]),
+        "resolution": None,
+        "streams": None,
+    }
+    if resolver["type"] == "HttpComponentsResolver" and not may_request:
+        entry["resolution"] = (
+            "not resolved: the streams are listed by requests to the API "
+            "(resolve them with a config and --resolve)"
+        )
+        return entry
+    try:
+        dynamic = build_dynamic_stream(context, definition, index)
+        entry["streams"] = [
+            _explain_stream(context, resolved.definition, resolved.path, unsupported, masker)
+            for resolved in dynamic.resolve()
+        ]
+    except EngineError as error:
+        entry["resolution"] = f"failed: {masker.mask(str(error))}"
+        return entry
+    entry["resolution"] = f"resolved to {len(entry['streams'])} stream(s)" + (
+        " from placeholder config values" if placeholders else ""
+    )
+    return entry
+
+
+def describe_resolver(resolver: Mapping[str, Any]) -> dict[str, Any]:
+    kind = resolver["type"]
+    if kind == "HttpComponentsResolver":
+        retriever = resolver["retriever"]
+        return {"type": kind, **describe_definition({"retriever": retriever})}
+    if kind == "ParametrizedComponentsResolver":
+        sets = resolver["stream_parameters"]["list_of_parameters_for_stream"]
+        return {"type": kind, "parameter_sets": len(sets)}
+    configs = resolver["stream_config"]
+    return {
+        "type": kind,
+        "stream_configs": [
+            {
+                "configs_pointer": c["configs_pointer"],
+                "default_values": len(c.get("default_values") or ()),
+            }
+            for c in (configs if isinstance(configs, list) else [configs])
+        ],
+    }
+
+
+def describe_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    described = {"field_path": mapping["field_path"], "value": mapping["value"]}
+    for key in ("value_type", "condition", "create_or_update"):
+        if mapping.get(key) not in (None, "", False):
+            described[key] = mapping[key]
+    return described
+
+
 def _option(option: Any) -> str | None:
     """Where a request option puts its value: ``request_parameter 'page'``, ``the URL``..."""
     if not isinstance(option, Mapping):
@@ -252,6 +361,43 @@ def describe_request(requester: Mapping[str, Any]) -> dict[str, Any]:
         described["path"] = requester.get("path")
     if requester.get("type", "HttpRequester") != "HttpRequester":
         described["type"] = requester.get("type")
+    return described
+
+
+def describe_async_job(retriever: Mapping[str, Any]) -> dict[str, Any]:
+    """An AsyncRetriever's job: how it is created, polled, judged, downloaded and cleaned up."""
+
+    def extractor(definition: Any) -> Any:
+        if not isinstance(definition, Mapping):
+            return None
+        return definition.get("field_path") or definition.get("class_name") or definition["type"]
+
+    mapping = retriever.get("status_mapping") or {}
+    described: dict[str, Any] = {
+        "kind": "async job",
+        "create": describe_request(retriever.get("creation_requester") or {}),
+        "poll": describe_request(retriever.get("polling_requester") or {}),
+        "status_from": extractor(retriever.get("status_extractor")),
+        "statuses": {
+            status: mapping[status]
+            for status in ("running", "completed", "failed", "timeout", "ignore")
+            if mapping.get(status)
+        },
+        "timeout_minutes": retriever.get("polling_job_timeout") or 60,
+        "download_targets_from": extractor(
+            retriever.get("download_target_extractor") or retriever.get("urls_extractor")
+        ),
+        "download": describe_request(retriever.get("download_requester") or {}),
+        "download_format": (retriever.get("download_decoder") or {}).get("type", "JsonDecoder"),
+    }
+    target = retriever.get("download_target_requester") or retriever.get("url_requester")
+    for key, definition in (
+        ("download_targets_request", target),
+        ("abort", retriever.get("abort_requester")),
+        ("delete", retriever.get("delete_requester")),
+    ):
+        if definition:
+            described[key] = describe_request(definition)
     return described
 
 
@@ -478,16 +624,18 @@ def render_text(explanation: Mapping[str, Any]) -> str:
     if explanation.get("version"):
         lines[0] += f" (version {explanation['version']})"
     for stream in explanation["streams"]:
+        lines.extend(_stream_lines(stream))
+    for dynamic in explanation.get("dynamic_streams") or ():
         lines.append("")
-        lines.append(f"stream {stream['name']}  ({stream['path']})")
+        lines.append(f"dynamic stream {dynamic['name']}  ({dynamic['path']})")
+        lines.append(f"  resolver: {_inline(dynamic['resolver'])}")
+        lines.extend(f"  mapping: {_inline(mapping)}" for mapping in dynamic["mappings"])
+        template = dynamic["template"]
         for heading in ("request", "pagination", "authentication"):
-            lines.append(f"  {heading}: {_inline(stream[heading])}")
-        slicing = stream["slicing"]
-        lines.append(f"  incremental sync: {_inline(slicing['incremental_sync'])}")
-        lines.append(f"  partition router: {_inline(slicing['partition_router'])}")
-        lines.append(f"  cursor field: {_inline(stream['cursor_field'])}")
-        lines.append(f"  primary key: {_inline(stream['primary_key'])}")
-        lines.append(f"  dagster partitions: {_inline(stream['partitioning'])}")
+            lines.append(f"  template {heading}: {_inline(template[heading])}")
+        lines.append(f"  resolution: {dynamic['resolution']}")
+        for stream in dynamic["streams"] or ():
+            lines.extend(_stream_lines(stream, indent="  "))
     if explanation["unsupported"]:
         lines.append("")
         lines.append("not supported (these parts are refused at load):")
@@ -499,18 +647,34 @@ def render_text(explanation: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _inline(value: Any) -> str:
+def _stream_lines(stream: Mapping[str, Any], indent: str = "") -> list[str]:
+    slicing = stream["slicing"]
+    rows = [(heading, stream[heading]) for heading in ("request", "pagination", "authentication")]
+    rows += [
+        ("incremental sync", slicing["incremental_sync"]),
+        ("partition router", slicing["partition_router"]),
+        ("cursor field", stream["cursor_field"]),
+        ("primary key", stream["primary_key"]),
+        ("dagster partitions", stream["partitioning"]),
+    ]
+    header = f"{indent}stream {stream['name']}  ({stream['path']})"
+    return ["", header, *(f"{indent}  {heading}: {_inline(value)}" for heading, value in rows)]
+
+
+def _inline(value: Any, nested: bool = False) -> str:
     """A compact one-line rendering: ``key=value`` pairs, nested in parentheses."""
     if value is None:
         return "none"
     if isinstance(value, Mapping):
-        parts = [f"{k}={_inline(v)}" for k, v in value.items() if v is not None]
+        parts = [f"{k}={_inline(v, nested=True)}" for k, v in value.items() if v is not None]
         kind = value.get("kind") or value.get("type") or value.get("strategy")
         rest = [p for p in parts if not p.startswith(("kind=", "type=", "strategy="))]
         head = str(kind) if kind is not None else ""
         if not rest:
             return head or "-"
-        return f"{head} ({', '.join(rest)})" if head else ", ".join(rest)
+        if head:
+            return f"{head} ({', '.join(rest)})"
+        return f"({', '.join(rest)})" if nested else ", ".join(rest)
     if isinstance(value, list):
         return "[" + ", ".join(_inline(v) for v in value) + "]"
     return str(value)

@@ -2,7 +2,9 @@
 
 The selector runs, for every page: extract -> filter -> transformations -> schema normalisation.
 Extractor paths are evaluated once when the stream is built (their context is only config and
-parameters), so the per-page work is a few dictionary lookups.
+parameters), so the per-page work is a few dictionary lookups. A line-oriented response (JSON
+lines, CSV) arrives as a :class:`~engine.decoders.BodyStream` and the extractor runs on each of
+its bodies, as in the reference runner: ``field_path: [data]`` takes every line's ``data``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.decoders import BodyStream
 from engine.interpolation import InterpolatedBoolean
 
 Record = dict[str, Any]
@@ -22,16 +25,29 @@ class Extractor:
         raise NotImplementedError
 
 
+def extract_each(extractor: Extractor, bodies: Iterable[Any]) -> list:
+    """The records of every body in turn (one body per line of a line-oriented response)."""
+    records: list = []
+    extract = extractor.extract
+    for body in bodies:
+        records.extend(extract(body))
+    return records
+
+
 @dataclass(frozen=True)
 class DpathExtractor(Extractor):
     """Walks ``path`` into the body; ``*`` collects every value at that level."""
 
     path: tuple[str, ...] = ()
 
+    def value(self, body: Any) -> Any:
+        """Whatever lies at ``path``, a single scalar too (an async job's status, a URL)."""
+        return _walk(body, self.path) if self.path and body is not None else body
+
     def extract(self, body: Any) -> list:
         if body is None:
             return []
-        values = _walk(body, self.path) if self.path else body
+        values = self.value(body)
         if isinstance(values, list):
             return values
         if isinstance(values, dict):
@@ -86,7 +102,10 @@ class RecordSelector:
 
     def select(self, body: Any, context: Mapping[str, Any]) -> tuple[list[Record], int]:
         """The page's records, and how many the extractor found before filtering."""
-        raw = self.extractor.extract(body)
+        if isinstance(body, BodyStream):
+            raw = extract_each(self.extractor, body)
+        else:
+            raw = self.extractor.extract(body)
         if not (self.record_filter or self.transformations or self.normalize or self.extra_filters):
             return raw, len(raw)
         records: Iterable[Record] = raw

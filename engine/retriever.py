@@ -12,9 +12,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.decoders import BodyStream
 from engine.errors import ReadError
 from engine.extract import RecordSelector
-from engine.http.client import RequestStats
+from engine.http.client import Page, RequestStats
 from engine.http.requester import HttpRequester
 from engine.pagination import PageInfo, Paginator
 from engine.slicing.base import Slicer
@@ -54,6 +55,10 @@ class SimpleRetriever:
             records, raw_count = self.record_selector.select(page.body, context)
             stats.records += len(records)
             yield from records
+            if isinstance(page.body, BodyStream):
+                # As in the reference runner, pagination reads no body of a line-oriented
+                # response: its ``response`` is empty (headers and last_page_size remain).
+                page = Page(page.response, {})
             cursor.advance(PageInfo(page, raw_count, records[-1] if records else None, records))
             if cursor.done:
                 return

@@ -19,8 +19,10 @@ from typing import Any
 import jsonschema
 
 from engine.budget import budget_from_manifest, install_budget
+from engine.dynamic_streams import check_dynamic_streams
 from engine.errors import ConfigError, EngineError, ManifestError
 from engine.factory import BuildContext
+from engine.factory.dynamic import build_dynamic_stream
 from engine.http.client import HttpClient, RateLimiter
 from engine.manifest.normalize import normalize_manifest
 from engine.manifest.references import resolve_references
@@ -48,6 +50,10 @@ class Manifest:
     def stream_definitions(self) -> list[dict[str, Any]]:
         return list(self.definition.get("streams") or [])
 
+    @property
+    def dynamic_stream_definitions(self) -> list[dict[str, Any]]:
+        return list(self.definition.get("dynamic_streams") or [])
+
 
 def load_manifest(manifest: str | Path | Mapping[str, Any]) -> Manifest:
     """Load a manifest from a file path, YAML text, or an already-parsed mapping."""
@@ -64,6 +70,7 @@ def load_manifest(manifest: str | Path | Mapping[str, Any]) -> Manifest:
         document, base_dir, file = load_yaml_text(str(manifest)), Path.cwd(), None
     resolved = resolve_references(document, file=file)
     definition, warnings = normalize_manifest(resolved, file=file)
+    check_dynamic_streams(definition, file)
     if not definition.get("spec") and file is not None:
         definition["spec"] = _packaged_spec(base_dir)
     return Manifest(definition, base_dir, file, warnings)
@@ -123,6 +130,7 @@ class DeclarativeSource:
             custom_modules=tuple(custom_component_modules),
         )
         self._streams: dict[str, Stream] | None = None
+        self._generated: dict[str, list[str]] = {}  # dynamic stream name -> its streams
 
     # -- config and building -------------------------------------------------------------
 
@@ -151,19 +159,43 @@ class DeclarativeSource:
 
     @property
     def streams(self) -> dict[str, Stream]:
+        """Every stream by name: the manifest's, then those its dynamic streams resolve to
+        (resolving may send the requests of an HttpComponentsResolver)."""
         if self._streams is None:
             built: dict[str, Stream] = {}
+            origins: dict[str, str] = {}
             for index, definition in enumerate(self.manifest.stream_definitions):
-                stream = self._context.build(definition, f"streams[{index}]")
-                if stream.name in built:
-                    raise ManifestError(
-                        f"two streams are named {stream.name!r}",
-                        path=f"streams[{index}].name",
-                        file=self.manifest.file,
-                    )
-                built[stream.name] = stream
+                path = f"streams[{index}]"
+                stream = self._context.build(definition, path)
+                self._add_stream(built, origins, stream, path, f"{path}.name")
+            for index, definition in enumerate(self.manifest.dynamic_stream_definitions):
+                dynamic = build_dynamic_stream(self._context, definition, index)
+                generated = self._generated[dynamic.name] = []
+                origin = f"dynamic stream {dynamic.name!r} ({dynamic.path})"
+                for resolved in dynamic.resolve():
+                    stream = resolved.build(self._context)
+                    self._add_stream(built, origins, stream, origin, f"{resolved.path}.name")
+                    generated.append(stream.name)
             self._streams = built
         return self._streams
+
+    def _add_stream(
+        self,
+        built: dict[str, Stream],
+        origins: dict[str, str],
+        stream: Stream,
+        origin: str,
+        path: str,
+    ) -> None:
+        if stream.name in built:
+            raise ManifestError(
+                f"two streams are named {stream.name!r}: one from {origins[stream.name]}, "
+                f"one from {origin}",
+                path=path,
+                file=self.manifest.file,
+            )
+        built[stream.name] = stream
+        origins[stream.name] = origin
 
     def stream(self, name: str) -> Stream:
         try:
@@ -186,10 +218,11 @@ class DeclarativeSource:
         """Read one record of each stream the manifest's check names."""
         try:
             self.validate_config()
-            check = self.manifest.definition.get("check") or {}
-            names = check.get("stream_names") or []
             if not self.streams:
                 return False, "the manifest defines no streams"
+            names, problem = self._streams_to_check()
+            if problem:
+                return False, problem
             for name in names:
                 stream = self.stream(name)
                 first = stream.first_slice()
@@ -200,6 +233,33 @@ class DeclarativeSource:
         except EngineError as error:
             return False, self.masker.mask(f"Unable to connect: {error}")
         return True, None
+
+    def _streams_to_check(self) -> tuple[list[str], str | None]:
+        """The names a check reads (or a reason it fails without reading).
+
+        ``CheckStream`` names streams, and per dynamic stream how many of its generated streams
+        to read (all when ``stream_count`` is unset). ``CheckDynamicStream`` reads the first
+        ``stream_count`` streams, manifest streams first, or none when
+        ``use_check_availability`` is false.
+        """
+        check = self.manifest.definition.get("check") or {}
+        if check.get("type") == "CheckDynamicStream":
+            if check.get("use_check_availability") is False:
+                return [], None
+            return list(self.streams)[: check["stream_count"]], None
+        names = list(check.get("stream_names") or [])
+        for index, item in enumerate(check.get("dynamic_streams_check_configs") or []):
+            name = item["dynamic_stream_name"]
+            if name not in self._generated:
+                known = ", ".join(map(repr, self._generated)) or "none"
+                return [], (
+                    f"check.dynamic_streams_check_configs[{index}]: the manifest has no dynamic "
+                    f"stream {name!r} (it has {known})"
+                )
+            generated = self._generated[name]
+            count = item.get("stream_count")
+            names.extend(generated if count is None else generated[:count])
+        return names, None
 
     def discover(self) -> list[dict[str, Any]]:
         self.validate_config()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,6 +193,16 @@ class FlattenFields:
 
 @dataclass(frozen=True)
 class DpathFlattenFields:
+    """Merges the object at ``path`` into the record, as the reference runner does.
+
+    A ``*`` segment matches every key or item at its level: the first match is the object
+    merged, and ``delete_origin_value`` deletes every match (as dpath deletes: a list item is
+    popped when it is the last one, set to None otherwise, so the others keep their places).
+    Keys are renamed with ``prefix`` and ``suffix``; ``replace_record`` makes the object the
+    whole record. Merging keys the record already has would overwrite them: such a record is
+    left as it was, origin value included.
+    """
+
     path: tuple[str, ...]
     delete_origin_value: bool = False
     replace_record: bool = False
@@ -200,22 +210,54 @@ class DpathFlattenFields:
     suffix: str = ""
 
     def __call__(self, record: Record, context: Mapping[str, Any]) -> Record:
-        node: Any = record
-        for key in self.path:
-            node = node.get(key) if isinstance(node, dict) else None
+        matches = list(_matches(record, self.path))
+        node = matches[0][2] if matches else None
         if not isinstance(node, dict):
             return record
-        renamed = {f"{self.prefix}{k}{self.suffix}": v for k, v in node.items()}
+        renamed = (
+            {f"{self.prefix}{k}{self.suffix}": v for k, v in node.items()}
+            if self.prefix or self.suffix
+            else node
+        )
         if self.replace_record and renamed:
             return renamed
         if renamed.keys() & record.keys():
-            # Merging would overwrite (or half-merge) existing fields: the reference runner
-            # leaves such a record exactly as it was, origin value included.
             return record
         if self.delete_origin_value:
-            parent: Any = record
-            for key in self.path[:-1]:
-                parent = parent.get(key)
-            parent.pop(self.path[-1], None)
+            for container, key, _ in matches:
+                if isinstance(container, dict):
+                    del container[key]
+                elif key == len(container) - 1:
+                    container.pop()
+                else:
+                    container[key] = None
         record.update(renamed)
         return record
+
+
+def _matches(node: Any, path: Sequence[str]) -> Iterator[tuple[Any, Any, Any]]:
+    """``(container, key, value)`` of every value at ``path``, in document order."""
+    head, rest = path[0], path[1:]
+    if head == "*":
+        children = (
+            list(node.items())
+            if isinstance(node, dict)
+            else list(enumerate(node))
+            if isinstance(node, list)
+            else []
+        )
+    elif isinstance(node, dict):
+        children = [(head, node[head])] if head in node else []
+    elif (
+        isinstance(node, list)
+        and head.lstrip("-").isdigit()
+        and -len(node) <= int(head) < len(node)
+    ):
+        children = [(int(head) % len(node), node[int(head)])]
+    else:
+        children = []
+    for key, value in children:
+        if rest:
+            yield from _matches(value, rest)
+        else:
+            yield node, key, value

@@ -9,9 +9,12 @@ from __future__ import annotations
 import gzip
 
 import orjson
+import pytest
 from manifests import modern
 from support.api_server import Pagination, Response
 from test_read_components import RECORDS, read
+
+from engine import ReadError
 
 
 def with_decoder(text: str, decoder: str) -> str:
@@ -41,6 +44,34 @@ def test_jsonl_decoder_reads_one_record_per_line(api_server):
     ]
 
 
+def jsonl(*lines: object) -> bytes:
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def test_jsonl_field_path_takes_each_lines_object(api_server):
+    serve_bytes(api_server, jsonl({"data": RECORDS[0], "meta": 1}, {"data": RECORDS[1]}, {}))
+    assert read_decoded(api_server, "{type: JsonlDecoder}", "[data]") == RECORDS[:2]
+
+
+def test_jsonl_field_path_to_a_list_takes_every_item_of_every_line(api_server):
+    body = jsonl(
+        {"page": {"items": RECORDS[:3]}}, {"page": {"items": []}}, {"page": {"items": RECORDS[3:5]}}
+    )
+    serve_bytes(api_server, body)
+    assert read_decoded(api_server, "{type: JsonlDecoder}", "[page, items]") == RECORDS[:5]
+
+
+def test_jsonl_field_path_with_a_star(api_server):
+    serve_bytes(api_server, jsonl({"a": RECORDS[0], "b": RECORDS[1]}, {"c": RECORDS[2]}))
+    assert read_decoded(api_server, "{type: JsonlDecoder}", "['*']") == RECORDS[:3]
+
+
+def test_jsonl_line_that_is_not_json_fails_the_read_with_its_number(api_server):
+    serve_bytes(api_server, jsonl(RECORDS[0]) + b"\n" + b"{broken\n")
+    with pytest.raises(ReadError, match="line 3 is not valid JSON"):
+        read_decoded(api_server, "{type: JsonlDecoder}")
+
+
 def test_csv_decoder_reads_rows_by_header(api_server):
     serve_bytes(api_server, b'id,name,note\n1,ada,"x, y"\n2,bob,\n', **{"Content-Type": "text/csv"})
     assert read_decoded(api_server, "{type: CsvDecoder}") == [
@@ -53,6 +84,15 @@ def test_csv_decoder_delimiter_and_encoding(api_server):
     serve_bytes(api_server, "id\tcity\n1\tZürich\n".encode("latin-1"))
     decoder = '{type: CsvDecoder, delimiter: "\\t", encoding: latin-1}'
     assert read_decoded(api_server, decoder) == [{"id": "1", "city": "Zürich"}]
+
+
+def test_csv_decoder_escaped_delimiter_and_values_set_to_none(api_server):
+    serve_bytes(api_server, b"id\tnote\tscore\n1\tNA\t-\n2\tok\t3\n")
+    decoder = "{type: CsvDecoder, delimiter: '\\t', set_values_to_none: [NA, '-']}"
+    assert read_decoded(api_server, decoder) == [
+        {"id": "1", "note": None, "score": None},
+        {"id": "2", "note": "ok", "score": "3"},
+    ]
 
 
 def test_xml_decoder_names_attributes_and_repeats_like_xmltodict(api_server):
@@ -75,6 +115,44 @@ def test_xml_decoder_single_element_is_one_record(api_server):
     assert read_decoded(api_server, "{type: XmlDecoder}", "[response, item]") == [{"id": "7"}]
 
 
+def test_xml_decoder_keeps_namespace_prefixes_and_declarations_like_xmltodict(api_server):
+    body = b"""<?xml version="1.0" encoding="UTF-8"?>
+        <feed:list xmlns:feed="urn:feed" xmlns="urn:default">
+          <feed:entry feed:id="1" xmlns:x="urn:x"><x:title>ada</x:title></feed:entry>
+          <feed:entry feed:id="2">before <b/> after<!-- note --></feed:entry>
+        </feed:list>"""
+    serve_bytes(api_server, body, **{"Content-Type": "application/xml"})
+    records = read_decoded(api_server, "{type: XmlDecoder}", "['feed:list', 'feed:entry']")
+    assert records == [
+        {"@feed:id": "1", "@xmlns:x": "urn:x", "x:title": "ada"},
+        {"@feed:id": "2", "b": None, "#text": "before  after"},
+    ]
+
+
+def test_xml_decoder_root_attributes_include_namespace_declarations(api_server):
+    serve_bytes(api_server, b'<ns:root xmlns:ns="urn:n" ns:v="1"><ns:n>x</ns:n></ns:root>')
+    assert read_decoded(api_server, "{type: XmlDecoder}", "[]") == [
+        {"ns:root": {"@xmlns:ns": "urn:n", "@ns:v": "1", "ns:n": "x"}}
+    ]
+
+
+def test_xml_decoder_refuses_entity_declarations(api_server):
+    body = b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]><r><v>&a;&a;</v></r>'
+    serve_bytes(api_server, body)
+    text = with_decoder(
+        modern(api_server.url, field_path="[r]", error_handler=QUICK), "{type: XmlDecoder}"
+    )
+    with pytest.raises(ReadError, match="declares entities"):
+        read(text)
+
+
+QUICK = """
+    type: DefaultErrorHandler
+    max_retries: 1
+    backoff_strategies: [{type: ConstantBackoffStrategy, backoff_time_in_seconds: 0.001}]
+"""
+
+
 def test_gzip_decoder_decompresses_then_uses_the_inner_decoder(api_server):
     serve_bytes(api_server, gzip.compress(orjson.dumps({"data": RECORDS[:3]})))
     decoder = "{type: GzipDecoder, decoder: {type: JsonDecoder}}"
@@ -85,6 +163,31 @@ def test_gzip_decoder_with_an_inner_csv_decoder(api_server):
     serve_bytes(api_server, gzip.compress(b"id,name\n1,ada\n"))
     decoder = "{type: GzipDecoder, decoder: {type: CsvDecoder}}"
     assert read_decoded(api_server, decoder) == [{"id": "1", "name": "ada"}]
+
+
+def test_gzip_decoder_with_an_inner_csv_decoder_and_its_options(api_server):
+    serve_bytes(api_server, gzip.compress("id;city\n1;Zürich\n2;\n".encode("latin-1")))
+    decoder = (
+        "{type: GzipDecoder, decoder: {type: CsvDecoder, delimiter: ';', encoding: latin-1,"
+        " set_values_to_none: ['']}}"
+    )
+    assert read_decoded(api_server, decoder) == [
+        {"id": "1", "city": "Zürich"},
+        {"id": "2", "city": None},
+    ]
+
+
+def test_gzip_decoder_with_an_inner_jsonl_decoder_and_a_field_path(api_server):
+    lines = [{"data": [record]} for record in RECORDS[:4]]
+    serve_bytes(api_server, gzip.compress(jsonl(*lines)), **{"Content-Type": "application/gzip"})
+    decoder = "{type: GzipDecoder, decoder: {type: JsonlDecoder}}"
+    assert read_decoded(api_server, decoder, "[data]") == RECORDS[:4]
+
+
+def test_gzip_decoder_reports_a_truncated_jsonl_body(api_server):
+    serve_bytes(api_server, gzip.compress(jsonl(*RECORDS))[:-12])
+    with pytest.raises(ReadError, match="could not be decoded"):
+        read_decoded(api_server, "{type: GzipDecoder, decoder: {type: JsonlDecoder}}")
 
 
 def test_gzip_decoder_passes_a_plain_body_through(api_server):
@@ -144,6 +247,52 @@ def test_offset_increment_inject_on_first_request_stops_on_an_empty_page(api_ser
     assert paginated(api_server, strategy, token_field="offset") == RECORDS[:20]
     assert [r.param("offset") for r in api_server.requests] == ["0", "10", "20"]
     assert {r.param("per_page") for r in api_server.requests} == {"10"}
+
+
+def serve_jsonl_pages(api_server, lines_per_page: int = 2, items_per_line: int = 3) -> None:
+    """RECORDS as JSON lines, ``?page=N`` (from 1), each line holding a list under ``items``."""
+    page_size = lines_per_page * items_per_line
+
+    def handler(request):
+        page = int(request.param("page") or 1)
+        chunk = RECORDS[(page - 1) * page_size : page * page_size]
+        lines = [chunk[i : i + items_per_line] for i in range(0, len(chunk), items_per_line)]
+        return Response(200, jsonl(*({"items": line} for line in lines)))
+
+    api_server.add_route("GET", "/items", handler)
+
+
+def test_page_increment_counts_the_records_of_every_line(api_server):
+    """Six records a page over two lines: a page is full at six, the fourth page is short."""
+    serve_jsonl_pages(api_server)
+    paginator = """
+        type: DefaultPaginator
+        page_token_option: {type: RequestOption, inject_into: request_parameter, field_name: page}
+        pagination_strategy: {type: PageIncrement, page_size: 6, start_from_page: 1}
+    """
+    text = with_decoder(
+        modern(api_server.url, field_path="[items]", paginator=paginator), "{type: JsonlDecoder}"
+    )
+    assert read(text) == RECORDS
+    assert [r.param("page") for r in api_server.requests] == [None, "2", "3", "4"]
+
+
+def test_cursor_pagination_over_jsonl_sees_last_page_size_and_no_response_body(api_server):
+    """As in the reference runner, a line-oriented page has an empty ``response``."""
+    serve_jsonl_pages(api_server)
+    paginator = """
+        type: DefaultPaginator
+        page_token_option: {type: RequestOption, inject_into: request_parameter, field_name: page}
+        pagination_strategy:
+          type: CursorPagination
+          cursor_value: "{{ last_record['id'] // 6 + 2 }}"
+          stop_condition: "{{ response | length > 0 or last_page_size < 6 }}"
+    """
+    text = with_decoder(
+        modern(api_server.url, field_path="[items]", paginator=paginator), "{type: JsonlDecoder}"
+    )
+    assert read(text) == RECORDS
+    assert [r.param("page") for r in api_server.requests] == [None, "2", "3", "4"]
 
 
 def test_cursor_pagination_follows_a_link_header_with_a_custom_rel(api_server):

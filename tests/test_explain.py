@@ -110,21 +110,20 @@ def test_a_2022_manifest_is_explained():
     assert stream["partitioning"]["kind"] == "static"
 
 
-def _async_stream() -> dict:
-    return {
-        "type": "DeclarativeStream",
-        "name": "report",
-        "retriever": {"type": "AsyncRetriever"},
-        "schema_loader": {"type": "InlineSchemaLoader", "schema": {"type": "object"}},
+def _unsupported_stream() -> dict:
+    stream = modern_stream(URL, "report", "/report")
+    stream["retriever"]["requester"]["authenticator"] = {
+        "type": "LegacySessionTokenAuthenticator",
     }
+    return stream
 
 
 def test_unsupported_components_are_reported_by_path_and_the_rest_explained(tmp_path):
     manifest = modern(
         modern_stream(URL, "first", "/first"),
-        _async_stream(),
+        _unsupported_stream(),
         modern_stream(URL, "third", "/third"),
-        _async_stream(),
+        _unsupported_stream(),
         modern_stream(URL, "fifth", "/fifth"),
     )
     file = tmp_path / "manifest.yaml"
@@ -138,11 +137,68 @@ def test_unsupported_components_are_reported_by_path_and_the_rest_explained(tmp_
         ("fifth", "streams[4]"),
     ]
     assert [u["path"] for u in explanation["unsupported"]] == [
-        "streams[1].retriever",
-        "streams[3].retriever",
+        "streams[1].retriever.requester.authenticator",
+        "streams[3].retriever.requester.authenticator",
     ]
     assert explanation["unsupported"][0]["message"] == str(refused.value)
-    assert "streams[3].retriever: AsyncRetriever is not supported" in render_text(explanation)
+    assert (
+        "streams[3].retriever.requester.authenticator: LegacySessionTokenAuthenticator is not "
+        "supported" in render_text(explanation)
+    )
+
+
+def test_an_async_job_stream_is_explained_as_create_poll_download():
+    auth = {"type": "BearerAuthenticator", "api_token": "{{ config['key'] }}"}
+    retriever = {
+        "type": "AsyncRetriever",
+        "creation_requester": {
+            "type": "HttpRequester",
+            "url_base": URL,
+            "path": "/exports",
+            "http_method": "POST",
+            "authenticator": auth,
+        },
+        "polling_requester": {
+            "url_base": URL,
+            "path": "/exports/{{ creation_response['id'] }}",
+            "authenticator": auth,
+        },
+        "download_requester": {"url_base": "", "path": "{{ download_target }}"},
+        "delete_requester": {
+            "url_base": URL,
+            "path": "/exports/{{ creation_response['id'] }}",
+            "http_method": "DELETE",
+        },
+        "status_mapping": {
+            "running": ["pending"],
+            "completed": ["ready"],
+            "failed": ["failed"],
+            "timeout": [],
+        },
+        "status_extractor": {"field_path": ["status"]},
+        "download_target_extractor": {"field_path": ["urls"]},
+        "download_decoder": {"type": "GzipDecoder", "decoder": {"type": "CsvDecoder"}},
+        "polling_job_timeout": 15,
+        "partition_router": REGIONS,
+        "record_selector": {"extractor": {"field_path": []}},
+    }
+    stream = modern_stream(URL, "exports", "/unused")
+    stream["retriever"] = retriever
+    (explained,) = explain(modern(stream))["streams"]
+    job = explained["request"]
+    assert job["kind"] == "async job"
+    assert job["create"] == {"method": "POST", "url_base": URL, "path": "/exports"}
+    assert job["poll"]["path"] == "/exports/{{ creation_response['id'] }}"
+    assert job["statuses"] == {"running": ["pending"], "completed": ["ready"], "failed": ["failed"]}
+    assert job["status_from"] == ["status"] and job["download_targets_from"] == ["urls"]
+    assert job["download"]["path"] == "{{ download_target }}"
+    assert job["download_format"] == "GzipDecoder" and job["timeout_minutes"] == 15
+    assert job["delete"]["method"] == "DELETE" and "abort" not in job
+    assert explained["authentication"]["type"] == "BearerAuthenticator"
+    assert explained["pagination"] == {"strategy": "none"}
+    assert explained["partitioning"]["kind"] == "static"
+    text = render_text(explain(modern(stream)))
+    assert "request: async job (create=(method=POST" in text
 
 
 def test_secrets_in_the_config_never_appear(tmp_path):

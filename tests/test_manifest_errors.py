@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from manifests import modern
 
-from engine import ConfigError, ManifestError, load_manifest, load_source
+from engine import (
+    ConfigError,
+    ManifestError,
+    UnsupportedComponentError,
+    load_manifest,
+    load_source,
+)
 
 
 def error_for(text: str, tmp_path) -> ManifestError:
@@ -92,10 +98,11 @@ def test_invalid_yaml_names_the_line(tmp_path):
 
 
 def test_unsupported_component_is_refused_at_load_by_path(tmp_path):
-    text = modern("http://127.0.0.1:1").replace("type: SimpleRetriever", "type: AsyncRetriever")
+    text = modern("http://127.0.0.1:1", authenticator="type: LegacySessionTokenAuthenticator")
     error = error_for(text, tmp_path)
-    assert "AsyncRetriever is not supported" in str(error)
-    assert error.path == "streams[0].retriever"
+    assert isinstance(error, UnsupportedComponentError)
+    assert "LegacySessionTokenAuthenticator is not supported" in str(error)
+    assert error.path == "streams[0].retriever.requester.authenticator"
 
 
 def test_config_errors_name_the_key_and_never_the_secret(api_server):

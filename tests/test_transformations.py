@@ -1,4 +1,4 @@
-"""Record transformations and schema normalisation, read end to end from a real server.
+"""Record transformations, read end to end from a real server (normalisation: test_normalization).
 
 Every test serves one page of hand-written records, runs a modern manifest whose stream carries
 the transformation under test, and compares the records that come out, value by value.
@@ -8,33 +8,24 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 from manifests import modern
 from support.api_server import Response
 from test_read_components import read
 
-_SCHEMA_LINE = "schema: {type: object, properties: {id: {type: integer}}}"
+from engine import ManifestError
 
 
 def serve(api_server, records: list[dict]) -> None:
     api_server.add_route("GET", "/items", lambda request: Response(200, {"data": records}))
 
 
-def manifest(url: str, transformations: str = "", *, schema: str | None = None) -> str:
-    """A one-stream manifest with ``transformations`` (a YAML list) and an optional schema.
-
-    Giving a ``schema`` (a YAML flow mapping of properties) also turns on the record selector's
-    ``schema_normalization: Default``.
-    """
+def manifest(url: str, transformations: str = "") -> str:
+    """A one-stream manifest with ``transformations`` (a YAML list) on its stream."""
     extra = ""
     if transformations:
         extra = "transformations:\n" + textwrap.indent(textwrap.dedent(transformations), "  ")
-    text = modern(url, extra_stream=extra)
-    if schema is not None:
-        text = text.replace(_SCHEMA_LINE, f"schema: {{type: object, properties: {schema}}}")
-        text = text.replace(
-            "        extractor:", "        schema_normalization: Default\n        extractor:"
-        )
-    return text
+    return modern(url, extra_stream=extra)
 
 
 def transformed(api_server, records: list[dict], transformations: str) -> list[dict]:
@@ -157,6 +148,60 @@ def test_dpath_flatten_fields_can_replace_the_record(api_server):
     ]
 
 
+def test_dpath_flatten_fields_path_and_affixes_are_templates(api_server):
+    serve(api_server, [{"id": 1, "data": {"attributes": {"name": "ada"}}}])
+    transformations = """
+        - type: DpathFlattenFields
+          field_path: ["{{ config['root'] }}", "{{ parameters['group'] }}"]
+          key_transformation: {prefix: "{{ parameters['group'] }}_", suffix: "{{ config['tag'] }}"}
+          delete_origin_value: true
+          $parameters: {group: attributes}
+    """
+    config = {"root": "data", "tag": "_v1"}
+    assert read(manifest(api_server.url, transformations), config) == [
+        {"id": 1, "data": {}, "attributes_name_v1": "ada"}
+    ]
+
+
+def test_dpath_flatten_fields_star_flattens_the_first_match_and_deletes_every_match(api_server):
+    records = [
+        {"id": 1, "a": {"x": {"one": 1}}, "b": {"x": {"two": 2}}, "c": {"y": 3}},
+        {"id": 2, "a": {"x": None}, "b": {"x": {"two": 2}}},  # the first match is no object
+    ]
+    transformations = """
+        - {type: DpathFlattenFields, field_path: ['*', x], delete_origin_value: true}
+    """
+    assert transformed(api_server, records, transformations) == [
+        {"id": 1, "a": {}, "b": {}, "c": {"y": 3}, "one": 1},
+        {"id": 2, "a": {"x": None}, "b": {"x": {"two": 2}}},
+    ]
+
+
+def test_dpath_flatten_fields_star_over_list_items(api_server):
+    records = [{"id": 1, "parts": [{"meta": {"size": 3}}, {"meta": {"size": 4}}, {"other": 0}]}]
+    transformations = """
+        - {type: DpathFlattenFields, field_path: [parts, '*', meta], delete_origin_value: true}
+    """
+    assert transformed(api_server, records, transformations) == [
+        {"id": 1, "parts": [{}, {}, {"other": 0}], "size": 3}
+    ]
+
+
+def test_dpath_flatten_fields_list_index_and_replace_record(api_server):
+    records = [{"id": 1, "versions": [{"v": 1}, {"v": 2, "id": 7}]}]
+    transformations = """
+        - {type: DpathFlattenFields, field_path: [versions, "-1"], replace_record: true}
+    """
+    assert transformed(api_server, records, transformations) == [{"v": 2, "id": 7}]
+
+
+def test_dpath_flatten_fields_with_an_empty_path_is_a_manifest_error(api_server):
+    serve(api_server, [{"id": 1}])
+    text = manifest(api_server.url, "- {type: DpathFlattenFields, field_path: []}")
+    with pytest.raises(ManifestError, match=r"transformations\[0\].*field_path is empty"):
+        read(text)
+
+
 # -- AddFields -----------------------------------------------------------------------------------
 
 
@@ -231,31 +276,3 @@ def test_remove_fields_condition_removes_only_matching_properties(api_server):
     assert transformed(api_server, records, transformations) == [
         {"id": 1, "name": "ada", "nested": {"kept": 0}}
     ]
-
-
-# -- schema normalisation ------------------------------------------------------------------------
-
-
-def test_schema_normalization_default_casts_values_to_the_schema_types(api_server):
-    serve(
-        api_server,
-        [
-            {"id": "1", "price": "9.5", "code": 12, "name": "n", "free": "x", "bad": "abc"},
-            {"id": 2, "price": 3, "code": None, "name": "m", "free": 1, "bad": 4},
-        ],
-    )
-    schema = (
-        "{id: {type: integer}, price: {type: number}, code: {type: ['null', string]},"
-        " name: {type: string}, bad: {type: integer}}"
-    )
-    records = read(manifest(api_server.url, schema=schema))
-    assert records == [
-        {"id": 1, "price": 9.5, "code": "12", "name": "n", "free": "x", "bad": "abc"},
-        {"id": 2, "price": 3, "code": None, "name": "m", "free": 1, "bad": 4},
-    ]
-    assert type(records[0]["id"]) is int and type(records[0]["price"]) is float
-
-
-def test_without_schema_normalization_values_are_untouched(api_server):
-    serve(api_server, [{"id": "1"}])
-    assert read(manifest(api_server.url)) == [{"id": "1"}]

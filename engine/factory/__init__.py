@@ -6,7 +6,13 @@ builder needs at run time (templates, options, strategies) is compiled here, so 
 only calls methods on ready objects.
 """
 
-from engine.factory import http, records, streams  # noqa: F401  (registers the builders)
+from engine.factory import (  # noqa: F401  (registers the builders)
+    async_retrieval,
+    dynamic,
+    http,
+    records,
+    streams,
+)
 from engine.factory.context import BuildContext
 
 __all__ = ["BuildContext"]

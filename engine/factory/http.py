@@ -338,7 +338,11 @@ def jsonl_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
 
 @builds("CsvDecoder")
 def csv_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
-    return decoders.decode_csv(str(d.get("encoding") or "utf-8"), str(d.get("delimiter") or ","))
+    return decoders.decode_csv(
+        str(d.get("encoding") or "utf-8"),
+        str(d.get("delimiter") or ","),
+        [str(value) for value in d.get("set_values_to_none") or []],
+    )
 
 
 @builds("XmlDecoder")

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from engine import transform
+from engine import normalization, transform
 from engine.extract import DpathExtractor, RecordFilter, RecordSelector
 from engine.factory.context import BuildContext, builds
 
@@ -21,10 +21,9 @@ def record_selector(
     transformations: list | None = None,
     schema: Callable[[], dict] | None = None,
 ) -> RecordSelector:
-    normalization = d.get("schema_normalization")
     normalize = None
-    if normalization in ("Default", "DefaultTypeTransformer") and schema is not None:
-        normalize = _type_caster(schema)
+    if d.get("schema_normalization") in ("Default", "DefaultTypeTransformer") and schema:
+        normalize = normalization.normalizer(schema)
     return RecordSelector(
         extractor=ctx.build(d["extractor"], f"{path}.extractor"),
         record_filter=ctx.optional(d.get("record_filter"), f"{path}.record_filter"),
@@ -36,15 +35,23 @@ def record_selector(
 
 @builds("DpathExtractor")
 def dpath_extractor(ctx: BuildContext, d: dict, path: str) -> DpathExtractor:
+    return DpathExtractor(_field_path(ctx, d, path))
+
+
+def _field_path(ctx: BuildContext, d: dict, path: str) -> tuple[str, ...]:
+    """``field_path`` with each segment's template evaluated (it may read config, parameters)."""
     field_path = d.get("field_path") or []
     if isinstance(field_path, str):
         field_path = [field_path]
-    segments = []
-    for index, _ in enumerate(field_path):
-        holder = {"segment": field_path[index], "$parameters": d.get("$parameters")}
-        value = ctx.constant(holder, "segment", f"{path}.field_path[{index}]")
-        segments.append(str(value))
-    return DpathExtractor(tuple(segments))
+    return tuple(
+        str(_constant(ctx, d, segment, f"{path}.field_path[{index}]"))
+        for index, segment in enumerate(field_path)
+    )
+
+
+def _constant(ctx: BuildContext, d: dict, value: Any, path: str) -> Any:
+    """``value``, found inside component ``d``, evaluated with the component's parameters."""
+    return ctx.constant({"value": value, "$parameters": d.get("$parameters")}, "value", path)
 
 
 @builds("RecordFilter")
@@ -115,12 +122,33 @@ def flatten_fields(ctx: BuildContext, d: dict, path: str) -> transform.FlattenFi
 @builds("DpathFlattenFields")
 def dpath_flatten_fields(ctx: BuildContext, d: dict, path: str) -> transform.DpathFlattenFields:
     keys = d.get("key_transformation") or {}
+    if not isinstance(keys, dict):
+        raise ctx.error(
+            "key_transformation must be a mapping",
+            d,
+            "key_transformation",
+            path,
+            expected="{type: KeyTransformation, prefix: ..., suffix: ...}",
+        )
+    field_path = _field_path(ctx, d, path)
+    if not field_path:
+        raise ctx.error(
+            "field_path is empty",
+            d,
+            "field_path",
+            path,
+            expected="the path of an object to flatten",
+        )
+    prefix, suffix = (
+        _constant(ctx, d, keys.get(name), f"{path}.key_transformation.{name}") or ""
+        for name in ("prefix", "suffix")
+    )
     return transform.DpathFlattenFields(
-        tuple(str(p) for p in d["field_path"]),
+        field_path,
         bool(d.get("delete_origin_value")),
         bool(d.get("replace_record")),
-        str(keys.get("prefix") or ""),
-        str(keys.get("suffix") or ""),
+        str(prefix),
+        str(suffix),
     )
 
 
@@ -176,40 +204,3 @@ def _schema_candidates(base_dir: Path, file_path: str, name: str) -> list[Path]:
     if name:
         candidates.append(base_dir / "schemas" / f"{name}.json")
     return candidates
-
-
-_CASTS: dict[str, Callable[[Any], Any]] = {"integer": int, "number": float, "string": str}
-
-
-def _type_caster(schema: Callable[[], dict]) -> Callable[[dict], dict]:
-    """schema_normalization: Default: cast top-level values to the schema's declared type."""
-
-    def cast(record: dict) -> dict:
-        properties = schema().get("properties") or {}
-        for key, value in record.items():
-            declared = (properties.get(key) or {}).get("type")
-            kinds = declared if isinstance(declared, list) else [declared]
-            if value is None or any(_matches(value, kind) for kind in kinds):
-                continue
-            for kind in kinds:
-                if kind in _CASTS:
-                    try:
-                        record[key] = _CASTS[kind](value)
-                        break
-                    except (TypeError, ValueError):
-                        continue
-        return record
-
-    return cast
-
-
-def _matches(value: Any, kind: Any) -> bool:
-    return {
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "string": isinstance(value, str),
-        "boolean": isinstance(value, bool),
-        "object": isinstance(value, dict),
-        "array": isinstance(value, list),
-        "null": value is None,
-    }.get(kind, True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from engine.factory.async_retrieval import async_retriever
 from engine.factory.context import BuildContext, builds
 from engine.factory.http import requester as build_requester
 from engine.factory.records import record_selector
@@ -32,7 +34,8 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
         for i, t in enumerate(d.get("transformations") or [])
     ]
     retriever_def = d["retriever"]
-    if retriever_def["type"] != "SimpleRetriever":
+    build_retriever = _RETRIEVERS.get(retriever_def["type"])
+    if build_retriever is None:
         retriever = ctx.build(retriever_def, f"{path}.retriever")
         return Stream(
             name=name,
@@ -42,7 +45,7 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
             load_schema=schema,
         )
     slicer, parents = build_slicer(ctx, d, retriever_def, path)
-    retriever = simple_retriever(
+    retriever = build_retriever(
         ctx, retriever_def, f"{path}.retriever", slicer, transformations, schema
     )
     incremental = d.get("incremental_sync") or {}
@@ -168,6 +171,13 @@ def simple_retriever(
             d.get("ignore_stream_slicer_parameters_on_paginated_requests")
         ),
     )
+
+
+# Retrievers that slice by the stream's incremental_sync and their partition_router.
+_RETRIEVERS: dict[str, Callable[..., Any]] = {
+    "SimpleRetriever": simple_retriever,
+    "AsyncRetriever": async_retriever,
+}
 
 
 @builds("NoPagination")

@@ -70,6 +70,9 @@ class HttpRequester:
         stats: RequestStats,
     ) -> Page:
         context = {"stream_slice": stream_slice, "next_page_token": next_page_token}
+        # Async jobs hand their requests extra variables (creation_response, download_target...)
+        # on the slice, as today's runtime does.
+        context.update(getattr(stream_slice, "extra_fields", None) or {})
         url = self._url(context, url_override)
         options = self.options(context).merge(extra).merge(self.authenticator.options())
         params = _without_params_already_in(url, options.params) if "?" in url else options.params

@@ -105,7 +105,24 @@ _t(
     max_concurrent_async_job_count=S,
     stream_groups=MAP,
 )
-_t("CheckStream", "check", stream_names=LST, dynamic_streams_check_configs=LST)
+_t(
+    "CheckStream",
+    "check",
+    stream_names=LST,
+    dynamic_streams_check_configs=_comps("dynamic_stream_check", "DynamicStreamCheckConfig"),
+)
+_t(
+    "DynamicStreamCheckConfig",
+    "dynamic_stream_check",
+    dynamic_stream_name=Field(STRING, required=True),
+    stream_count=INT,
+)
+_t(
+    "CheckDynamicStream",
+    "check",
+    stream_count=Field(INTEGER, required=True),
+    use_check_availability=BOOL,
+)
 _t(
     "Spec",
     "spec",
@@ -170,14 +187,47 @@ _t(
     full_refresh_stream=_comp("stream", "DeclarativeStream", required=True),
     incremental_stream=_comp("stream", "DeclarativeStream", required=True),
 )
-_unsupported(
+_t(
     "DynamicDeclarativeStream",
     "dynamic_stream",
-    "dynamic streams (streams generated from an API response) are not supported yet",
-    stream_template=ANYF,
-    components_resolver=ANYF,
+    stream_template=_comp("stream", "DeclarativeStream", required=True),
+    components_resolver=_comp("components_resolver", required=True),
     name=S,
     use_parent_parameters=BOOL,
+)
+_components_mapping = _comps("component_mapping", "ComponentMappingDefinition", required=True)
+_t(
+    "HttpComponentsResolver",
+    "components_resolver",
+    retriever=_comp("retriever", "SimpleRetriever", required=True),
+    components_mapping=_components_mapping,
+)
+_t(
+    "ConfigComponentsResolver",
+    "components_resolver",
+    stream_config=Field(COMPONENT_OR_LIST, True, "stream_config", "StreamConfig"),
+    components_mapping=_components_mapping,
+)
+_t(
+    "ParametrizedComponentsResolver",
+    "components_resolver",
+    stream_parameters=_comp("stream_parameters", "StreamParametersDefinition", required=True),
+    components_mapping=_components_mapping,
+)
+_t("StreamConfig", "stream_config", configs_pointer=Field(LIST, True), default_values=LST)
+_t(
+    "StreamParametersDefinition",
+    "stream_parameters",
+    list_of_parameters_for_stream=Field(LIST, True),
+)
+_t(
+    "ComponentMappingDefinition",
+    "component_mapping",
+    field_path=Field(LIST, True),
+    value=Field(ANY, True),
+    value_type=S,
+    create_or_update=BOOL,
+    condition=S,
 )
 _t(
     "SimpleRetriever",
@@ -191,33 +241,36 @@ _t(
     pagination_reset=MAP,
     additional_query_properties=ANYF,
 )
-_unsupported(
+_t(
     "AsyncRetriever",
     "retriever",
-    "asynchronous job retrievers are not supported yet",
-    **{
-        k: ANYF
-        for k in (
-            "status_mapping",
-            "status_extractor",
-            "urls_extractor",
-            "creation_requester",
-            "polling_requester",
-            "download_requester",
-            "record_selector",
-            "abort_requester",
-            "delete_requester",
-            "download_target_extractor",
-            "download_paginator",
-            "partition_router",
-            "decoder",
-            "download_decoder",
-            "polling_job_timeout",
-            "download_extractor",
-            "url_requester",
-            "download_target_requester",
-        )
-    },
+    record_selector=_comp("record_selector", "RecordSelector", required=True),
+    status_mapping=_comp("status_mapping", "AsyncJobStatusMap", required=True),
+    status_extractor=_comp("extractor", "DpathExtractor", required=True),
+    download_target_extractor=_comp("extractor", "DpathExtractor"),
+    urls_extractor=_comp("extractor", "DpathExtractor"),  # the 2024 name of the one above
+    download_extractor=_comp("extractor", "DpathExtractor"),
+    creation_requester=_comp("requester", "HttpRequester", required=True),
+    polling_requester=_comp("requester", "HttpRequester", required=True),
+    download_requester=_comp("requester", "HttpRequester", required=True),
+    download_target_requester=_comp("requester", "HttpRequester"),
+    url_requester=_comp("requester", "HttpRequester"),  # the 2024 name of the one above
+    abort_requester=_comp("requester", "HttpRequester"),
+    delete_requester=_comp("requester", "HttpRequester"),
+    download_paginator=_comp("paginator", "NoPagination"),
+    partition_router=Field(COMPONENT_OR_LIST, family="partition_router"),
+    decoder=_comp("decoder", "JsonDecoder"),
+    download_decoder=_comp("decoder", "JsonDecoder"),
+    polling_job_timeout=S,
+)
+_t(
+    "AsyncJobStatusMap",
+    "status_mapping",
+    running=Field(LIST, True),
+    completed=Field(LIST, True),
+    failed=Field(LIST, True),
+    timeout=Field(LIST, True),
+    ignore=LST,
 )
 
 # -- requests ----------------------------------------------------------------------------------
@@ -397,7 +450,7 @@ _unsupported(
 # -- decoders ----------------------------------------------------------------------------------
 for _name in ("JsonDecoder", "JsonlDecoder", "XmlDecoder", "IterableDecoder"):
     _t(_name, "decoder")
-_t("CsvDecoder", "decoder", encoding=S, delimiter=S)
+_t("CsvDecoder", "decoder", encoding=S, delimiter=S, set_values_to_none=LST)
 _t("GzipDecoder", "decoder", decoder=_comp("decoder", "JsonDecoder"))
 _t("JsonItemsDecoder", "decoder", items_path=S)
 _t("ZipfileDecoder", "decoder", decoder=_comp("decoder", "JsonDecoder"))

@@ -63,9 +63,18 @@ def is_legacy(document: Any) -> bool:
 class Normalizer:
     """One walk over one resolved manifest; collects warnings on the way."""
 
-    def __init__(self, *, legacy_dialect: bool, file: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        legacy_dialect: bool,
+        file: str | None = None,
+        parent_parameters_win: bool = False,
+    ) -> None:
         self.legacy = legacy_dialect
         self.file = file
+        # Re-normalising a resolved dynamic stream lets a parent's $parameters override the
+        # (already merged) ones of its children, as the format's use_parent_parameters asks.
+        self.parent_parameters_win = parent_parameters_win
         self.warnings: list[str] = []
 
     # -- entry point -----------------------------------------------------------------------
@@ -131,7 +140,7 @@ class Normalizer:
         node_copy.pop("$parameters" if self.legacy else "$options", None)
         if not isinstance(own, dict):
             raise self._error("$parameters must be a mapping", path, node, expected="a mapping")
-        merged = {**params, **own}
+        merged = {**own, **params} if self.parent_parameters_win else {**params, **own}
         self._fill_from_parameters(node_copy, ctype, merged)
         if self.legacy:
             node_copy = legacy.translate(type_name, original_type, node_copy, path)

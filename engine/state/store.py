@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -273,22 +273,32 @@ class StateStore:
 
     def get(self, source: str, stream: str, partition: str = "") -> StoredState | None:
         """The stored row of one partition, or None if it has no state yet."""
+        return self.get_many(source, stream, [partition]).get(partition)
+
+    def get_many(
+        self, source: str, stream: str, partitions: Sequence[str]
+    ) -> dict[str, StoredState]:
+        """The stored rows of several partitions (those with state), read in one transaction."""
         table = self._state
-        with self._transaction(f"reading state of {source}/{stream}/{partition!r}") as connection:
-            row = connection.execute(
-                sa.select(table).where(*_match(table, source, stream, partition))
-            ).first()
-        if row is None:
-            return None
-        return StoredState(
-            source=row.source,
-            stream=row.stream,
-            partition=row.partition,
-            state=orjson.loads(row.state),
-            cursor_key=row.cursor_key,
-            updated_at=row.updated_at,
-            run_id=row.run_id,
-        )
+        found: dict[str, StoredState] = {}
+        with self._transaction(f"reading state of {source}/{stream}") as connection:
+            for chunk in _chunks(partitions):
+                query = sa.select(table).where(
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.partition.in_(chunk),
+                )
+                for row in connection.execute(query):
+                    found[row.partition] = StoredState(
+                        source=row.source,
+                        stream=row.stream,
+                        partition=row.partition,
+                        state=orjson.loads(row.state),
+                        cursor_key=row.cursor_key,
+                        updated_at=row.updated_at,
+                        run_id=row.run_id,
+                    )
+        return found
 
     def load(self, source: str, stream: str, partition: str = "") -> dict | None:
         """The state of one partition, or None if it has none yet."""
@@ -372,17 +382,41 @@ class StateStore:
         Returns False while another owner holds an unexpired lease. A lease that expired (its
         run crashed or overran) is taken over, so set the TTL above the longest expected run.
         """
+        return not self.acquire_leases(source, stream, [partition], owner, ttl_seconds)
+
+    def acquire_leases(
+        self,
+        source: str,
+        stream: str,
+        partitions: Sequence[str],
+        owner: str,
+        ttl_seconds: float = 3600,
+    ) -> list[str]:
+        """`acquire_lease` for several partitions in one transaction; the ones refused.
+
+        A backfill claims hundreds of partitions: one commit instead of one per partition.
+        """
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
-        _check_lengths(source=source, stream=stream, partition=partition, owner=owner)
+        for partition in partitions:
+            _check_lengths(source=source, stream=stream, partition=partition, owner=owner)
         table = self._lease
         now = datetime.now(timezone.utc)
         values = {"owner": owner, "expires_at": now + timedelta(seconds=ttl_seconds)}
         takeover = sa.or_(table.c.owner == owner, table.c.expires_at <= now)
-        key = {"source": source, "stream": stream, "partition": partition}
-        action = f"acquiring the lease of {source}/{stream}/{partition!r}"
+        action = f"acquiring leases of {source}/{stream}"
         with self._transaction(action) as connection:
-            return self._upsert(connection, table, key, values, takeover)
+            return [
+                partition
+                for partition in partitions
+                if not self._upsert(
+                    connection,
+                    table,
+                    {"source": source, "stream": stream, "partition": partition},
+                    values,
+                    takeover,
+                )
+            ]
 
     def lease_owner(self, source: str, stream: str, partition: str) -> str | None:
         """Who holds the unexpired lease of a partition, if anyone."""
@@ -396,10 +430,23 @@ class StateStore:
 
     def release_lease(self, source: str, stream: str, partition: str, owner: str) -> None:
         """Give a lease back; does nothing if ``owner`` no longer holds it."""
+        self.release_leases(source, stream, [partition], owner)
+
+    def release_leases(
+        self, source: str, stream: str, partitions: Sequence[str], owner: str
+    ) -> None:
+        """`release_lease` for several partitions in one transaction."""
         table = self._lease
-        mine = (*_match(table, source, stream, partition), table.c.owner == owner)
-        with self._transaction(f"releasing the lease of {source}/{stream}/{partition!r}") as conn:
-            conn.execute(sa.delete(table).where(*mine))
+        with self._transaction(f"releasing leases of {source}/{stream}") as connection:
+            for chunk in _chunks(partitions):
+                connection.execute(
+                    sa.delete(table).where(
+                        table.c.source == source,
+                        table.c.stream == stream,
+                        table.c.partition.in_(chunk),
+                        table.c.owner == owner,
+                    )
+                )
 
     def dispose(self) -> None:
         """Close the pooled connections (call before forking, and when done)."""
@@ -444,6 +491,12 @@ def _match(
     table: sa.Table, source: str, stream: str, partition: str
 ) -> tuple[sa.ColumnElement[bool], ...]:
     return (table.c.source == source, table.c.stream == stream, table.c.partition == partition)
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    """Slices of at most `size` items: every database accepts that many IN-list parameters."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _check_lengths(**values: str | None) -> None:

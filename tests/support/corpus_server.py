@@ -10,7 +10,13 @@ placed at the stream's record path, and ends pagination the way the stream's pag
   ``stop_condition`` templates read are filled on the first page and left out on the last, and
   every token the server hands out carries a marker, so the request for the next page is
   recognised wherever the paginator injects the token (query, header, body, or the URL itself);
-- substreams: the parent's records carry the key ``parent_key`` names.
+- substreams: the parent's records carry the key ``parent_key`` names;
+- async jobs (AsyncRetriever): each job requester gets its own address under the stream's route;
+  a created job answers with an id wherever the other requesters' templates read one, reports
+  the manifest's first ``running`` status on its first poll and its first ``completed`` status on
+  the next, with a download URL on this server where its status_mapping and extractors look; the
+  download serves the stream's records in the format of the ``download_decoder`` (JSON, JSON
+  lines, CSV, gzip of those).
 
 Why the manifest is rewritten instead of the config: most published manifests hard-code their
 host (``url_base: https://api.stripe.com/v1``), so no config value can redirect them. Each
@@ -22,11 +28,15 @@ and session-token logins are redirected the same way and answered with a token.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import gzip
+import io
+import itertools
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,11 +51,42 @@ _RESPONSE_CHAIN = re.compile(
     r"response((?:\.get\(\s*['\"][^'\"]+['\"]|\[\s*['\"][^'\"]+['\"]\s*\]|\.[A-Za-z_]\w*)+)"
 )
 _CHAIN_KEY = re.compile(r"\.get\(\s*['\"]([^'\"]+)['\"]|\[\s*['\"]([^'\"]+)['\"]\s*\]|\.(\w+)")
+# A template reading a job response: ``creation_response['id']``, ``polling_response.report.id``,
+# ``stream_slice['create_job_response'].json()['id']``...
+_JOB_CHAIN = re.compile(
+    r"(creation_response|polling_response|(?:create_job_response|polling_job_response)['\"]\s*\]"
+    r"\s*\.json\(\))((?:\.get\(\s*['\"][^'\"]+['\"]|\[\s*['\"][^'\"]+['\"]\s*\]|\.[A-Za-z_]\w*)+)"
+)
+_JOB_TOKEN = re.compile(r"pg2job(\d+)")
+_JOB_REQUESTERS = {
+    "creation_requester": "create",
+    "polling_requester": "poll",
+    "download_requester": "download",
+    "download_target_requester": "target",
+    "url_requester": "target",
+    "abort_requester": "abort",
+    "delete_requester": "delete",
+}
 _HOST = re.compile(r"^(?:[a-zA-Z][\w+.-]*://[^/]*|\{\{.*?\}\}[^/]*)")
 _FULL_PAGE_LIMIT = 20
 # A paginator the server misreads would page forever; past this, pages come back empty and the
 # test reports the stream (CorpusServer.runaway) instead of hanging.
 MAX_REQUESTS_PER_ROUTE = 400
+
+
+@dataclass
+class AsyncJobPlan:
+    """What an AsyncRetriever stream's job responses must hold, read from its definition."""
+
+    running: str | None
+    completed: str
+    status_path: list[str]
+    target_path: list[str]
+    download_decoder: dict
+    creation_chains: list[list[str]]
+    polling_chains: list[list[str]]
+    polls: dict[int, int] = field(default_factory=dict)  # job number -> polls so far
+    numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
 
 @dataclass
@@ -64,6 +105,7 @@ class Route:
     chains: list[list[str]] = field(default_factory=list)
     link_header: bool = False
     token_indexes_records: bool = False
+    job: AsyncJobPlan | None = None
     hits: int = 0
 
 
@@ -122,12 +164,42 @@ class CorpusServer:
                 incremental.get("datetime_format") or "%Y-%m-%dT%H:%M:%SZ"
             ]
             route.cursor = (str(incremental["cursor_field"]), str(formats[0]))
-        self._paginator(route, retriever.get("paginator") or {})
-        retriever["requester"] = self._requester(retriever["requester"], key)
+        if retriever.get("type") == "AsyncRetriever":
+            self._async_job(route, retriever, key)
+        else:
+            self._paginator(route, retriever.get("paginator") or {})
+            retriever["requester"] = self._requester(retriever["requester"], key)
         router = retriever.get("partition_router")
         if router:
             retriever["partition_router"] = self._routers(router, key)
         return {**d, "retriever": retriever}
+
+    def _async_job(self, route: Route, retriever: dict, key: str) -> None:
+        """Aim each job requester at ``/<stream>/__job_<phase>`` and note what the job's responses
+        hold (the stream's record selector only filters: records come from the downloads)."""
+        mapping = retriever["status_mapping"]
+        templates = " ".join(_strings([retriever.get(name) for name in _JOB_REQUESTERS]))
+        chains: dict[str, list[list[str]]] = {"creation": [["id"]], "polling": []}
+        for match in _JOB_CHAIN.finditer(templates):
+            chain = [next(g for g in m.groups() if g) for m in _CHAIN_KEY.finditer(match[2])]
+            if chain and chain[0] not in ("headers", "request"):
+                chains["creation" if "creat" in match[1] else "polling"].append(chain)
+        targets = retriever.get("download_target_extractor") or retriever["urls_extractor"]
+        route.job = AsyncJobPlan(
+            running=str(mapping["running"][0]) if mapping.get("running") else None,
+            completed=str(mapping["completed"][0]),
+            status_path=[str(p) for p in retriever["status_extractor"].get("field_path") or []],
+            target_path=[str(p) for p in targets.get("field_path") or []],
+            download_decoder=retriever.get("download_decoder") or {"type": "JsonDecoder"},
+            creation_chains=chains["creation"],
+            polling_chains=chains["polling"],
+        )
+        download_extractor = retriever.get("download_extractor") or {}
+        route.field_path = [str(p) for p in download_extractor.get("field_path") or []]
+        self._paginator(route, retriever.get("download_paginator") or {})
+        for name, phase in _JOB_REQUESTERS.items():
+            if retriever.get(name):
+                retriever[name] = self._requester(retriever[name], f"{key}/__job_{phase}")
 
     def _routers(self, router: Any, key: str) -> Any:
         if isinstance(router, list):
@@ -205,6 +277,10 @@ class CorpusServer:
         route = self.routes.get(unquote(segments[0]))
         if route is None:
             return 404, {}, {"error": f"no stream is served at {parts.path}"}
+        job_phase = len(segments) > 1 and segments[1].startswith("__job_")
+        phase = segments[1][len("__job_") :] if job_phase else ""
+        if route.job is not None and phase != "download":
+            return self._job_answer(route, segments[0], phase, f"{target} {headers} {body!r}")
         route.hits += 1
         later = self._is_later_page(route, target, headers, body)
         records = [] if route.hits > MAX_REQUESTS_PER_ROUTE else self._records(route, later)
@@ -219,7 +295,37 @@ class CorpusServer:
                 extra_headers["Link"] = (
                     f'<{next_url}>; rel="next"; cursor="{MARKER}"; results="true"'
                 )
+        if route.job is not None and route.job.download_decoder.get("type") != "JsonDecoder":
+            return 200, extra_headers, _encoded(records, route.job.download_decoder)
         return 200, extra_headers, response
+
+    def _job_answer(self, route: Route, prefix: str, phase: str, request: str) -> tuple:
+        """Create, poll, abort or delete a job of ``route``; a job is known by its token."""
+        plan = route.job
+        assert plan is not None
+        if phase == "create":
+            number = next(plan.numbers)
+            plan.polls[number] = 0
+            created: dict = {}
+            for chain in plan.creation_chains:
+                _place(created, chain, f"pg2job{number}")
+            return 200, {}, created
+        found = _JOB_TOKEN.search(request)
+        number = int(found[1]) if found else max(plan.polls, default=1)
+        if phase not in ("poll", "target"):  # abort, delete
+            return 200, {}, {}
+        polls = plan.polls.get(number, 0)
+        plan.polls[number] = polls + 1
+        polled: dict = {}
+        if phase == "poll" and polls == 0 and plan.running is not None:
+            _place(polled, plan.status_path, plan.running)
+            return 200, {}, polled
+        _place(polled, plan.status_path, plan.completed)
+        url = f"{self.url}/{prefix}/__job_download/pg2job{number}"
+        polled = _merged(polled, _nest(plan.target_path, [url]))
+        for chain in plan.polling_chains:
+            _place(polled, chain, f"pg2job{number}")
+        return 200, {}, polled
 
     def _is_later_page(
         self, route: Route, target: str, headers: Mapping[str, str], body: bytes
@@ -278,6 +384,44 @@ def _nest(path: list[str], records: list[dict]) -> Any:
     return {head: _nest(rest, records)}
 
 
+def _strings(value: Any) -> list[str]:
+    """Every string inside a definition (the templates a requester may evaluate)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def _merged(first: Any, second: Any) -> Any:
+    """Two nested bodies in one (objects merge key by key; otherwise the first wins)."""
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        return first
+    merged = dict(second)
+    for key, value in first.items():
+        merged[key] = _merged(value, merged[key]) if key in merged else value
+    return merged
+
+
+def _encoded(records: list[dict], decoder: dict) -> bytes:
+    """Records as the bytes a download decoder reads: JSON lines, CSV, gzip of either, JSON."""
+    kind = decoder.get("type")
+    if kind == "GzipDecoder":
+        return gzip.compress(_encoded(records, decoder.get("decoder") or {"type": "JsonDecoder"}))
+    if kind == "JsonlDecoder":
+        return "".join(json.dumps(r) + "\n" for r in records).encode()
+    if kind == "CsvDecoder":
+        text = io.StringIO()
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        writer = csv.DictWriter(text, columns, delimiter=str(decoder.get("delimiter") or ","))
+        writer.writeheader()
+        writer.writerows(records)
+        return text.getvalue().encode(str(decoder.get("encoding") or "utf-8"))
+    return json.dumps(records).encode()
+
+
 def _place(body: dict, chain: list[str], value: Any) -> None:
     """Set ``chain`` in ``body`` (creating objects on the way); ``None`` leaves the leaf out."""
     node = body
@@ -303,9 +447,12 @@ def _handler(server: CorpusServer) -> type[BaseHTTPRequestHandler]:
             status, headers, payload = server.respond(
                 self.command, self.path, dict(self.headers), body
             )
-            data = json.dumps(payload).encode()
+            raw = isinstance(payload, bytes)
+            data = payload if raw else json.dumps(payload).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header(
+                "Content-Type", "application/octet-stream" if raw else "application/json"
+            )
             self.send_header("Content-Length", str(len(data)))
             for name, value in headers.items():
                 self.send_header(name, value)
