@@ -165,15 +165,25 @@ def _engine_to_duckdb(path: str) -> Side:
     return run
 
 
-def _dagster_backfill(url: str, workdir: Path) -> int:
-    """``run_dagster`` of bench/dagster_backfill.py (the Dagster side's own script), pointed at
-    this suite's API: one Dagster run over every daily partition, writing DuckDB and state."""
+def _dagster_script() -> Any:
     spec = importlib.util.spec_from_file_location("bench_dagster_backfill", DAGSTER_SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _dagster_backfill(url: str, workdir: Path) -> int:
+    """``run_dagster`` of bench/dagster_backfill.py (the Dagster side's own script), pointed at
+    this suite's API: one Dagster run over every daily partition, writing DuckDB and state."""
     manifest = _write_manifest(workdir, manifests.daily(url, "/daily"))
-    return module.run_dagster(manifest, workdir, DAYS)
+    return _dagster_script().run_dagster(manifest, workdir, DAYS)
+
+
+def _dagster_minimal(url: str, workdir: Path) -> int:
+    """``run_dagster_minimal``: the same run as a bare asset that only reads (Dagster's floor)."""
+    manifest = _write_manifest(workdir, manifests.daily(url, "/daily"))
+    return _dagster_script().run_dagster_minimal(manifest, DAYS)
 
 
 def _dagster_script_present() -> str | None:
@@ -182,6 +192,25 @@ def _dagster_script_present() -> str | None:
     if "def run_dagster(" not in DAGSTER_SCRIPT.read_text():
         return "bench/dagster_backfill.py has no run_dagster(manifest, workdir, days)"
     return None
+
+
+def _dagster_scenario(name: str, title: str, project: Side, imports: tuple[str, ...]) -> Scenario:
+    """A Dagster run over every daily partition, against the engine alone reading those slices."""
+    return Scenario(
+        name=name,
+        title=title,
+        records=DAYS * DAILY_RECORDS,
+        server_records=0,
+        project=project,
+        limit=lambda url, workdir: _read_slices(
+            manifests.daily(url, "/daily"), "daily", workdir, 1
+        ),
+        limit_label="engine alone",
+        target=Target("time", 1.5),
+        needs=_dagster_script_present,
+        project_imports=(*imports, "dagster", "dagster_declarative"),
+        limit_imports=ENGINE,
+    )
 
 
 def _items_scenario(
@@ -246,20 +275,17 @@ SCENARIOS = [
         limit_label="plain loop",
         target=Target("rss", 150),
     ),
-    Scenario(
-        name="dagster",
-        title=f"Dagster single-run backfill of {DAYS} daily partitions",
-        records=DAYS * DAILY_RECORDS,
-        server_records=0,
-        project=_dagster_backfill,
-        limit=lambda url, workdir: _read_slices(
-            manifests.daily(url, "/daily"), "daily", workdir, 1
-        ),
-        limit_label="engine alone",
-        target=Target("time", 1.5),
-        needs=_dagster_script_present,
-        project_imports=(*WAREHOUSE, "dagster", "dagster_declarative"),
-        limit_imports=ENGINE,
+    _dagster_scenario(
+        "dagster",
+        f"Dagster single-run backfill of {DAYS} daily partitions",
+        _dagster_backfill,
+        WAREHOUSE,
+    ),
+    _dagster_scenario(
+        "dagster_floor",
+        f"minimal Dagster asset (read only, bare events), {DAYS} daily partitions",
+        _dagster_minimal,
+        ENGINE,
     ),
     Scenario(
         name="duckdb",

@@ -37,13 +37,16 @@ from engine.reader import DONE, SliceEvent, iter_slices
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.slicing.per_partition import PerPartitionCursor
 from engine.slicing.router import partition_of
-from engine.state.store import StateStore
+from engine.state.store import StateStore, StoredState
 from engine.stream import Stream
 
 UNPARTITIONED = ""
 """Partition name of an unpartitioned stream's row in the state table."""
-CHUNK_UNITS = 50
 LEASE_SECONDS = 6 * 3600.0
+# A range run commits its partitions in chunks: often enough that materializations show up
+# while a long backfill runs, seldom enough that per-commit costs (a warehouse merge, a state
+# transaction) stay small next to the reading. A year of daily partitions fits one chunk.
+CHUNK_UNITS = 400
 CHUNK_SECONDS = 30.0
 
 
@@ -119,10 +122,9 @@ class _Run:
             while queue:
                 yield from self._write_chunk(queue, reading, store, destination)
         finally:
-            for partition in held:
-                store.release_lease(
-                    self.data.source_name, self.data.stream_name, partition, self.context.run.run_id
-                )
+            store.release_leases(
+                self.data.source_name, self.data.stream_name, held, self.context.run.run_id
+            )
             destination.close()
             store.dispose()
         if self.checker is not None:
@@ -136,13 +138,11 @@ class _Run:
         """
         run_id = self.context.run.run_id
         source, stream = self.data.source_name, self.data.stream_name
-        held: list[str] = []
+        wanted = [unit.partition_key or UNPARTITIONED for unit in units]
+        refused = set(store.acquire_leases(source, stream, wanted, run_id, LEASE_SECONDS))
+        held = [partition for partition in wanted if partition not in refused]
         try:
-            for unit in units:
-                partition = unit.partition_key or UNPARTITIONED
-                if store.acquire_lease(source, stream, partition, run_id, LEASE_SECONDS):
-                    held.append(partition)
-                    continue
+            for partition in refused:
                 owner = store.lease_owner(source, stream, partition)
                 if owner and self._run_is_live(owner):
                     raise dg.Failure(
@@ -158,8 +158,7 @@ class _Run:
                     )
                 held.append(partition)
         except BaseException:
-            for partition in held:
-                store.release_lease(source, stream, partition, run_id)
+            store.release_leases(source, stream, held, run_id)
             raise
         return held
 
@@ -179,12 +178,16 @@ class _Run:
             for key, s in slices_for_partitions(self.stream, partitions_def, keys)
         ]
         if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+            stored = store.get_many(self.data.source_name, self.data.stream_name, keys)
             for unit in units:
-                self._resume_open_window(unit, partitions_def, store)
+                self._resume_open_window(unit, partitions_def, stored.get(unit.partition_key or ""))
         return units
 
     def _resume_open_window(
-        self, unit: _Unit, partitions_def: dg.TimeWindowPartitionsDefinition, store: StateStore
+        self,
+        unit: _Unit,
+        partitions_def: dg.TimeWindowPartitionsDefinition,
+        stored: StoredState | None,
     ) -> None:
         """A window that was still open when last read continues from its stored cursor.
 
@@ -195,7 +198,6 @@ class _Run:
         cursor = self.stream.cursor
         if not isinstance(cursor, DatetimeBasedCursor) or not self.data.primary_key:
             return
-        stored = store.get(self.data.source_name, self.data.stream_name, unit.partition_key or "")
         if stored is None:
             return
         window = partitions_def.time_window_for_partition_key(unit.partition_key or "")
@@ -276,8 +278,6 @@ class _Run:
     ) -> Iterator[list[dict]]:
         label = unit.partition_key or "all slices"
         unit.started = time.monotonic()
-        for stream_slice in unit.slices:
-            self.context.log.info(self.mask(f"[{label}] slice {_bounds(stream_slice)}: started"))
         batch: list[dict] = []
         done = 0
         while done < len(unit.indexes):
@@ -350,6 +350,8 @@ class _Run:
         )
 
     def _log_slice_done(self, label: str, event: SliceEvent) -> None:
+        """One log line per slice, when it ends: every line is an event-log write, and a
+        year-long backfill has hundreds of slices."""
         stats = event.stats
         message = (
             f"[{label}] slice {_bounds(event.stream_slice)}: done, {stats.records} records, "

@@ -15,6 +15,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ from dagster_declarative.warehouse import (
     WriteModeError,
     WriteResult,
     destination_from_url,
+    duckdb_stage,
 )
 from engine.state import StateStore
 
@@ -541,3 +543,26 @@ def test_concurrent_writers_of_one_table_keep_one_row_per_key(backend: Backend) 
     assert errors == []
     assert backend.destination.row_count(spec) == 4000
     assert len({row[0] for row in backend.rows("id")}) == 4000
+
+
+def test_a_batch_the_stage_cannot_load_fails_the_write_and_writes_nothing(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB ingests batches on a background thread; its failure must reach the writer."""
+    if backend.name != "duckdb":
+        pytest.skip("only DuckDB stages batches on a background thread")
+    backend.write(backend.spec(), _batches(_items(range(2))), WriteMode.UPSERT, "p")
+    load = duckdb_stage._BatchInsert.run
+
+    def disk_full_on_second_batch(self: Any, connection: Any, path: Path, batch: Any) -> None:
+        if batch.last_sequence > 2:
+            raise duckdb.IOException("could not write the staging file: disk full")
+        load(self, connection, path, batch)
+
+    monkeypatch.setattr(duckdb_stage._BatchInsert, "run", disk_full_on_second_batch)
+    batches = [_items(range(2, 4)), _items(range(4, 6)), _items(range(6, 8))]
+
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        backend.write(backend.spec(), batches, WriteMode.UPSERT, "p")
+
+    assert backend.rows("id") == [(0,), (1,)]

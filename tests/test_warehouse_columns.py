@@ -164,13 +164,15 @@ def test_row_converter_puts_misfits_and_unknown_fields_in_extras() -> None:
     layout = TableLayout("src", "s", tuple(columns), key)
     converter = RowConverter(layout, partition_key="2024-01-01", run_id="run-1")
 
-    first, second = converter.convert_batch([{"n": "abc", "other": 1}, {"n": 2}])
+    batch = converter.convert_batch([{"n": "abc", "other": 1}, {"n": 2}])
+    first, second = batch.rows
 
     assert first[:2] == [None, {"n": "abc", "other": 1}]
     assert second[:2] == [2, None]
     assert first[3:] == ["2024-01-01", "run-1", 1]
     assert second[-1] == 2
-    assert converter.rows_converted == 2
+    assert converter.rows_converted == batch.last_sequence == 2
+    assert (batch.partition_key, batch.run_id) == ("2024-01-01", "run-1")
 
 
 def test_destination_from_url_picks_the_destination(tmp_path: Path) -> None:
@@ -252,3 +254,18 @@ def test_duckdb_waits_for_a_lock_held_by_another_process(tmp_path: Path) -> None
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_row_converter_takes_any_field_name_literally() -> None:
+    """The converter is compiled from the layout; names must never be read as code."""
+    names = ["a'b", 'c"d', "e\nf", "g)\nraise SystemExit(1)\n#", "{h}"]
+    schema = {"properties": {name: {"type": "integer"} for name in names}}
+    columns, key = plan_columns(TableSpec("src", "s", schema, primary_key=(names[0],)))
+    converter = RowConverter(
+        TableLayout("src", "s", tuple(columns), key), partition_key=None, run_id="r"
+    )
+
+    (row,) = converter.convert_batch([{name: str(i) for i, name in enumerate(names)}]).rows
+
+    assert row[: len(names)] == list(range(len(names)))
+    assert row[len(names)] is None  # nothing went to the extras

@@ -16,10 +16,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Protocol
 
 from dagster_declarative.warehouse.columns import TableLayout
-from dagster_declarative.warehouse.convert import RowConverter
+from dagster_declarative.warehouse.convert import ConvertedBatch, RowConverter
 from dagster_declarative.warehouse.errors import PartialWriteError
 from dagster_declarative.warehouse.merge import check_mode
 from dagster_declarative.warehouse.spec import (
@@ -34,8 +34,8 @@ from dagster_declarative.warehouse.spec import (
 class Stage(Protocol):
     """Where one write's rows wait until they are merged into the table."""
 
-    def append(self, rows: list[list[Any]]) -> None:
-        """Add converted rows (see `RowConverter`) to the staging area."""
+    def append(self, batch: ConvertedBatch) -> None:
+        """Add a batch of converted rows (see `RowConverter`) to the staging area."""
         ...
 
     def rewind(self, rows: int) -> None:
@@ -80,7 +80,7 @@ class BaseDestination(ABC):
     ) -> WriteResult:
         check_mode(mode, table)
         layout = self._prepare_table(table)
-        converter = RowConverter(layout, partition_key=None, run_id=run_id)
+        converter = self._converter(layout, run_id)
         rows_by_partition: dict[str | None, int] = {}
         with self._open_stage(layout) as stage:
             failure: Exception | None = None
@@ -112,6 +112,10 @@ class BaseDestination(ABC):
         if failure is not None:
             raise PartialWriteError(result, failure) from failure
         return result
+
+    def _converter(self, layout: TableLayout, run_id: str) -> RowConverter:
+        """The converter whose rows this destination's stage takes (list rows by default)."""
+        return RowConverter(layout, partition_key=None, run_id=run_id)
 
     @abstractmethod
     def _prepare_table(self, table: TableSpec) -> TableLayout:

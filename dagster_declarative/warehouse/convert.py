@@ -4,6 +4,10 @@ A value is stored in its column when it converts without loss (the string "42" i
 column, 7 into a string column); otherwise the column gets NULL and the raw value goes to the
 extras column, so a surprising API response never fails a load nor loses data. Timestamps are
 stored in UTC; a timestamp without offset is taken as UTC.
+
+Conversion runs once per record and field, so it is the writer's hot loop: `RowConverter` compiles
+one straight-line function per table (see `_compile`), which checks each field's type inline and
+calls a converter only for a value that does not already fit.
 """
 
 from __future__ import annotations
@@ -12,13 +16,19 @@ import json
 import re
 import reprlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
 import orjson
 from dateutil.parser import isoparse
 
-from dagster_declarative.warehouse.columns import ColumnType, TableLayout
+from dagster_declarative.warehouse.columns import (
+    EXTRAS_COLUMN,
+    SEQUENCE_COLUMN,
+    ColumnType,
+    TableLayout,
+)
 from dagster_declarative.warehouse.errors import PrimaryKeyValueError
 from dagster_declarative.warehouse.spec import Record
 
@@ -132,63 +142,167 @@ def encode_json(value: Any) -> bytes:
         return json.dumps(value, default=_json_fallback, separators=(",", ":")).encode()
 
 
+@dataclass(frozen=True)
+class ConvertedBatch:
+    """One batch of rows, and what is the same for every row of it.
+
+    `rows` are lists in `TableLayout.columns` order followed by the sequence number, or with
+    `as_objects`, dicts of the data columns, the extras column and the sequence number (the
+    constant system columns are left to the stage, which knows them per batch).
+    """
+
+    rows: list[Any]
+    partition_key: str | None
+    extracted_at: datetime
+    run_id: str
+    last_sequence: int
+
+
 class RowConverter:
     """Converts records into rows for one write of one table.
 
-    A row holds, in `layout.columns` order, the data column values (JSON columns keep the raw
+    A list row holds, in `layout.columns` order, the data column values (JSON columns keep the raw
     Python value; each destination encodes it its own way), the extras dict (or None), the
     extraction time, the partition key and the run id, and finally the record's sequence number.
+    `as_objects=True` makes dict rows for a stage that loads JSON objects (see `ConvertedBatch`).
     """
 
-    def __init__(self, layout: TableLayout, *, partition_key: str | None, run_id: str) -> None:
-        data = layout.data_columns
-        self._fields = [
-            (column.field, CONVERTERS[column.type], _ALREADY_FITS.get(column.type))
-            for column in data
-        ]
-        self._known_fields = frozenset(column.field for column in data)
-        self._key_positions = [
-            (position, column.field)
-            for position, column in enumerate(data)
-            if column.name in layout.key
-        ]
-        self._table = layout.qualified_name
+    def __init__(
+        self,
+        layout: TableLayout,
+        *,
+        partition_key: str | None,
+        run_id: str,
+        as_objects: bool = False,
+    ) -> None:
+        self._convert = _compile(layout, as_objects)
+        self._as_objects = as_objects
         self.partition_key = partition_key
         self._run_id = run_id
         self.rows_converted = 0
 
-    def convert_batch(self, batch: Sequence[Record]) -> list[list[Any]]:
+    def convert_batch(self, batch: Sequence[Record]) -> ConvertedBatch:
         extracted_at = datetime.now(timezone.utc)
-        return [self._convert(record, extracted_at) for record in batch]
+        convert, first = self._convert, self.rows_converted + 1
+        if self._as_objects:
+            rows = [convert(record, seq) for seq, record in enumerate(batch, first)]
+        else:
+            partition_key, run_id = self.partition_key, self._run_id
+            rows = [
+                convert(record, seq, extracted_at, partition_key, run_id)
+                for seq, record in enumerate(batch, first)
+            ]
+        self.rows_converted += len(rows)
+        return ConvertedBatch(
+            rows, self.partition_key, extracted_at, self._run_id, self.rows_converted
+        )
 
-    def _convert(self, record: Record, extracted_at: datetime) -> list[Any]:
-        row: list[Any] = []
-        extras: dict[str, Any] | None = None
-        for field, convert, fits in self._fields:
-            raw = record.get(field)
-            if raw is None or type(raw) is fits:  # the common case: no conversion needed
-                row.append(raw)
-                continue
-            value = convert(raw)
-            if value is MISFIT:
-                value = None
-                extras = extras if extras is not None else {}
-                extras[field] = raw
-            row.append(value)
-        unknown = record.keys() - self._known_fields
-        if unknown:
-            extras = extras if extras is not None else {}
-            for field in record:  # record order, for a stable extras column
-                if field in unknown:
-                    extras[field] = record[field]
-        for position, field in self._key_positions:
-            if row[position] is None:
-                got = reprlib.repr(record.get(field))
-                raise PrimaryKeyValueError(
-                    f"Record {self.rows_converted + 1} written to {self._table} has no usable "
-                    f"value for primary-key field {field!r} (got {got}); every record must "
-                    "carry its key so that re-runs replace it instead of adding a copy."
-                )
-        self.rows_converted += 1
-        row += (extras, extracted_at, self.partition_key, self._run_id, self.rows_converted)
-        return row
+
+# The inline test that a value already fits its column, per column type (`{v}` is the variable).
+# Dates always go through their converter; timestamps have `_TIMESTAMP_INLINE`.
+_FITS_INLINE = {
+    ColumnType.STRING: "type({v}) is str",
+    ColumnType.INTEGER: f"type({{v}}) is int and {_INT64_MIN} <= {{v}} <= {_INT64_MAX}",
+    ColumnType.NUMBER: "type({v}) is float",
+    ColumnType.BOOLEAN: "type({v}) is bool",
+}
+# Most API timestamps are ISO 8601 in UTC, which `datetime.fromisoformat` parses in C and returns
+# with the `timezone.utc` singleton; anything else takes `_to_timestamp` through `{call}`.
+_TIMESTAMP_INLINE = """\
+    if {v} is not None:
+        try:
+            parsed = fromisoformat({v}) if type({v}) is str else None
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is UTC:
+            {v} = parsed
+        else:
+            {v}, extras = {call}"""
+
+
+def _compile(layout: TableLayout, as_objects: bool) -> Callable[..., Any]:
+    """Build the conversion function for `layout`, as Python source compiled once per write.
+
+    The generated function does what a loop over the columns would, without the loop: per field
+    one dict lookup and one inline type test in the common case. Field and column names enter
+    the source only as `repr()` string literals, so no name from a schema can inject code.
+    """
+    data = layout.data_columns
+    lines = ["def convert(record, seq, extracted_at=None, partition_key=None, run_id=None):"]
+    lines += ["    get = record.get", "    extras = None"]
+    for position, column in enumerate(data):
+        v = f"v{position}"
+        lines.append(f"    {v} = get({column.field!r})")
+        if column.type is ColumnType.JSON:
+            continue
+        call = f"convert_field({column.field!r}, CONVERT[{position}], {v}, extras)"
+        if column.type is ColumnType.TIMESTAMP:
+            lines.append(_TIMESTAMP_INLINE.format(v=v, call=call))
+            continue
+        fits = _FITS_INLINE.get(column.type)
+        test = f"{v} is not None" + (f" and not ({fits.format(v=v)})" if fits else "")
+        lines += [f"    if {test}:", f"        {v}, extras = {call}"]
+    for position, column in enumerate(data):
+        if column.name in layout.key:
+            lines += [
+                f"    if v{position} is None:",
+                f"        missing_key({column.field!r}, record, seq)",
+            ]
+    lines += [
+        "    if not record.keys() <= KNOWN:",
+        "        extras = add_unknown(KNOWN, record, extras)",
+    ]
+    values = [f"v{position}" for position in range(len(data))]
+    if as_objects:
+        pairs = [f"{column.name!r}: {value}" for column, value in zip(data, values, strict=True)]
+        pairs += [f"{EXTRAS_COLUMN!r}: extras", f"{SEQUENCE_COLUMN!r}: seq"]
+        lines.append("    return {" + ", ".join(pairs) + "}")
+    else:
+        values += ["extras", "extracted_at", "partition_key", "run_id", "seq"]
+        lines.append("    return [" + ", ".join(values) + "]")
+    namespace: dict[str, Any] = {
+        "CONVERT": [CONVERTERS[column.type] for column in data],
+        "KNOWN": frozenset(column.field for column in data),
+        "convert_field": _convert_field,
+        "fromisoformat": datetime.fromisoformat,
+        "UTC": timezone.utc,
+        "add_unknown": _add_unknown,
+        "missing_key": _missing_key(layout.qualified_name),
+    }
+    exec(compile("\n".join(lines), f"<converter for {layout.qualified_name}>", "exec"), namespace)
+    return namespace["convert"]
+
+
+def _convert_field(
+    field: str, convert: Callable[[Any], Any], raw: Any, extras: dict[str, Any] | None
+) -> tuple[Any, dict[str, Any] | None]:
+    """(column value, extras): a value that does not fit is kept in the extras instead."""
+    value = convert(raw)
+    if value is not MISFIT:
+        return value, extras
+    extras = extras if extras is not None else {}
+    extras[field] = raw
+    return None, extras
+
+
+def _add_unknown(
+    known: frozenset[str], record: Record, extras: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Add the fields the schema does not declare, in record order (a stable extras column)."""
+    extras = extras if extras is not None else {}
+    for field, value in record.items():
+        if field not in known:
+            extras[field] = value
+    return extras
+
+
+def _missing_key(table: str) -> Callable[[str, Record, int], None]:
+    def missing_key(field: str, record: Record, seq: int) -> None:
+        got = reprlib.repr(record.get(field))
+        raise PrimaryKeyValueError(
+            f"Record {seq} written to {table} has no usable value for primary-key field "
+            f"{field!r} (got {got}); every record must carry its key so that re-runs replace "
+            "it instead of adding a copy."
+        )
+
+    return missing_key

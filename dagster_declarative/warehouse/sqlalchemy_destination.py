@@ -30,7 +30,7 @@ from dagster_declarative.warehouse.columns import (
     plan_columns,
     reconcile_columns,
 )
-from dagster_declarative.warehouse.convert import encode_json
+from dagster_declarative.warehouse.convert import ConvertedBatch, encode_json
 from dagster_declarative.warehouse.errors import DestinationURLError
 from dagster_declarative.warehouse.merge import merge_statements
 from dagster_declarative.warehouse.naming import sanitize_identifier, short_hash
@@ -238,14 +238,14 @@ class _SqlAlchemyStage:
         with connection.begin():
             connection.execute(CreateTable(self.table))
 
-    def append(self, rows: list[list[Any]]) -> None:
+    def append(self, batch: ConvertedBatch) -> None:
         encoders = self._encoders
         encoded = [
             [
                 value if value is None or encode is None else encode(value)
                 for value, encode in zip(row, encoders, strict=True)
             ]
-            for row in rows
+            for row in batch.rows
         ]
         with self._connection.begin():
             self._destination._load(self._connection, self.table, encoded)
