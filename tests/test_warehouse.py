@@ -548,9 +548,10 @@ def test_concurrent_writers_of_one_table_keep_one_row_per_key(backend: Backend) 
 def test_a_batch_the_stage_cannot_load_fails_the_write_and_writes_nothing(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """DuckDB ingests batches on a background thread; its failure must reach the writer."""
+    """DuckDB ingests each batch into a staging file as it comes; a failure there ends the write
+    without touching the table."""
     if backend.name != "duckdb":
-        pytest.skip("only DuckDB stages batches on a background thread")
+        pytest.skip("only DuckDB stages batches in a file of its own")
     backend.write(backend.spec(), _batches(_items(range(2))), WriteMode.UPSERT, "p")
     load = duckdb_stage._BatchInsert.run
 

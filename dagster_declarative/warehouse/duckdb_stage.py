@@ -2,22 +2,21 @@
 
 The warehouse file stays closed while the stream is read (other processes may be writing to it),
 so rows are staged in a DuckDB file of the write's own, in a temporary directory. Each batch is
-written as a JSON file and handed to a loader thread, which ingests it with DuckDB's JSON reader.
-DuckDB works outside the interpreter lock, so the ingestion runs on another core while the engine
-reads the next pages; by the end of the stream the rows are already typed and columnar, and the
-merge attaches the staging file to the warehouse and moves them in with plain SQL.
+written as a JSON file and ingested with DuckDB's JSON reader, then the file is deleted; by the
+end of the stream the rows are already typed and columnar, so the merge, the only moment the
+warehouse file is locked, just attaches the staging file and moves them in with plain SQL.
 
 The columns that are the same for a whole batch (extraction time, partition, run id) are bound
 as parameters of the batch's INSERT, so they are never encoded or parsed once per row.
+
+Ingestion runs in the writer's thread: measured with DuckDB 2.0, a query on another thread does
+not run beside Python code (the two take turns), so a loader thread bought nothing.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -31,8 +30,8 @@ from dagster_declarative.warehouse.columns import (
 )
 from dagster_declarative.warehouse.convert import ConvertedBatch, encode_json
 from dagster_declarative.warehouse.duckdb_sql import (
-    BOUNDED_MEMORY,
     SQL_TYPES,
+    STAGING_MEMORY,
     definition,
     literal,
     qualified,
@@ -43,51 +42,38 @@ from dagster_declarative.warehouse.spec import BeforeCommit, WriteMode
 
 _STAGE_TABLE = "_dd_staging"
 _STAGE_ALIAS = "_dd_stage"
-# Batches written but not yet ingested: enough to keep the loader busy, few enough that a slow
-# disk holds back the reader instead of filling up.
-_QUEUED_BATCHES = 4
 _PER_BATCH_COLUMNS = frozenset((PARTITION_COLUMN, EXTRACTED_AT_COLUMN, RUN_ID_COLUMN))
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 class DuckDBStage:
-    """Rows of one write, loaded into `directory/stage.duckdb` by a background thread."""
+    """Rows of one write, loaded batch by batch into `directory/stage.duckdb`."""
 
     def __init__(self, connect_warehouse: Connect, layout: TableLayout, directory: Path) -> None:
         self._connect_warehouse = connect_warehouse
         self._layout = layout
-        self._directory = directory
+        self._batch_file = directory / "batch.json"
         self._path = directory / "stage.duckdb"
         self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(
-            str(self._path), config=BOUNDED_MEMORY
+            str(self._path), config=STAGING_MEMORY
         )
         columns = ", ".join(definition(column) for column in layout.columns)
         self._connection.execute(
             f"CREATE TABLE {quote(_STAGE_TABLE)} ({columns}, {quote(SEQUENCE_COLUMN)} BIGINT)"
         )
         self._insert = _BatchInsert(layout)
-        self._batches_written = 0
-        self._pending: queue.Queue[tuple[Path, ConvertedBatch] | None] = queue.Queue(
-            _QUEUED_BATCHES
-        )
-        self._failure: BaseException | None = None
-        self._loader = threading.Thread(target=self._load_batches, name="duckdb-stage", daemon=True)
-        self._loader.start()
 
     def append(self, batch: ConvertedBatch) -> None:
-        self._raise_failure()
-        path = self._directory / f"batch-{self._batches_written:07d}.json"
-        path.write_bytes(encode_json(batch.rows))
-        self._batches_written += 1
-        self._pending.put((path, replace(batch, rows=[])))  # the rows are on disk now
+        self._batch_file.write_bytes(encode_json(batch.rows))
+        try:
+            self._insert.run(self._staging(), self._batch_file, batch)
+        finally:
+            self._batch_file.unlink()
 
     def rewind(self, rows: int) -> None:
-        connection = self._finish_loading()
-        connection.execute(
-            f"DELETE FROM {quote(_STAGE_TABLE)} WHERE {quote(SEQUENCE_COLUMN)} > ?", [rows]
-        )
-        self._restart_loader()
+        sequence = quote(SEQUENCE_COLUMN)
+        self._staging().execute(f"DELETE FROM {quote(_STAGE_TABLE)} WHERE {sequence} > ?", [rows])
 
     def merge(
         self,
@@ -95,8 +81,7 @@ class DuckDBStage:
         partition_keys: Sequence[str | None],
         before_commit: BeforeCommit | None,
     ) -> int:
-        self._finish_loading().close()
-        self._connection = None
+        self.close()  # the warehouse attaches the staging file, which needs it closed
         layout = self._layout
         target = qualified(layout.schema or "main", layout.name)
         statements = merge_statements(
@@ -109,9 +94,8 @@ class DuckDBStage:
             placeholder=lambda index: "?",
         )
         with self._connect_warehouse() as connection:
-            connection.execute(
-                f"ATTACH {literal(str(self._path))} AS {quote(_STAGE_ALIAS)} (READ_ONLY)"
-            )
+            stage = f"{literal(str(self._path))} AS {quote(_STAGE_ALIAS)}"
+            connection.execute(f"ATTACH {stage} (READ_ONLY)")
             connection.begin()
             try:
                 connection.execute(
@@ -130,45 +114,14 @@ class DuckDBStage:
         return count
 
     def close(self) -> None:
-        """Stop the loader and close the staging file (the directory is removed by the caller)."""
+        """Close the staging file (the directory is removed by the caller)."""
         if self._connection is not None:
-            self._stop_loader()
             self._connection.close()
             self._connection = None
 
-    def _load_batches(self) -> None:
-        """The loader thread: ingest batch files in order until told to stop."""
-        connection = self._connection
-        assert connection is not None
-        while (item := self._pending.get()) is not None:
-            path, batch = item
-            try:
-                if self._failure is None:
-                    self._insert.run(connection, path, batch)
-            except BaseException as error:  # surfaced in the writer's thread by the next call
-                self._failure = error
-            finally:
-                path.unlink(missing_ok=True)
-
-    def _finish_loading(self) -> duckdb.DuckDBPyConnection:
-        """Wait until every batch is ingested; the staging connection, free for this thread."""
-        self._stop_loader()
-        self._raise_failure()
-        assert self._connection is not None
+    def _staging(self) -> duckdb.DuckDBPyConnection:
+        assert self._connection is not None, "the stage was merged or closed"
         return self._connection
-
-    def _stop_loader(self) -> None:
-        if self._loader.is_alive():
-            self._pending.put(None)
-            self._loader.join()
-
-    def _restart_loader(self) -> None:
-        self._loader = threading.Thread(target=self._load_batches, name="duckdb-stage", daemon=True)
-        self._loader.start()
-
-    def _raise_failure(self) -> None:
-        if self._failure is not None:
-            raise self._failure
 
 
 class _BatchInsert:
