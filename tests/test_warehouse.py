@@ -30,7 +30,7 @@ from dagster_declarative.warehouse import (
     WriteModeError,
     WriteResult,
     destination_from_url,
-    duckdb_stage,
+    duckdb_loader,
 )
 from engine.state import StateStore
 
@@ -553,17 +553,76 @@ def test_a_batch_the_stage_cannot_load_fails_the_write_and_writes_nothing(
     if backend.name != "duckdb":
         pytest.skip("only DuckDB stages batches in a file of its own")
     backend.write(backend.spec(), _batches(_items(range(2))), WriteMode.UPSERT, "p")
-    load = duckdb_stage._BatchInsert.run
+    load = duckdb_loader._BatchInsert.run
 
-    def disk_full_on_second_batch(self: Any, connection: Any, path: Path, batch: Any) -> None:
-        if batch.last_sequence > 2:
+    def disk_full_on_second_batch(self: Any, connection: Any, path: Path, info: Any) -> None:
+        if info.first_sequence > 2:
             raise duckdb.IOException("could not write the staging file: disk full")
-        load(self, connection, path, batch)
+        load(self, connection, path, info)
 
-    monkeypatch.setattr(duckdb_stage._BatchInsert, "run", disk_full_on_second_batch)
+    monkeypatch.setattr(duckdb_loader._BatchInsert, "run", disk_full_on_second_batch)
     batches = [_items(range(2, 4)), _items(range(4, 6)), _items(range(6, 8))]
 
     with pytest.raises(duckdb.IOException, match="disk full"):
         backend.write(backend.spec(), batches, WriteMode.UPSERT, "p")
 
     assert backend.rows("id") == [(0,), (1,)]
+
+
+@pytest.fixture
+def background_duckdb(tmp_path: Path) -> Iterator[Backend]:
+    """A DuckDB destination that hands every batch after the second to a loader process."""
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    destination = DuckDBDestination(tmp_path / "warehouse.duckdb", background_after=2)
+    yield Backend("duckdb", url, destination, "shop")
+    destination.close()
+
+
+def test_a_loader_process_writes_what_the_writer_would(background_duckdb: Backend) -> None:
+    backend, spec = background_duckdb, background_duckdb.spec()
+    parts = [(f"2024-01-0{day}", _batches(_items(range(day * 10, day * 10 + 5)))) for day in (1, 2)]
+
+    result = backend.destination.write_partitions(spec, parts, mode=WriteMode.UPSERT, run_id="r")
+
+    assert result.rows_by_partition == {"2024-01-01": 5, "2024-01-02": 5}
+    assert backend.rows("id, name, _dd_partition, _dd_run_id") == [
+        (i, f"v1-{i}", f"2024-01-0{i // 10}", "r") for i in [*range(10, 15), *range(20, 25)]
+    ]
+
+
+def test_a_part_failing_after_the_loader_started_keeps_the_parts_before_it(
+    background_duckdb: Backend,
+) -> None:
+    backend, spec = background_duckdb, background_duckdb.spec(key=())
+
+    def broken() -> Iterator[list[dict[str, Any]]]:
+        yield from _batches(_items(range(30, 36)))
+        raise RuntimeError("the API failed in the second partition")
+
+    with pytest.raises(PartialWriteError):
+        backend.destination.write_partitions(
+            spec,
+            [("2024-01-01", _batches(_items(range(6)))), ("2024-01-02", broken())],
+            mode=WriteMode.REPLACE_PARTITION,
+            run_id="r",
+        )
+
+    assert backend.rows("id, _dd_partition") == [(i, "2024-01-01") for i in range(6)]
+
+
+def test_a_record_without_its_key_in_the_loader_process_fails_the_whole_write(
+    background_duckdb: Backend,
+) -> None:
+    """The loader converts after the writer has moved on, so its failure cannot be pinned to a
+    partition: the write fails and nothing of it is committed."""
+    backend, spec = background_duckdb, background_duckdb.spec()
+    keyless = [{"name": "no id"}]
+    parts = [
+        ("2024-01-01", _batches(_items(range(6)))),
+        ("2024-01-02", iter([*_batches(_items(range(10, 12))), keyless])),
+    ]
+
+    with pytest.raises(PrimaryKeyValueError, match="primary-key field 'id'"):
+        backend.destination.write_partitions(spec, parts, mode=WriteMode.UPSERT, run_id="r")
+
+    assert backend.rows("id") == []

@@ -28,7 +28,7 @@ from dagster_declarative.warehouse.columns import (
     plan_columns,
     reconcile_columns,
 )
-from dagster_declarative.warehouse.convert import CONVERTERS, MISFIT, RowConverter
+from dagster_declarative.warehouse.convert import CONVERTERS, MISFIT, BatchInfo, RowConverter
 from dagster_declarative.warehouse.naming import assign_column_names, sanitize_identifier
 from dagster_declarative.warehouse.urls import same_database
 
@@ -162,17 +162,15 @@ def test_row_converter_puts_misfits_and_unknown_fields_in_extras() -> None:
         TableSpec("src", "s", {"properties": {"n": {"type": "integer"}}}, primary_key=())
     )
     layout = TableLayout("src", "s", tuple(columns), key)
-    converter = RowConverter(layout, partition_key="2024-01-01", run_id="run-1")
+    info = BatchInfo("2024-01-01", "run-1", first_sequence=1)
 
-    batch = converter.convert_batch([{"n": "abc", "other": 1}, {"n": 2}])
-    first, second = batch.rows
+    first, second = RowConverter(layout).convert([{"n": "abc", "other": 1}, {"n": 2}], info)
 
     assert first[:2] == [None, {"n": "abc", "other": 1}]
     assert second[:2] == [2, None]
     assert first[3:] == ["2024-01-01", "run-1", 1]
     assert second[-1] == 2
-    assert converter.rows_converted == batch.last_sequence == 2
-    assert (batch.partition_key, batch.run_id) == ("2024-01-01", "run-1")
+    assert first[2] == second[2] == info.extracted_at
 
 
 def test_destination_from_url_picks_the_destination(tmp_path: Path) -> None:
@@ -261,11 +259,10 @@ def test_row_converter_takes_any_field_name_literally() -> None:
     names = ["a'b", 'c"d', "e\nf", "g)\nraise SystemExit(1)\n#", "{h}"]
     schema = {"properties": {name: {"type": "integer"} for name in names}}
     columns, key = plan_columns(TableSpec("src", "s", schema, primary_key=(names[0],)))
-    converter = RowConverter(
-        TableLayout("src", "s", tuple(columns), key), partition_key=None, run_id="r"
-    )
+    converter = RowConverter(TableLayout("src", "s", tuple(columns), key))
+    record = {name: str(i) for i, name in enumerate(names)}
 
-    (row,) = converter.convert_batch([{name: str(i) for i, name in enumerate(names)}]).rows
+    (row,) = converter.convert([record], BatchInfo(None, "r", first_sequence=1))
 
     assert row[: len(names)] == list(range(len(names)))
     assert row[len(names)] is None  # nothing went to the extras

@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from dagster_declarative.warehouse.columns import TableLayout
-from dagster_declarative.warehouse.convert import ConvertedBatch, RowConverter
+from dagster_declarative.warehouse.convert import BatchInfo
 from dagster_declarative.warehouse.errors import PartialWriteError
 from dagster_declarative.warehouse.merge import check_mode
 from dagster_declarative.warehouse.spec import (
@@ -34,8 +34,12 @@ from dagster_declarative.warehouse.spec import (
 class Stage(Protocol):
     """Where one write's rows wait until they are merged into the table."""
 
-    def append(self, batch: ConvertedBatch) -> None:
-        """Add a batch of converted rows (see `RowConverter`) to the staging area."""
+    def append(self, records: Sequence[Record], info: BatchInfo) -> None:
+        """Convert a batch of records (see `RowConverter`) and add the rows to the staging area.
+
+        A stage may convert and load in the background; a failure there is raised by a later
+        `append`, or by `merge`, which then writes nothing.
+        """
         ...
 
     def rewind(self, rows: int) -> None:
@@ -80,31 +84,31 @@ class BaseDestination(ABC):
     ) -> WriteResult:
         check_mode(mode, table)
         layout = self._prepare_table(table)
-        converter = self._converter(layout, run_id)
         rows_by_partition: dict[str | None, int] = {}
+        staged = 0
         with self._open_stage(layout) as stage:
             failure: Exception | None = None
             for partition_key, batches in parts:
-                converter.partition_key = partition_key
-                before = converter.rows_converted
+                before = staged
                 try:
                     for batch in batches:
                         if batch:
-                            stage.append(converter.convert_batch(batch))
+                            stage.append(batch, BatchInfo(partition_key, run_id, staged + 1))
+                            staged += len(batch)
                 except Exception as error:  # the parts before it are still written
                     stage.rewind(before)
-                    converter.rows_converted = before
+                    staged = before
                     failure = error
                     break
                 rows_by_partition[partition_key] = (
-                    rows_by_partition.get(partition_key, 0) + converter.rows_converted - before
+                    rows_by_partition.get(partition_key, 0) + staged - before
                 )
             if failure is not None and not rows_by_partition:
                 raise failure
             row_count = stage.merge(mode, list(rows_by_partition), before_commit)
         result = WriteResult(
             table_name=layout.qualified_name,
-            rows_written=converter.rows_converted,
+            rows_written=staged,
             row_count=row_count,
             columns=list(layout.described),
             rows_by_partition=rows_by_partition,
@@ -112,10 +116,6 @@ class BaseDestination(ABC):
         if failure is not None:
             raise PartialWriteError(result, failure) from failure
         return result
-
-    def _converter(self, layout: TableLayout, run_id: str) -> RowConverter:
-        """The converter whose rows this destination's stage takes (list rows by default)."""
-        return RowConverter(layout, partition_key=None, run_id=run_id)
 
     @abstractmethod
     def _prepare_table(self, table: TableSpec) -> TableLayout:

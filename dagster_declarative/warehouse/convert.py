@@ -12,11 +12,11 @@ calls a converter only for a value that does not already fit.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import reprlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -142,60 +142,40 @@ def encode_json(value: Any) -> bytes:
         return json.dumps(value, default=_json_fallback, separators=(",", ":")).encode()
 
 
-@dataclass(frozen=True)
-class ConvertedBatch:
-    """One batch of rows, and what is the same for every row of it.
+@dataclasses.dataclass(frozen=True)
+class BatchInfo:
+    """What is the same for every row of one batch, and where the batch starts in the write."""
 
-    `rows` are lists in `TableLayout.columns` order followed by the sequence number, or with
-    `as_objects`, dicts of the data columns, the extras column and the sequence number (the
-    constant system columns are left to the stage, which knows them per batch).
-    """
-
-    rows: list[Any]
     partition_key: str | None
-    extracted_at: datetime
     run_id: str
-    last_sequence: int
+    first_sequence: int
+    """Sequence number of the batch's first record (they number the write's records from 1)."""
+    extracted_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 class RowConverter:
-    """Converts records into rows for one write of one table.
+    """Converts records into rows for one table.
 
     A list row holds, in `layout.columns` order, the data column values (JSON columns keep the raw
     Python value; each destination encodes it its own way), the extras dict (or None), the
     extraction time, the partition key and the run id, and finally the record's sequence number.
-    `as_objects=True` makes dict rows for a stage that loads JSON objects (see `ConvertedBatch`).
+    `as_objects=True` makes dicts of the data columns, the extras column and the sequence number
+    instead, for a stage that loads JSON objects and adds the per-batch columns itself.
     """
 
-    def __init__(
-        self,
-        layout: TableLayout,
-        *,
-        partition_key: str | None,
-        run_id: str,
-        as_objects: bool = False,
-    ) -> None:
+    def __init__(self, layout: TableLayout, *, as_objects: bool = False) -> None:
         self._convert = _compile(layout, as_objects)
         self._as_objects = as_objects
-        self.partition_key = partition_key
-        self._run_id = run_id
-        self.rows_converted = 0
 
-    def convert_batch(self, batch: Sequence[Record]) -> ConvertedBatch:
-        extracted_at = datetime.now(timezone.utc)
-        convert, first = self._convert, self.rows_converted + 1
+    def convert(self, records: Sequence[Record], info: BatchInfo) -> list[Any]:
+        convert, first = self._convert, info.first_sequence
         if self._as_objects:
-            rows = [convert(record, seq) for seq, record in enumerate(batch, first)]
-        else:
-            partition_key, run_id = self.partition_key, self._run_id
-            rows = [
-                convert(record, seq, extracted_at, partition_key, run_id)
-                for seq, record in enumerate(batch, first)
-            ]
-        self.rows_converted += len(rows)
-        return ConvertedBatch(
-            rows, self.partition_key, extracted_at, self._run_id, self.rows_converted
-        )
+            return [convert(record, seq) for seq, record in enumerate(records, first)]
+        extracted_at, partition_key, run_id = info.extracted_at, info.partition_key, info.run_id
+        return [
+            convert(record, seq, extracted_at, partition_key, run_id)
+            for seq, record in enumerate(records, first)
+        ]
 
 
 # The inline test that a value already fits its column, per column type (`{v}` is the variable).

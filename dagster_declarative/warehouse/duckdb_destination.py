@@ -28,7 +28,6 @@ from dagster_declarative.warehouse.columns import (
     plan_columns,
     reconcile_columns,
 )
-from dagster_declarative.warehouse.convert import RowConverter
 from dagster_declarative.warehouse.duckdb_sql import (
     BOUNDED_MEMORY,
     SQL_TYPES,
@@ -64,11 +63,22 @@ def _process_lock(path: Path) -> threading.RLock:
 
 
 class DuckDBDestination(BaseDestination):
-    """Writes into the DuckDB file at `path`, waiting up to `lock_timeout` seconds for its lock."""
+    """Writes into the DuckDB file at `path`, waiting up to `lock_timeout` seconds for its lock.
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 300.0) -> None:
+    A write of more than `background_after` batches converts and loads the rest in a loader
+    process (see `duckdb_loader.py`); shorter writes do not pay for starting one.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = 300.0,
+        background_after: int = 4,
+    ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.lock_timeout = lock_timeout
+        self.background_after = background_after
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -119,13 +129,10 @@ class DuckDBDestination(BaseDestination):
             connection.commit()
         return TableLayout(schema, name, tuple(columns), key, described)
 
-    def _converter(self, layout: TableLayout, run_id: str) -> RowConverter:
-        return RowConverter(layout, partition_key=None, run_id=run_id, as_objects=True)
-
     @contextmanager
     def _open_stage(self, layout: TableLayout) -> Iterator[DuckDBStage]:
         with tempfile.TemporaryDirectory(prefix="dd-duckdb-stage-") as directory:
-            stage = DuckDBStage(self.connect, layout, Path(directory))
+            stage = DuckDBStage(self.connect, layout, Path(directory), self.background_after)
             try:
                 yield stage
             finally:

@@ -1,16 +1,14 @@
 """Where a DuckDB write's rows wait for the merge: a private DuckDB file, filled while reading.
 
 The warehouse file stays closed while the stream is read (other processes may be writing to it),
-so rows are staged in a DuckDB file of the write's own, in a temporary directory. Each batch is
-written as a JSON file and ingested with DuckDB's JSON reader, then the file is deleted; by the
-end of the stream the rows are already typed and columnar, so the merge, the only moment the
-warehouse file is locked, just attaches the staging file and moves them in with plain SQL.
+so rows are staged in a DuckDB file of the write's own, in a temporary directory, batch by batch
+(see `duckdb_loader.py`); by the end of the stream the rows are already typed and columnar, so
+the merge, the only moment the warehouse file is locked, just attaches the staging file and
+moves them in with plain SQL.
 
-The columns that are the same for a whole batch (extraction time, partition, run id) are bound
-as parameters of the batch's INSERT, so they are never encoded or parsed once per row.
-
-Ingestion runs in the writer's thread: measured with DuckDB 2.0, a query on another thread does
-not run beside Python code (the two take turns), so a loader thread bought nothing.
+Short writes load in this process. From the `background_after`-th batch on, a loader process
+converts and loads, so a long write costs the reading thread little more than handing batches
+over.
 """
 
 from __future__ import annotations
@@ -21,28 +19,14 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_declarative.warehouse.columns import (
-    EXTRACTED_AT_COLUMN,
-    PARTITION_COLUMN,
-    RUN_ID_COLUMN,
-    SEQUENCE_COLUMN,
-    TableLayout,
-)
-from dagster_declarative.warehouse.convert import ConvertedBatch, encode_json
-from dagster_declarative.warehouse.duckdb_sql import (
-    SQL_TYPES,
-    STAGING_MEMORY,
-    definition,
-    literal,
-    qualified,
-    quote,
-)
+from dagster_declarative.warehouse.columns import TableLayout
+from dagster_declarative.warehouse.convert import BatchInfo
+from dagster_declarative.warehouse.duckdb_loader import STAGE_TABLE, LoaderProcess, StageLoader
+from dagster_declarative.warehouse.duckdb_sql import literal, qualified, quote
 from dagster_declarative.warehouse.merge import merge_statements
-from dagster_declarative.warehouse.spec import BeforeCommit, WriteMode
+from dagster_declarative.warehouse.spec import BeforeCommit, Record, WriteMode
 
-_STAGE_TABLE = "_dd_staging"
 _STAGE_ALIAS = "_dd_stage"
-_PER_BATCH_COLUMNS = frozenset((PARTITION_COLUMN, EXTRACTED_AT_COLUMN, RUN_ID_COLUMN))
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -50,30 +34,32 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 class DuckDBStage:
     """Rows of one write, loaded batch by batch into `directory/stage.duckdb`."""
 
-    def __init__(self, connect_warehouse: Connect, layout: TableLayout, directory: Path) -> None:
+    def __init__(
+        self,
+        connect_warehouse: Connect,
+        layout: TableLayout,
+        directory: Path,
+        background_after: int,
+    ) -> None:
         self._connect_warehouse = connect_warehouse
         self._layout = layout
-        self._batch_file = directory / "batch.json"
         self._path = directory / "stage.duckdb"
-        self._connection: duckdb.DuckDBPyConnection | None = duckdb.connect(
-            str(self._path), config=STAGING_MEMORY
+        self._background_after = background_after
+        self._batches = 0
+        self._loader: StageLoader | LoaderProcess | None = StageLoader(
+            layout, self._path, create=True
         )
-        columns = ", ".join(definition(column) for column in layout.columns)
-        self._connection.execute(
-            f"CREATE TABLE {quote(_STAGE_TABLE)} ({columns}, {quote(SEQUENCE_COLUMN)} BIGINT)"
-        )
-        self._insert = _BatchInsert(layout)
 
-    def append(self, batch: ConvertedBatch) -> None:
-        self._batch_file.write_bytes(encode_json(batch.rows))
-        try:
-            self._insert.run(self._staging(), self._batch_file, batch)
-        finally:
-            self._batch_file.unlink()
+    def append(self, records: Sequence[Record], info: BatchInfo) -> None:
+        loader = self._loading()
+        self._batches += 1
+        if isinstance(loader, StageLoader) and self._batches > self._background_after:
+            loader.close()
+            self._loader = loader = LoaderProcess(self._layout, self._path)
+        loader.load(records, info)
 
     def rewind(self, rows: int) -> None:
-        sequence = quote(SEQUENCE_COLUMN)
-        self._staging().execute(f"DELETE FROM {quote(_STAGE_TABLE)} WHERE {sequence} > ?", [rows])
+        self._loading().delete_after(rows)
 
     def merge(
         self,
@@ -81,13 +67,21 @@ class DuckDBStage:
         partition_keys: Sequence[str | None],
         before_commit: BeforeCommit | None,
     ) -> int:
-        self.close()  # the warehouse attaches the staging file, which needs it closed
+        # The warehouse attaches the staging file, which needs it closed.
+        loader, self._loader = self._loading(), None
+        if isinstance(loader, LoaderProcess):
+            try:
+                loader.finish()
+            finally:
+                loader.kill()
+        else:
+            loader.close()
         layout = self._layout
         target = qualified(layout.schema or "main", layout.name)
         statements = merge_statements(
             layout,
             target=target,
-            staging=quote(_STAGE_TABLE),
+            staging=quote(STAGE_TABLE),
             quote=quote,
             mode=mode,
             partition_keys=partition_keys,
@@ -99,8 +93,8 @@ class DuckDBStage:
             connection.begin()
             try:
                 connection.execute(
-                    f"CREATE TEMP VIEW {quote(_STAGE_TABLE)} AS SELECT * FROM "
-                    f"{quote(_STAGE_ALIAS)}.main.{quote(_STAGE_TABLE)}"
+                    f"CREATE TEMP VIEW {quote(STAGE_TABLE)} AS SELECT * FROM "
+                    f"{quote(_STAGE_ALIAS)}.main.{quote(STAGE_TABLE)}"
                 )
                 for statement in statements:
                     connection.execute(statement.sql, list(statement.parameters))
@@ -114,40 +108,13 @@ class DuckDBStage:
         return count
 
     def close(self) -> None:
-        """Close the staging file (the directory is removed by the caller)."""
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        """Stop loading (the directory is removed by the caller)."""
+        loader, self._loader = self._loader, None
+        if isinstance(loader, LoaderProcess):
+            loader.kill()
+        elif loader is not None:
+            loader.close()
 
-    def _staging(self) -> duckdb.DuckDBPyConnection:
-        assert self._connection is not None, "the stage was merged or closed"
-        return self._connection
-
-
-class _BatchInsert:
-    """The INSERT that ingests one batch file, with the per-batch columns as parameters."""
-
-    def __init__(self, layout: TableLayout) -> None:
-        names = [*(column.name for column in layout.columns), SEQUENCE_COLUMN]
-        read = {column.name: SQL_TYPES[column.type] for column in layout.columns}
-        read[SEQUENCE_COLUMN] = "BIGINT"
-        columns = ", ".join(
-            f"{literal(name)}: {literal(read[name])}"
-            for name in names
-            if name not in _PER_BATCH_COLUMNS
-        )
-        self._parameters = [name for name in names if name in _PER_BATCH_COLUMNS]
-        selected = ", ".join("?" if name in _PER_BATCH_COLUMNS else quote(name) for name in names)
-        self._head = f"INSERT INTO {quote(_STAGE_TABLE)} SELECT {selected} FROM read_json("
-        self._tail = f", format = 'array', columns = {{{columns}}})"
-
-    def run(self, connection: duckdb.DuckDBPyConnection, path: Path, batch: ConvertedBatch) -> None:
-        values = {
-            PARTITION_COLUMN: batch.partition_key,
-            EXTRACTED_AT_COLUMN: batch.extracted_at,
-            RUN_ID_COLUMN: batch.run_id,
-        }
-        connection.execute(
-            self._head + literal(str(path)) + self._tail,
-            [values[name] for name in self._parameters],
-        )
+    def _loading(self) -> StageLoader | LoaderProcess:
+        assert self._loader is not None, "the stage was merged or closed"
+        return self._loader

@@ -30,11 +30,11 @@ from dagster_declarative.warehouse.columns import (
     plan_columns,
     reconcile_columns,
 )
-from dagster_declarative.warehouse.convert import ConvertedBatch, encode_json
+from dagster_declarative.warehouse.convert import BatchInfo, RowConverter, encode_json
 from dagster_declarative.warehouse.errors import DestinationURLError
 from dagster_declarative.warehouse.merge import merge_statements
 from dagster_declarative.warehouse.naming import sanitize_identifier, short_hash
-from dagster_declarative.warehouse.spec import BeforeCommit, TableSpec, WriteMode
+from dagster_declarative.warehouse.spec import BeforeCommit, Record, TableSpec, WriteMode
 from dagster_declarative.warehouse.urls import parse_url, same_database
 
 _PREPARE_ATTEMPTS = 3
@@ -230,6 +230,7 @@ class _SqlAlchemyStage:
         self._connection = connection
         self._layout = layout
         self._encoders = destination._encoders(layout)
+        self._converter = RowConverter(layout)
         self.table = destination._sa_table(
             f"_dd_staging_{uuid.uuid4().hex[:12]}",
             [*layout.columns, Column(SEQUENCE_COLUMN, ColumnType.INTEGER)],
@@ -238,14 +239,14 @@ class _SqlAlchemyStage:
         with connection.begin():
             connection.execute(CreateTable(self.table))
 
-    def append(self, batch: ConvertedBatch) -> None:
+    def append(self, records: Sequence[Record], info: BatchInfo) -> None:
         encoders = self._encoders
         encoded = [
             [
                 value if value is None or encode is None else encode(value)
                 for value, encode in zip(row, encoders, strict=True)
             ]
-            for row in batch.rows
+            for row in self._converter.convert(records, info)
         ]
         with self._connection.begin():
             self._destination._load(self._connection, self.table, encoded)
