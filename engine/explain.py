@@ -2,10 +2,8 @@
 
 For each stream: its request, pagination, authentication, slicing, cursor, primary key and the
 Dagster partitioning the integration will give it. Request, pagination, authentication and slicing
-come from the normalised definition (templates are shown as written, never evaluated, so no
-config value reaches the output); the partitioning comes from the built slicer, by the same rules
-as ``dagster_declarative.partitions.dimensions_of`` (restated here so the engine never imports
-Dagster).
+come from the normalised definition (`explain_components.py`); the partitioning comes from the
+built slicer (`explain_partitioning.py`).
 
 A manifest the loader refuses for an unsupported component is still explained: each unsupported
 component is reported by path with the loader's own message, and the streams without one are
@@ -21,6 +19,8 @@ from typing import Any
 
 from engine.dynamic_streams import dynamic_stream_name
 from engine.errors import EngineError, UnsupportedComponentError
+from engine.explain_components import describe_definition, describe_mapping, describe_resolver
+from engine.explain_partitioning import partitioning
 from engine.factory import BuildContext
 from engine.factory.dynamic import build_dynamic_stream
 from engine.http.client import HttpClient
@@ -28,13 +28,6 @@ from engine.manifest.normalize import normalize_manifest
 from engine.manifest.references import resolve_references
 from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
 from engine.secrets import SecretMasker, secret_config_values
-from engine.slicing.base import SingleSlice
-from engine.slicing.combined import CartesianProductRouter
-from engine.slicing.datetime_cursor import DatetimeBasedCursor
-from engine.slicing.list_router import ListPartitionRouter
-from engine.slicing.per_partition import PerPartitionCursor
-from engine.slicing.router import LastPartitionState, PartitionRouter
-from engine.slicing.substream import SubstreamPartitionRouter
 from engine.source import Manifest, _packaged_spec, load_manifest
 
 _PATH_HEAD = re.compile(r"^([A-Za-z_]+)(?:\[(\d+)\])?")
@@ -250,24 +243,6 @@ def _explain_stream(
     return entry
 
 
-def describe_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
-    """What a stream definition says, as written: request, pagination, auth, slicing."""
-    retriever = definition.get("retriever") or {}
-    is_async = retriever.get("type") == "AsyncRetriever"
-    requester = retriever.get("creation_requester" if is_async else "requester") or {}
-    return {
-        "request": describe_async_job(retriever) if is_async else describe_request(requester),
-        "pagination": describe_pagination(
-            retriever.get("download_paginator" if is_async else "paginator")
-        ),
-        "authentication": describe_auth(requester.get("authenticator")),
-        "slicing": {
-            "incremental_sync": describe_cursor(definition.get("incremental_sync")),
-            "partition_router": describe_router(retriever.get("partition_router")),
-        },
-    }
-
-
 # -- dynamic streams ---------------------------------------------------------------------------
 
 
@@ -311,308 +286,6 @@ def _explain_dynamic_stream(
         " from placeholder config values" if placeholders else ""
     )
     return entry
-
-
-def describe_resolver(resolver: Mapping[str, Any]) -> dict[str, Any]:
-    kind = resolver["type"]
-    if kind == "HttpComponentsResolver":
-        retriever = resolver["retriever"]
-        return {"type": kind, **describe_definition({"retriever": retriever})}
-    if kind == "ParametrizedComponentsResolver":
-        sets = resolver["stream_parameters"]["list_of_parameters_for_stream"]
-        return {"type": kind, "parameter_sets": len(sets)}
-    configs = resolver["stream_config"]
-    return {
-        "type": kind,
-        "stream_configs": [
-            {
-                "configs_pointer": c["configs_pointer"],
-                "default_values": len(c.get("default_values") or ()),
-            }
-            for c in (configs if isinstance(configs, list) else [configs])
-        ],
-    }
-
-
-def describe_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    described = {"field_path": mapping["field_path"], "value": mapping["value"]}
-    for key in ("value_type", "condition", "create_or_update"):
-        if mapping.get(key) not in (None, "", False):
-            described[key] = mapping[key]
-    return described
-
-
-def _option(option: Any) -> str | None:
-    """Where a request option puts its value: ``request_parameter 'page'``, ``the URL``..."""
-    if not isinstance(option, Mapping):
-        return None
-    if option.get("type") == "RequestPath":
-        return "the request URL (the token is the next URL)"
-    name = option.get("field_name") or "/".join(map(str, option.get("field_path") or ()))
-    return f"{option.get('inject_into', 'request_parameter')} {name!r}"
-
-
-def describe_request(requester: Mapping[str, Any]) -> dict[str, Any]:
-    described: dict[str, Any] = {"method": requester.get("http_method") or "GET"}
-    if requester.get("url"):
-        described["url"] = requester["url"]
-    else:
-        described["url_base"] = requester.get("url_base")
-        described["path"] = requester.get("path")
-    if requester.get("type", "HttpRequester") != "HttpRequester":
-        described["type"] = requester.get("type")
-    return described
-
-
-def describe_async_job(retriever: Mapping[str, Any]) -> dict[str, Any]:
-    """An AsyncRetriever's job: how it is created, polled, judged, downloaded and cleaned up."""
-
-    def extractor(definition: Any) -> Any:
-        if not isinstance(definition, Mapping):
-            return None
-        return definition.get("field_path") or definition.get("class_name") or definition["type"]
-
-    mapping = retriever.get("status_mapping") or {}
-    described: dict[str, Any] = {
-        "kind": "async job",
-        "create": describe_request(retriever.get("creation_requester") or {}),
-        "poll": describe_request(retriever.get("polling_requester") or {}),
-        "status_from": extractor(retriever.get("status_extractor")),
-        "statuses": {
-            status: mapping[status]
-            for status in ("running", "completed", "failed", "timeout", "ignore")
-            if mapping.get(status)
-        },
-        "timeout_minutes": retriever.get("polling_job_timeout") or 60,
-        "download_targets_from": extractor(
-            retriever.get("download_target_extractor") or retriever.get("urls_extractor")
-        ),
-        "download": describe_request(retriever.get("download_requester") or {}),
-        "download_format": (retriever.get("download_decoder") or {}).get("type", "JsonDecoder"),
-    }
-    target = retriever.get("download_target_requester") or retriever.get("url_requester")
-    for key, definition in (
-        ("download_targets_request", target),
-        ("abort", retriever.get("abort_requester")),
-        ("delete", retriever.get("delete_requester")),
-    ):
-        if definition:
-            described[key] = describe_request(definition)
-    return described
-
-
-def describe_pagination(paginator: Any) -> dict[str, Any]:
-    if not isinstance(paginator, Mapping) or paginator.get("type") == "NoPagination":
-        return {"strategy": "none"}
-    if paginator.get("type") != "DefaultPaginator":
-        return {"strategy": paginator.get("class_name") or paginator.get("type")}
-    strategy = paginator.get("pagination_strategy") or {}
-    described: dict[str, Any] = {
-        "strategy": strategy.get("class_name") or strategy.get("type"),
-        "page_size": strategy.get("page_size"),
-        "token_goes_to": _option(paginator.get("page_token_option")),
-        "page_size_goes_to": _option(paginator.get("page_size_option")),
-    }
-    for key in ("cursor_value", "stop_condition", "start_from_page", "inject_on_first_request"):
-        if strategy.get(key) is not None:
-            described[key] = strategy[key]
-    return described
-
-
-_CREDENTIAL_PLACES = {
-    "BearerAuthenticator": "header 'Authorization' (Bearer token)",
-    "BasicHttpAuthenticator": "header 'Authorization' (Basic username:password)",
-    "OAuthAuthenticator": "header 'Authorization' (Bearer access token, refreshed)",
-    "JwtAuthenticator": "header 'Authorization' (signed JWT)",
-    "NoAuth": "nowhere",
-}
-
-
-def describe_auth(authenticator: Any) -> dict[str, Any]:
-    """The authenticator's type and where its credential goes; never a credential itself."""
-    if not isinstance(authenticator, Mapping):
-        return {"type": "none"}
-    kind = str(authenticator.get("type"))
-    described: dict[str, Any] = {"type": kind}
-    if kind.startswith("Custom"):
-        described["class_name"] = authenticator.get("class_name")
-    elif kind == "ApiKeyAuthenticator":
-        header = authenticator.get("header")
-        described["credential_goes_to"] = (
-            f"header {header!r}" if header else _option(authenticator.get("inject_into"))
-        )
-    elif kind == "SessionTokenAuthenticator":
-        login = authenticator.get("login_requester") or {}
-        described["login"] = describe_request(login)
-        inner = authenticator.get("request_authentication") or {}
-        described["credential_goes_to"] = (
-            _option(inner.get("inject_into"))
-            if inner.get("type") == "ApiKey"
-            else "header 'Authorization' (Bearer session token)"
-        )
-    elif kind == "SelectiveAuthenticator":
-        described["selected_by"] = authenticator.get("authenticator_selection_path")
-        described["options"] = {
-            str(key): describe_auth(value)
-            for key, value in (authenticator.get("authenticators") or {}).items()
-        }
-    elif kind == "LegacySessionTokenAuthenticator":
-        described["credential_goes_to"] = f"header {authenticator.get('header')!r}"
-    else:
-        described["credential_goes_to"] = _CREDENTIAL_PLACES.get(kind, "(see the manifest)")
-    if kind == "OAuthAuthenticator":
-        described["token_refresh_endpoint"] = authenticator.get("token_refresh_endpoint")
-    return described
-
-
-def _datetime_text(value: Any) -> Any:
-    return value.get("datetime") if isinstance(value, Mapping) else value
-
-
-def describe_cursor(cursor: Any) -> dict[str, Any] | None:
-    if not isinstance(cursor, Mapping):
-        return None
-    kind = cursor.get("type")
-    described: dict[str, Any] = {"type": kind, "cursor_field": cursor.get("cursor_field")}
-    if kind == "DatetimeBasedCursor":
-        described.update(
-            start=_datetime_text(cursor.get("start_datetime")),
-            end=_datetime_text(cursor.get("end_datetime")),
-            step=cursor.get("step"),
-            granularity=cursor.get("cursor_granularity"),
-            format=cursor.get("datetime_format"),
-            start_goes_to=_option(cursor.get("start_time_option")),
-            end_goes_to=_option(cursor.get("end_time_option")),
-        )
-    elif kind == "IncrementingCountCursor":
-        described["start_value"] = cursor.get("start_value")
-    elif str(kind).startswith("Custom"):
-        described["class_name"] = cursor.get("class_name")
-    return described
-
-
-def describe_router(router: Any) -> dict[str, Any] | None:
-    if isinstance(router, list):
-        routers = [describe_router(r) for r in router]
-        return routers[0] if len(routers) == 1 else {"type": "product", "of": routers}
-    if not isinstance(router, Mapping):
-        return None
-    kind = router.get("type")
-    if kind == "ListPartitionRouter":
-        return {
-            "type": kind,
-            "cursor_field": router.get("cursor_field"),
-            "values": router.get("values"),
-            "value_goes_to": _option(router.get("request_option")),
-        }
-    if kind == "SubstreamPartitionRouter":
-        return {
-            "type": kind,
-            "parents": [
-                {
-                    "stream": (c.get("stream") or {}).get("name")
-                    or ((c.get("stream") or {}).get("$parameters") or {}).get("name"),
-                    "parent_key": c.get("parent_key"),
-                    "partition_field": c.get("partition_field"),
-                    "value_goes_to": _option(c.get("request_option")),
-                    "incremental_dependency": bool(c.get("incremental_dependency")),
-                }
-                for c in router.get("parent_stream_configs") or ()
-            ],
-        }
-    if kind == "CartesianProductStreamSlicer":
-        return {"type": "product", "of": [describe_router(r) for r in router["stream_slicers"]]}
-    if kind == "GroupingPartitionRouter":
-        return {
-            "type": kind,
-            "group_size": router.get("group_size"),
-            "of": describe_router(router.get("underlying_partition_router")),
-        }
-    return {"type": kind, "class_name": router.get("class_name")}
-
-
-# -- partitioning (mirrors dagster_declarative.partitions.dimensions_of) ----------------------
-
-_UNIT_KINDS = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}
-
-
-def _dimensions(slicer: Any) -> list[dict[str, Any]] | None:
-    """The partitionable axes of a slicer ([] when unsliced), or None when the integration reads
-    it unpartitioned."""
-    if isinstance(slicer, SingleSlice):
-        return []
-    if isinstance(slicer, LastPartitionState):
-        return _dimensions(slicer.router)
-    if isinstance(slicer, DatetimeBasedCursor):
-        return [_date_dimension(slicer)] if slicer.step else []
-    if isinstance(slicer, PerPartitionCursor):
-        routers = _router_dimensions(slicer.router)
-        if routers is None or len(routers) != 1 or not slicer.datetime_cursor.step:
-            return None
-        return [*routers, _date_dimension(slicer.datetime_cursor)]
-    if isinstance(slicer, PartitionRouter):
-        routers = _router_dimensions(slicer)
-        return routers if routers is not None and len(routers) <= 2 else None
-    return None
-
-
-def _date_dimension(cursor: DatetimeBasedCursor) -> dict[str, Any]:
-    step = cursor.step
-    assert step is not None, "stepless cursors have no date dimension"
-    unit = step.calendar_unit
-    if unit is not None:
-        return {"kind": _UNIT_KINDS[unit], "step": _duration_text(step)}
-    dimension: dict[str, Any] = {"kind": "time-window", "step": _duration_text(step)}
-    seconds = int(step.delta.total_seconds()) if not step.months else 0
-    if seconds and seconds % 60 == 0 and 86400 % seconds == 0:
-        minutes = seconds // 60
-        dimension["cron"] = f"*/{minutes} * * * *" if minutes < 60 else f"0 */{minutes // 60} * * *"
-    else:
-        dimension["problem"] = (
-            "no Dagster schedule repeats this step; override get_partitions_def for the stream"
-        )
-    return dimension
-
-
-def _duration_text(step: Any) -> str:
-    months = f"{step.months} month(s)" if step.months else ""
-    delta = str(step.delta) if step.delta else ""
-    return " + ".join(p for p in (months, delta) if p)
-
-
-def _router_dimensions(router: Any) -> list[dict[str, Any]] | None:
-    if isinstance(router, ListPartitionRouter):
-        return [{"kind": "static", "by": router.cursor_field, "keys": len(router.values)}]
-    if isinstance(router, SubstreamPartitionRouter):
-        return [
-            {
-                "kind": "dynamic",
-                "by": sorted({c.partition_field for c in router.parent_stream_configs}),
-                "parents": list(router.parent_stream_names),
-            }
-        ]
-    if isinstance(router, CartesianProductRouter):
-        parts = [_router_dimensions(r) for r in router.routers]
-        if any(p is None for p in parts):
-            return None
-        return [d for p in parts for d in p or ()]
-    return None
-
-
-def partitioning(slicer: Any) -> dict[str, Any]:
-    """The Dagster partitioning a stream with this slicer gets from the integration."""
-    dimensions = _dimensions(slicer)
-    if dimensions is None:
-        return {
-            "kind": "none",
-            "reason": f"its slicer ({type(slicer).__name__}) has more than two dimensions or a "
-            "kind partitions cannot express: read unpartitioned, incrementally",
-        }
-    if not dimensions:
-        return {"kind": "none", "reason": "the stream is not sliced"}
-    if len(dimensions) == 1:
-        return dimensions[0]
-    return {"kind": "multi", "dimensions": dimensions}
 
 
 # -- text ----------------------------------------------------------------------------------
