@@ -11,14 +11,12 @@ import re
 import pytest
 from config_gen import config_for
 from support.corpus_server import CorpusServer
-from test_corpus import CORPUS, MANIFESTS, NEEDS_LATER_WORK
+from test_corpus import CORPUS, MANIFESTS
 
-from engine import UnsupportedComponentError, load_manifest, load_source
+from engine import load_manifest, load_source
 from engine.source import Manifest
 
 _READ_LOG = re.compile(r"Read \d+ records from (.+) stream")
-# Manifests the generic server cannot yet serve to the end; the reason names the gap.
-SERVER_GAPS = {}
 
 
 def _expected_primary_key(value: object) -> list[list[str]]:
@@ -38,14 +36,7 @@ def _incremental_of(definition: dict) -> dict:
 @pytest.mark.skipif(not MANIFESTS, reason=f"corpus not found at {CORPUS}")
 @pytest.mark.parametrize("manifest_path", MANIFESTS, ids=lambda p: p.parent.name)
 def test_corpus_manifest_spec_discover_and_read(manifest_path):
-    name = manifest_path.parent.name
-    if name in NEEDS_LATER_WORK:
-        with pytest.raises(UnsupportedComponentError):
-            load_manifest(manifest_path)
-        pytest.xfail(f"needs {NEEDS_LATER_WORK[name]}")
     manifest = load_manifest(manifest_path)
-    if name in SERVER_GAPS:
-        pytest.xfail(SERVER_GAPS[name])
     spec = manifest.spec
     # 2022 connectors shipped their spec beside the manifest; the corpus keeps manifests only.
     assert isinstance(spec.get("connection_specification", {}), dict)
