@@ -16,7 +16,6 @@ CORPUS = Path(
 MANIFESTS = sorted(CORPUS.glob("*/manifest.yaml")) if CORPUS.is_dir() else []
 
 
-
 @pytest.mark.skipif(not MANIFESTS, reason=f"corpus not found at {CORPUS}")
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.parent.name)
 def test_corpus_manifest_loads_and_discovers(manifest: Path):
