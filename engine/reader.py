@@ -3,8 +3,10 @@
 :func:`iter_slices` is the core: it yields ``SliceEvent`` objects — each record as it arrives,
 and a "done" event when a slice and every slice before it have been fully emitted. Only at a
 "done" event may a caller persist state, because only then is every record the state covers
-already in the caller's hands. Workers hand records over through a bounded queue, so memory stays
-flat however fast the API answers. :func:`read_messages` turns the events into protocol messages.
+already in the caller's hands. Workers hand records over through a bounded queue, in groups of up
+to `_HANDOFF_GROUP` (one queue operation per record cost the engine a third more CPU than a plain
+threaded loop), so memory stays flat however fast the API answers. :func:`read_messages` turns
+the events into protocol messages.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
     from engine.source import DeclarativeSource
 
 RECORD, DONE = "record", "done"
-_QUEUE_SIZE = 5_000
+_HANDOFF_GROUP = 100
+_QUEUE_SIZE = 5_000 // _HANDOFF_GROUP  # groups waiting for the consumer: at most 5,000 records
 
 
 @dataclass(slots=True)
@@ -79,10 +82,16 @@ def _concurrent(stream: Stream, slices: Sequence[dict], concurrency: int) -> Ite
             return
         started = time.monotonic()
         try:
+            group: list[dict[str, Any]] = []
             for record in stream.read_slice(slices[index], stats[index]):
-                if stop.is_set():
-                    return
-                handoff.put((index, record))
+                group.append(record)
+                if len(group) == _HANDOFF_GROUP:
+                    if stop.is_set():
+                        return
+                    handoff.put((index, group))
+                    group = []
+            if group:
+                handoff.put((index, group))
             seconds[index] = time.monotonic() - started
             handoff.put((index, _FINISHED))
         except BaseException as error:  # handed to the consumer, which re-raises it
@@ -115,7 +124,9 @@ def _concurrent(stream: Stream, slices: Sequence[dict], concurrency: int) -> Ite
             elif isinstance(item, BaseException):
                 raise item
             else:
-                yield SliceEvent(RECORD, index, slices[index], item, _RECORD_STATS)
+                stream_slice = slices[index]
+                for record in item:
+                    yield SliceEvent(RECORD, index, stream_slice, record, _RECORD_STATS)
     finally:
         stop.set()
         _drain(handoff)
