@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ def describe_streams(
     destination_kind: str = "duckdb",
 ) -> list[StreamDescription]:
     """The description of each selected stream (config only shapes slicing, never secrets)."""
-    source = load_source(manifest, _definition_config(config or {}))
+    source = load_source(manifest, _definition_config(manifest, config or {}))
     available = source.streams
     names = list(streams) if streams is not None else list(available)
     unknown = [name for name in names if name not in available]
@@ -231,10 +232,33 @@ def default_source_name(manifest: Manifest) -> str:
     return sanitize_name(Path(manifest.file).stem) if manifest.file else "declarative"
 
 
-def _definition_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Config for building streams at load time: env-var values are not read (they are secrets
-    or belong to the run), so they become empty strings."""
-    return {key: "" if _is_env_var(value) else value for key, value in config.items()}
+def _definition_config(manifest: Manifest, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Config for building streams at load time.
+
+    Environment-variable values are secrets or belong to the run, so they are not read: they
+    become empty strings. The exception is a manifest whose streams are listed from the API
+    (an HttpComponentsResolver): listing them needs the credentials when the definitions load,
+    so its variables are read then (and go only into those requests, never into definitions).
+    """
+    lists_from_api = any(
+        (definition.get("components_resolver") or {}).get("type") == "HttpComponentsResolver"
+        for definition in manifest.dynamic_stream_definitions
+    )
+    return {
+        key: (_env_value(key, value) if lists_from_api else "") if _is_env_var(value) else value
+        for key, value in config.items()
+    }
+
+
+def _env_value(key: str, value: Any) -> str:
+    name = value.env_var_name if isinstance(value, dg.EnvVar) else value["env"]
+    if name not in os.environ:
+        raise ConfigError(
+            f"config key {key!r} comes from the environment variable {name}, which is not set; "
+            "this manifest lists its streams from the API when the definitions load, so the "
+            "variable must be set there too"
+        )
+    return os.environ[name]
 
 
 def _is_env_var(value: Any) -> bool:

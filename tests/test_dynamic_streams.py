@@ -611,3 +611,25 @@ def test_resolved_streams_become_assets_that_materialize(api: ApiServer, tmp_pat
     assert result.success
     (event,) = result.get_asset_materialization_events()
     assert event.materialization.metadata["dagster/row_count"].value == 5
+
+
+def test_api_listed_streams_read_their_credentials_from_the_environment_at_load(
+    api: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other config from the environment stays unread when definitions load; listing streams
+    from the API cannot work without its credentials, so those are read."""
+    import dagster as dg
+
+    from dagster_declarative import build_declarative_assets
+    from engine import ConfigError
+
+    manifest = _write(tmp_path, _manifest(_template(api.url), _http_resolver(api.url)))
+    config = {"token": dg.EnvVar("DD_TEST_LISTING_TOKEN")}
+
+    with pytest.raises(ConfigError, match="DD_TEST_LISTING_TOKEN, which is not set"):
+        build_declarative_assets(manifest, source_name="shop", config=config)
+
+    monkeypatch.setenv("DD_TEST_LISTING_TOKEN", TOKEN)
+    assets = build_declarative_assets(manifest, source_name="shop", config=config)
+    assert {asset.key.path[-1] for asset in assets} == {row["name"] for row in TABLES}
+    assert all(TOKEN not in str(asset.specs_by_key) for asset in assets)
