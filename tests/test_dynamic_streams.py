@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from support.api_server import ApiServer, BearerAuth, Pagination
+from support.cli import engine_cli
 
 from engine import ManifestError, ReadError, load_manifest, load_source
 from engine.explain import explain, render_text
@@ -512,21 +511,7 @@ def test_the_command_line_discovers_dynamic_streams(api: ApiServer, tmp_path: Pa
     manifest = _write(tmp_path, _manifest(_template(api.url), _http_resolver(api.url)))
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"token": TOKEN}))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "discover",
-            "--manifest",
-            str(manifest),
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = engine_cli("discover", manifest, config)
     assert done.returncode == 0, done.stdout + done.stderr
     (catalog,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert [s["name"] for s in catalog["catalog"]["streams"]] == ["customers", "orders", "refunds"]
@@ -573,9 +558,7 @@ def test_explain_without_config_resolves_from_placeholders_and_the_cli_resolves_
     manifest = _write(tmp_path, _manifest(_template(api.url), _http_resolver(api.url)))
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"token": TOKEN}))
-    command = [sys.executable, "-m", "engine", "explain", "--manifest", str(manifest)]
-    command += ["--config", str(config), "--json", "--resolve"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    done = engine_cli("explain", manifest, config, "--json", "--resolve")
     assert done.returncode == 0, done.stderr
     (listed,) = json.loads(done.stdout)["dynamic_streams"]
     assert [s["name"] for s in listed["streams"]] == ["customers", "orders", "refunds"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from manifests import modern
 from support.api_server import Response
+from support.cli import engine_cli
 
 from engine import ReadError, load_source
 
@@ -50,21 +49,7 @@ def test_failing_read_masks_the_secret_in_errors_and_cli_output(
     config.write_text(json.dumps({"token": SENTINEL}))
     captured = []
     for command in ("check", "read"):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "engine",
-                command,
-                "--manifest",
-                str(manifest),
-                "--config",
-                str(config),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = engine_cli(command, manifest, config)
         captured.append(done.stdout + done.stderr)
     everything = "\n".join(captured)
     assert "internal error" in everything  # the API's message is shown ...
