@@ -12,7 +12,7 @@ from __future__ import annotations
 import calendar
 import datetime
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -113,13 +113,14 @@ class _PatternFormat:
         )
         self._strftime_chunks = _split_on_milliseconds(fmt)
         self._fast = _fast_regex(self._strptime_pattern)
+        self._build = _fields_builder(self._fast) if self._fast is not None else None
 
     def parse(self, value: str | int | float) -> datetime.datetime:
         text = value if isinstance(value, str) else str(value)
-        if self._fast is not None:
+        if self._fast is not None and self._build is not None:
             match = self._fast.fullmatch(text)
             if match is not None:
-                parsed = _from_fields(match.groupdict())
+                parsed = self._build(match.groups())
                 if parsed is not None:
                     return parsed
         parsed = datetime.datetime.strptime(text, self._strptime_pattern)
@@ -160,23 +161,38 @@ def _fast_regex(pattern: str) -> re.Pattern[str] | None:
     return re.compile("".join(parts))
 
 
-def _from_fields(fields: dict[str, str | None]) -> datetime.datetime | None:
-    """Build the datetime strptime would; None lets strptime report impossible dates."""
-    micro = fields.get("f")
-    zone = fields.get("z")
-    try:
-        return datetime.datetime(
-            int(fields.get("Y") or 1900),
-            int(fields.get("m") or 1),
-            int(fields.get("d") or 1),
-            int(fields.get("H") or 0),
-            int(fields.get("M") or 0),
-            int(fields.get("S") or 0),
-            int(micro.ljust(6, "0")) if micro else 0,
-            _fixed_offset(zone) if zone else UTC,
-        )
-    except ValueError:
-        return None
+_FIELD_DEFAULTS = (("Y", "1900"), ("m", "1"), ("d", "1"), ("H", "0"), ("M", "0"), ("S", "0"))
+
+
+def _fields_builder(regex: re.Pattern[str]) -> Callable[[tuple], datetime.datetime | None]:
+    """The function that builds the datetime strptime would from a match's groups.
+
+    Cursor values are parsed once per record, so the builder is compiled once per format into
+    one constructor call that reads the groups by position (about twice as fast as reading a
+    dict of named groups). Only group positions (integers) enter the source. It returns None for
+    impossible dates, letting strptime report them.
+    """
+    where = {name: number - 1 for name, number in regex.groupindex.items()}
+    arguments = [
+        f"int(g[{where[name]}])" if name in where else default for name, default in _FIELD_DEFAULTS
+    ]
+    micro, zone = where.get("f"), where.get("z")
+    arguments.append(
+        f"int(g[{micro}].ljust(6, '0')) if g[{micro}] else 0" if micro is not None else "0"
+    )
+    arguments.append(
+        f"fixed_offset(g[{zone}]) if g[{zone}] else UTC" if zone is not None else "UTC"
+    )
+    source = (
+        "def build(g):\n"
+        "    try:\n"
+        f"        return datetime({', '.join(arguments)})\n"
+        "    except ValueError:\n"
+        "        return None\n"
+    )
+    namespace = {"datetime": datetime.datetime, "fixed_offset": _fixed_offset, "UTC": UTC}
+    exec(compile(source, f"<datetime fields of {regex.pattern!r}>", "exec"), namespace)
+    return namespace["build"]
 
 
 _Format = _EpochFormat | _FloatEpochFormat | _PatternFormat
