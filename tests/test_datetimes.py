@@ -332,3 +332,8 @@ def test_duration_is_immutable_and_hashable() -> None:
     with pytest.raises(AttributeError):
         duration.months = 2  # type: ignore[misc]
     assert {duration: 1}[Duration(1)] == 1
+
+
+def test_an_impossible_date_in_a_well_formed_value_is_an_error() -> None:
+    with pytest.raises(DatetimeFormatError, match="2023-02-30"):
+        parse_datetime("2023-02-30T00:00:00Z", "%Y-%m-%dT%H:%M:%SZ")
