@@ -124,3 +124,21 @@ spec:
 
 
 DIALECTS = {"modern": modern, "legacy": legacy}
+
+
+def page_paginator(page_size: int) -> dict:
+    """A DefaultPaginator sending ``page`` (from 1) and ``per_page`` as query parameters."""
+
+    def parameter(name: str) -> dict:
+        return {"type": "RequestOption", "inject_into": "request_parameter", "field_name": name}
+
+    return {
+        "type": "DefaultPaginator",
+        "pagination_strategy": {
+            "type": "PageIncrement",
+            "page_size": page_size,
+            "start_from_page": 1,
+        },
+        "page_token_option": parameter("page"),
+        "page_size_option": parameter("per_page"),
+    }

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from manifests import page_paginator
 from support.api_server import ApiServer, Pagination, RecordedRequest, Response
 
 from engine import ManifestError, ReadError, load_source
@@ -283,20 +284,7 @@ def test_a_download_is_read_page_by_page_with_the_download_paginator(api_server)
     manifest = export_manifest(
         api_server.url,
         download_extractor={"type": "DpathExtractor", "field_path": ["data"]},
-        download_paginator={
-            "type": "DefaultPaginator",
-            "page_token_option": {
-                "type": "RequestOption",
-                "inject_into": "request_parameter",
-                "field_name": "page",
-            },
-            "page_size_option": {
-                "type": "RequestOption",
-                "inject_into": "request_parameter",
-                "field_name": "per_page",
-            },
-            "pagination_strategy": {"type": "PageIncrement", "page_size": 2, "start_from_page": 1},
-        },
+        download_paginator=page_paginator(2),
     )
     assert read(manifest) == LOWERED * 2
     pages = [r.param("page") for r in api_server.requests if r.path == "/pages"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from manifests import page_paginator
 from support.api_server import ApiServer, Pagination, Response
 from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 from test_slicing_routers import _events_server, _final_state, _incremental_child
@@ -12,20 +13,7 @@ from engine import load_source
 
 INCREMENTAL = {"streams": [{"stream": {"name": "items"}, "sync_mode": "incremental"}]}
 EVENTS = {"streams": [{"stream": {"name": "events"}, "sync_mode": "incremental"}]}
-PAGES = {
-    "type": "DefaultPaginator",
-    "pagination_strategy": {"type": "PageIncrement", "page_size": 2, "start_from_page": 1},
-    "page_token_option": {
-        "type": "RequestOption",
-        "inject_into": "request_parameter",
-        "field_name": "page",
-    },
-    "page_size_option": {
-        "type": "RequestOption",
-        "inject_into": "request_parameter",
-        "field_name": "per_page",
-    },
-}
+PAGES = page_paginator(2)
 
 
 def _ids(messages: list[dict]) -> list[Any]:
