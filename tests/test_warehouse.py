@@ -626,3 +626,17 @@ def test_a_record_without_its_key_in_the_loader_process_fails_the_whole_write(
         backend.destination.write_partitions(spec, parts, mode=WriteMode.UPSERT, run_id="r")
 
     assert backend.rows("id") == []
+
+
+def test_without_a_loader_process_the_write_goes_on_in_process(
+    background_duckdb: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_start(*args: Any) -> None:
+        raise OSError("fork: resource temporarily unavailable")
+
+    monkeypatch.setattr(duckdb_loader.LoaderProcess, "__init__", cannot_start)
+    backend = background_duckdb
+
+    result = backend.write(backend.spec(), _batches(_items(range(8))), WriteMode.UPSERT, "p")
+
+    assert (result.rows_written, result.row_count) == (8, 8)

@@ -13,6 +13,7 @@ over.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -23,6 +24,7 @@ from dagster_declarative.warehouse.columns import TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo
 from dagster_declarative.warehouse.duckdb_loader import STAGE_TABLE, LoaderProcess, StageLoader
 from dagster_declarative.warehouse.duckdb_sql import literal, qualified, quote
+from dagster_declarative.warehouse.errors import WarehouseError
 from dagster_declarative.warehouse.merge import merge_statements
 from dagster_declarative.warehouse.spec import BeforeCommit, Record, WriteMode
 
@@ -55,7 +57,11 @@ class DuckDBStage:
         self._batches += 1
         if isinstance(loader, StageLoader) and self._batches > self._background_after:
             loader.close()
-            self._loader = loader = LoaderProcess(self._layout, self._path)
+            try:
+                self._loader = loader = LoaderProcess(self._layout, self._path)
+            except (OSError, WarehouseError):  # no second process here: go on in this one
+                self._background_after = sys.maxsize
+                self._loader = loader = StageLoader(self._layout, self._path, create=False)
         loader.load(records, info)
 
     def rewind(self, rows: int) -> None:
