@@ -78,13 +78,9 @@ def build_declarative_assets(
     come from it); the run reads its config, with secrets, from the resource under
     ``resource_key``.
     """
-    loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
-    name = source_name or default_source_name(loaded)
-    translator = translator or DeclarativeTranslator()
-    descriptions = describe_streams(
-        loaded, source_name=name, config=config, streams=streams, destination_kind=destination_kind
-    )
-    return _stream_assets(loaded, descriptions, translator, resource_key, check_schema)
+    loaded, descriptions = _described(manifest, source_name, config, streams, destination_kind)
+    chosen = translator or DeclarativeTranslator()
+    return _stream_assets(loaded, descriptions, chosen, resource_key, check_schema)
 
 
 def declarative_assets(
@@ -101,13 +97,27 @@ def declarative_assets(
     with extra work; it runs once per stream asset."""
 
     def decorate(fn: Callable[..., Any]) -> list[dg.AssetsDefinition]:
-        loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
-        name = source_name or default_source_name(loaded)
+        loaded, descriptions = _described(manifest, source_name, config, streams)
         chosen = translator or DeclarativeTranslator()
-        descriptions = describe_streams(loaded, source_name=name, config=config, streams=streams)
         return _stream_assets(loaded, descriptions, chosen, resource_key, True, body=fn)
 
     return decorate
+
+
+def _described(
+    manifest: str | Path | Mapping[str, Any] | Manifest,
+    source_name: str | None,
+    config: Mapping[str, Any] | None,
+    streams: Sequence[str] | None,
+    destination_kind: str = "duckdb",
+) -> tuple[Manifest, list[StreamDescription]]:
+    """The loaded manifest and the descriptions of its selected streams."""
+    loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    name = source_name or default_source_name(loaded)
+    descriptions = describe_streams(
+        loaded, source_name=name, config=config, streams=streams, destination_kind=destination_kind
+    )
+    return loaded, descriptions
 
 
 def build_declarative_definitions(

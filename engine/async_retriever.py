@@ -280,7 +280,7 @@ class AsyncRetriever:
         request = page.response.request if page.response is not None else None
         if request is None:
             return None
-        return f"{request.method} {self.masker.mask_url(request.url or '')}"
+        return self.masker.request_label(request.method, request.url)
 
     def _unknown_status(self, job: _Job) -> str:
         if job.api_status is None:
@@ -302,7 +302,7 @@ class AsyncRetriever:
                 f"the async job did not complete in {len(ended)} attempt"
                 f"{'s' if len(ended) != 1 else ''} ({outcomes})"
             ),
-            url=f"{last.method} {self.masker.mask_url(last.url)}" if last else None,
+            url=self.masker.request_label(last.method, last.url) if last else None,
             failure_type="config_error",
         )
 

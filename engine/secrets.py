@@ -54,6 +54,10 @@ class SecretMasker:
             parts = parts._replace(netloc=parts.netloc.replace(parts.password, MASK))
         return self.mask(urlunsplit(parts))
 
+    def request_label(self, method: str | None, url: str | None) -> str:
+        """``METHOD url`` with the URL masked: how errors name the request that failed."""
+        return f"{method or ''} {self.mask_url(url or '')}"
+
 
 def secret_config_values(spec: Mapping[str, Any] | None, config: Mapping[str, Any]) -> list[str]:
     """Config values at the places the spec marks ``airbyte_secret: true`` (nested too)."""

@@ -296,7 +296,7 @@ class HttpClient:
             reason += f": {self.masker.mask(detail)[:500]}"
         return ReadError(
             reason,
-            url=f"{prepared.method} {self.masker.mask_url(prepared.url or '')}",
+            url=self.masker.request_label(prepared.method, prepared.url),
             status=outcome.status,
             attempts=attempts,
             failure_type=decision.failure_type,
