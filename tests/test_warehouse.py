@@ -30,7 +30,8 @@ from dagster_declarative.warehouse import (
     WriteModeError,
     WriteResult,
     destination_from_url,
-    duckdb_loader,
+    duckdb_ingest,
+    duckdb_loader_process,
 )
 from engine.state import StateStore
 
@@ -553,14 +554,17 @@ def test_a_batch_the_stage_cannot_load_fails_the_write_and_writes_nothing(
     if backend.name != "duckdb":
         pytest.skip("only DuckDB stages batches in a file of its own")
     backend.write(backend.spec(), _batches(_items(range(2))), WriteMode.UPSERT, "p")
-    load = duckdb_loader._BatchInsert.run
+    load = duckdb_ingest.JsonInsert.run
 
-    def disk_full_on_second_batch(self: Any, connection: Any, path: Path, info: Any) -> None:
+    def disk_full_on_second_batch(
+        self: Any, connection: Any, path: Path, info: Any, *numbering: Any
+    ) -> None:
         if info.first_sequence > 2:
             raise duckdb.IOException("could not write the staging file: disk full")
-        load(self, connection, path, info)
+        load(self, connection, path, info, *numbering)
 
-    monkeypatch.setattr(duckdb_loader._BatchInsert, "run", disk_full_on_second_batch)
+    monkeypatch.setattr(duckdb_ingest.JsonInsert, "run", disk_full_on_second_batch)
+    monkeypatch.setattr(backend.destination, "background_after", 10)  # the patch is in process
     batches = [_items(range(2, 4)), _items(range(4, 6)), _items(range(6, 8))]
 
     with pytest.raises(duckdb.IOException, match="disk full"):
@@ -634,7 +638,7 @@ def test_without_a_loader_process_the_write_goes_on_in_process(
     def cannot_start(*args: Any) -> None:
         raise OSError("fork: resource temporarily unavailable")
 
-    monkeypatch.setattr(duckdb_loader.LoaderProcess, "__init__", cannot_start)
+    monkeypatch.setattr(duckdb_loader_process.LoaderProcess, "__init__", cannot_start)
     backend = background_duckdb
 
     result = backend.write(backend.spec(), _batches(_items(range(8))), WriteMode.UPSERT, "p")

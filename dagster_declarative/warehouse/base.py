@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from dagster_declarative.warehouse.collector import paced_for_batches
 from dagster_declarative.warehouse.columns import TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo
 from dagster_declarative.warehouse.errors import PartialWriteError
@@ -86,7 +87,7 @@ class BaseDestination(ABC):
         layout = self._prepare_table(table)
         rows_by_partition: dict[str | None, int] = {}
         staged = 0
-        with self._open_stage(layout) as stage:
+        with paced_for_batches(), self._open_stage(layout) as stage:
             failure: Exception | None = None
             for partition_key, batches in parts:
                 before = staged

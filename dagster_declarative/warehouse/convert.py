@@ -16,8 +16,9 @@ import dataclasses
 import json
 import re
 import reprlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timezone
+from itertools import count
 from typing import Any
 
 import orjson
@@ -122,14 +123,6 @@ CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
 }
 
 
-# Python types a column takes unchanged (integers still go through the 64-bit range check).
-_ALREADY_FITS: dict[ColumnType, type] = {
-    ColumnType.STRING: str,
-    ColumnType.NUMBER: float,
-    ColumnType.BOOLEAN: bool,
-}
-
-
 def _json_fallback(value: Any) -> Any:
     return str(value)
 
@@ -167,20 +160,26 @@ class RowConverter:
         self._convert = _compile(layout, as_objects)
         self._as_objects = as_objects
 
-    def convert(self, records: Sequence[Record], info: BatchInfo) -> list[Any]:
-        convert, first = self._convert, info.first_sequence
+    def convert(
+        self, records: Sequence[Record], info: BatchInfo, sequences: Iterable[int] | None = None
+    ) -> list[Any]:
+        """Rows for `records`, numbered from the batch's first sequence number or by
+        `sequences` (a stage that converts only some records of a batch)."""
+        convert = self._convert
+        # count() has no end: `strict` would fail; `sequences`, when given, is as long as `records`.
+        numbers = count(info.first_sequence) if sequences is None else sequences
         if self._as_objects:
-            return [convert(record, seq) for seq, record in enumerate(records, first)]
+            return [convert(record, seq) for seq, record in zip(numbers, records, strict=False)]
         extracted_at, partition_key, run_id = info.extracted_at, info.partition_key, info.run_id
         return [
             convert(record, seq, extracted_at, partition_key, run_id)
-            for seq, record in enumerate(records, first)
+            for seq, record in zip(numbers, records, strict=False)
         ]
 
 
 # The inline test that a value already fits its column, per column type (`{v}` is the variable).
 # Dates always go through their converter; timestamps have `_TIMESTAMP_INLINE`.
-_FITS_INLINE = {
+FITS_INLINE = {
     ColumnType.STRING: "type({v}) is str",
     ColumnType.INTEGER: f"type({{v}}) is int and {_INT64_MIN} <= {{v}} <= {_INT64_MAX}",
     ColumnType.NUMBER: "type({v}) is float",
@@ -219,7 +218,7 @@ def _compile(layout: TableLayout, as_objects: bool) -> Callable[..., Any]:
         if column.type is ColumnType.TIMESTAMP:
             lines.append(_TIMESTAMP_INLINE.format(v=v, call=call))
             continue
-        fits = _FITS_INLINE.get(column.type)
+        fits = FITS_INLINE.get(column.type)
         test = f"{v} is not None" + (f" and not ({fits.format(v=v)})" if fits else "")
         lines += [f"    if {test}:", f"        {v}, extras = {call}"]
     for position, column in enumerate(data):

@@ -74,7 +74,7 @@ class DuckDBDestination(BaseDestination):
         path: str | os.PathLike[str],
         *,
         lock_timeout: float = 300.0,
-        background_after: int = 4,
+        background_after: int = 1,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.lock_timeout = lock_timeout

@@ -1,69 +1,47 @@
-"""Converting and loading a DuckDB write's batches into its staging file, here or in a process.
+"""Loading a DuckDB write's batches into its staging file.
 
-`StageLoader` turns a batch of records into rows (see `convert.py`) and ingests them into the
-write's private staging file with DuckDB's JSON reader. A long write runs it in a loader process
-(`LoaderProcess`), so that conversion and ingestion use the second core while this process
-reads the API: measured with DuckDB 2.0, neither Python code nor a DuckDB query on a second
-thread runs beside the reading thread (they take turns on the interpreter lock), but a second
-process does. Batches travel to the loader pickled through a pipe, which keeps every Python
-value a transformation may have produced exactly as it was.
+Each batch is first split (`split_batch`): records whose fields already have their columns' types
+(see `fits.py`; most records of most APIs) become one JSON text, which DuckDB's JSON reader
+ingests typed by the table's columns (see `duckdb_ingest.py`); the others are converted in Python
+(`RowConverter`, the reference for what a value becomes) before they are ingested. Should the
+reader refuse a record that passed the check (a timestamp on 30 February), that part is
+converted instead.
 
-The loader process runs `serve` (see `_BOOTSTRAP`): it reads (command, arguments) messages from
-stdin and answers each on stdout with None or the exception it raised.
+`StageLoader` does the loading. A long write runs it in a loader process of its own (see
+`duckdb_loader_process.py`); the writer then only splits batches and writes files.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import select
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
 
 import duckdb
+import orjson
 
-import dagster_declarative
-from dagster_declarative.warehouse.columns import (
-    EXTRACTED_AT_COLUMN,
-    PARTITION_COLUMN,
-    RUN_ID_COLUMN,
-    SEQUENCE_COLUMN,
-    TableLayout,
-)
+from dagster_declarative.warehouse.columns import SEQUENCE_COLUMN, TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo, RowConverter, encode_json
-from dagster_declarative.warehouse.duckdb_sql import (
-    SQL_TYPES,
-    STAGING_MEMORY,
-    definition,
-    literal,
-    quote,
-)
-from dagster_declarative.warehouse.errors import WarehouseError
+from dagster_declarative.warehouse.duckdb_ingest import STAGE_TABLE, JsonInsert
+from dagster_declarative.warehouse.duckdb_sql import STAGING_MEMORY, definition, quote
+from dagster_declarative.warehouse.fits import FitCheck
 from dagster_declarative.warehouse.spec import Record
 
-STAGE_TABLE = "_dd_staging"
-# The loader process imports this module without running dagster_declarative/__init__.py, which
-# imports Dagster (two seconds of start-up the loader has no use for): the package is registered
-# first as a bare module whose search path is the package directory (argv[1]).
-_BOOTSTRAP = """
-import sys, types
-package = types.ModuleType("dagster_declarative")
-package.__path__ = [sys.argv[1]]
-sys.modules["dagster_declarative"] = package
-from dagster_declarative.warehouse.duckdb_loader import serve
-serve()
-"""
-# Batches handed to the loader process that it has not finished: enough to ride out a slow
-# batch, few enough that the files waiting on disk stay small.
-_AHEAD = 8
-_PER_BATCH_COLUMNS = frozenset((PARTITION_COLUMN, EXTRACTED_AT_COLUMN, RUN_ID_COLUMN))
+# orjson options that make it refuse, rather than turn into text, the Python values JSON would
+# not give back as they were: datetimes, dataclasses, subclasses of str, int, dict or list (it
+# also refuses integers beyond 64 bits, non-string keys and invalid strings). A float NaN or
+# infinity, which JSON cannot hold, still becomes null.
+EXACT_JSON = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+# Refusals that concern the table rather than a batch: stop trying its records as sent.
+_NAMES_REFUSED = (duckdb.BinderException, duckdb.ParserException)
 
 
 class StageLoader:
-    """Converts batches and appends them to the staging table of the file at `path`."""
+    """Appends batches to the staging table of the file at `path`."""
 
     def __init__(self, layout: TableLayout, path: Path, *, create: bool) -> None:
         self._connection = duckdb.connect(str(path), config=STAGING_MEMORY)
@@ -72,22 +50,45 @@ class StageLoader:
             self._connection.execute(
                 f"CREATE TABLE {quote(STAGE_TABLE)} ({columns}, {quote(SEQUENCE_COLUMN)} BIGINT)"
             )
+        self._check = FitCheck(layout)
         self._converter = RowConverter(layout, as_objects=True)
-        self._insert = _BatchInsert(layout)
+        self._converted = JsonInsert.converted(layout)
+        self._as_sent = JsonInsert.as_sent(layout, self._check.extras_key)
+        """None when the table's field names cannot be read as sent (see `JsonInsert.as_sent`)."""
         self._batch_file = path.with_suffix(f".{os.getpid()}.json")
 
-    def load_file(self, path: Path, info: BatchInfo) -> None:
-        """Load a batch handed over as a pickle file (see `LoaderProcess`), then delete it."""
-        records = pickle.loads(path.read_bytes())
-        path.unlink()
-        self.load(records, info)
+    def load(self, records: Sequence[Record], info: BatchInfo, text: Path | None = None) -> None:
+        """Append one batch; `text`, when given, is a file holding it as JSON."""
+        first = info.first_sequence
+        unfit_at: Sequence[int] = range(len(records))
+        if self._as_sent is not None:
+            try:
+                unfit_at = self._load_fitting(self._as_sent, records, info, text)
+            except TypeError:  # a value JSON would not give back as it is
+                pass
+            except duckdb.Error as error:  # a value the reader refuses; converting will tell
+                if isinstance(error, _NAMES_REFUSED):
+                    self._as_sent = None
+        if unfit_at:
+            rows = self._converter.convert(
+                [records[at] for at in unfit_at], info, [first + at for at in unfit_at]
+            )
+            self._converted.run(self._connection, self._write(encode_json(rows)), info)
 
-    def load(self, records: Sequence[Record], info: BatchInfo) -> None:
-        self._batch_file.write_bytes(encode_json(self._converter.convert(records, info)))
-        try:
-            self._insert.run(self._connection, self._batch_file, info)
-        finally:
-            self._batch_file.unlink()
+    def _load_fitting(
+        self, insert: JsonInsert, records: Sequence[Record], info: BatchInfo, text: Path | None
+    ) -> Sequence[int]:
+        """Ingest the records that fit as they are; return the positions of the others."""
+        batch = self._check.sort(records)
+        if batch.as_is:
+            if text is None:
+                text = self._write(orjson.dumps(records, option=EXACT_JSON))
+            insert.run(self._connection, text, info)
+        elif batch.fitting:
+            fitting = self._write(orjson.dumps(batch.fitting, option=EXACT_JSON))
+            first = info.first_sequence
+            insert.run(self._connection, fitting, info, [first + at for at in batch.fitting_at])
+        return batch.unfit_at
 
     def delete_after(self, rows: int) -> None:
         """Forget the staged rows after the first `rows` of the write."""
@@ -98,144 +99,6 @@ class StageLoader:
     def close(self) -> None:
         self._connection.close()
 
-
-class _BatchInsert:
-    """The INSERT that ingests one batch file, with the per-batch columns as parameters."""
-
-    def __init__(self, layout: TableLayout) -> None:
-        names = [*(column.name for column in layout.columns), SEQUENCE_COLUMN]
-        read = {column.name: SQL_TYPES[column.type] for column in layout.columns}
-        read[SEQUENCE_COLUMN] = "BIGINT"
-        columns = ", ".join(
-            f"{literal(name)}: {literal(read[name])}"
-            for name in names
-            if name not in _PER_BATCH_COLUMNS
-        )
-        self._parameters = [name for name in names if name in _PER_BATCH_COLUMNS]
-        selected = ", ".join("?" if name in _PER_BATCH_COLUMNS else quote(name) for name in names)
-        self._head = f"INSERT INTO {quote(STAGE_TABLE)} SELECT {selected} FROM read_json("
-        self._tail = f", format = 'array', columns = {{{columns}}})"
-
-    def run(self, connection: duckdb.DuckDBPyConnection, path: Path, info: BatchInfo) -> None:
-        values = {
-            PARTITION_COLUMN: info.partition_key,
-            EXTRACTED_AT_COLUMN: info.extracted_at,
-            RUN_ID_COLUMN: info.run_id,
-        }
-        connection.execute(
-            self._head + literal(str(path)) + self._tail,
-            [values[name] for name in self._parameters],
-        )
-
-
-class LoaderProcess:
-    """A `StageLoader` in a process of its own, fed through its stdin.
-
-    Batches are handed over as files beside the staging file (a pipe would make the writer wait
-    for the loader at every batch) and commands are sent without waiting for their answers; at
-    most `_AHEAD` batches wait for the loader. Answers are collected as they arrive, and the
-    first failure is raised by the next call (`finish` raises it at the latest).
-    """
-
-    def __init__(self, layout: TableLayout, path: Path) -> None:
-        package = str(Path(dagster_declarative.__file__).resolve().parent)
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, package],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        self._batch_files = path.with_name("batch")
-        self._unanswered = self._batches = 0
-        self._send("start", layout, path)
-
-    def load(self, records: Sequence[Record], info: BatchInfo) -> None:
-        path = self._batch_files.with_suffix(f".{self._batches}.pickle")
-        path.write_bytes(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))
-        self._batches += 1
-        self._collect(until=0, wait=False)
-        self._collect(until=_AHEAD, wait=True)
-        self._send("load_file", path, info)
-
-    def delete_after(self, rows: int) -> None:
-        self._send("delete_after", rows)
-        self._collect(until=0, wait=True)
-
-    def finish(self) -> None:
-        """Wait until every batch is loaded and the staging file is closed; raise any failure."""
-        self._send("close")
-        self._collect(until=0, wait=True)
-        self._process.wait()
-
-    def kill(self) -> None:
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-
-    def _send(self, command: str, *arguments: Any) -> None:
-        stdin = self._process.stdin
-        assert stdin is not None
-        try:
-            pickle.dump((command, arguments), stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            stdin.flush()
-        except BrokenPipeError:
-            raise self._died() from None
-        self._unanswered += 1
-
-    def _collect(self, *, until: int, wait: bool) -> None:
-        """Read answers until at most `until` are outstanding, or while some are ready."""
-        stdout = self._process.stdout
-        assert stdout is not None
-        while self._unanswered > until and (wait or select.select([stdout], [], [], 0)[0]):
-            try:
-                failure = pickle.load(stdout)
-            except EOFError:
-                raise self._died() from None
-            self._unanswered -= 1
-            if failure is not None:
-                raise failure
-
-    def _died(self) -> WarehouseError:
-        code = self._process.wait()
-        return WarehouseError(f"the DuckDB loader process ended unexpectedly (exit code {code})")
-
-
-def serve() -> None:
-    """The loader process's main: answer on a private copy of stdout, so that anything else
-    printed (a library's notice) goes to stderr instead of corrupting the answers."""
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    _serve(sys.stdin.buffer, answers)
-
-
-def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """Run commands until `close`; after a failure, skip further loads."""
-    loader: StageLoader | None = None
-    failed = False
-    while True:
-        try:
-            command, arguments = pickle.load(requests)
-        except EOFError:  # the writer is gone (killed, or it closed the stage early)
-            return
-        answer: BaseException | None = None
-        try:
-            if command == "start":
-                loader = StageLoader(*arguments, create=False)
-            elif loader is not None and not (failed and command == "load_file"):
-                if command == "close":
-                    loader.close()
-                else:
-                    getattr(loader, command)(*arguments)
-        except Exception as error:  # every failure goes back to the writer
-            failed, answer = True, _picklable(error)
-        pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
-        answers.flush()
-        if command == "close":
-            return
-
-
-def _picklable(error: Exception) -> Exception:
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:  # any failure to pickle means: send the text
-        return WarehouseError(f"{type(error).__name__}: {error}")
-    return error
+    def _write(self, text: bytes) -> Path:
+        self._batch_file.write_bytes(text)
+        return self._batch_file

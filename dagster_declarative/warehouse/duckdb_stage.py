@@ -22,7 +22,9 @@ import duckdb
 
 from dagster_declarative.warehouse.columns import TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo
-from dagster_declarative.warehouse.duckdb_loader import STAGE_TABLE, LoaderProcess, StageLoader
+from dagster_declarative.warehouse.duckdb_ingest import STAGE_TABLE
+from dagster_declarative.warehouse.duckdb_loader import StageLoader
+from dagster_declarative.warehouse.duckdb_loader_process import LoaderProcess
 from dagster_declarative.warehouse.duckdb_sql import literal, qualified, quote
 from dagster_declarative.warehouse.errors import WarehouseError
 from dagster_declarative.warehouse.merge import merge_statements

@@ -1,0 +1,187 @@
+"""A DuckDB write's `StageLoader` in a process of its own, so that loading uses the second core.
+
+Measured with DuckDB 2.0, neither Python code nor a DuckDB query on a second thread runs beside
+the reading thread (they take turns on the interpreter lock), but a second process does.
+
+The writer splits each batch (`split_batch`: a fit check and one `orjson.dumps`, about 0.6 µs a
+record) and hands the parts over as files, so the loader never parses the records that fit:
+DuckDB's reader ingests their file as it is. Records to convert travel as JSON too, or pickled
+when JSON would not give back their values as they are (see `EXACT_JSON`).
+
+The loader process runs `serve` (see `_BOOTSTRAP`): it reads (command, arguments) messages from
+stdin and answers each on stdout with None or the exception it raised.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+import dagster_declarative
+from dagster_declarative.warehouse.collector import paced_for_batches
+from dagster_declarative.warehouse.columns import TableLayout
+from dagster_declarative.warehouse.convert import BatchInfo
+from dagster_declarative.warehouse.duckdb_loader import EXACT_JSON, StageLoader
+from dagster_declarative.warehouse.errors import WarehouseError
+from dagster_declarative.warehouse.spec import Record
+
+# The loader process imports this module without running dagster_declarative/__init__.py, which
+# imports Dagster (two seconds of start-up the loader has no use for): the package is registered
+# first as a bare module whose search path is the package directory (argv[1]).
+_BOOTSTRAP = """
+import sys, types
+package = types.ModuleType("dagster_declarative")
+package.__path__ = [sys.argv[1]]
+sys.modules["dagster_declarative"] = package
+from dagster_declarative.warehouse.duckdb_loader_process import serve
+serve()
+"""
+# Batches handed to the loader process that it has not finished: enough to ride out a slow
+# batch, few enough that the files waiting on disk stay small.
+_AHEAD = 16
+# The loader yields the CPU to the reading process and the API it talks to. Measured on two
+# vCPUs: a busy process at normal priority made a 300,000-record read 1.8x slower (the reader
+# waits for every response, and the API then waits for a core); at niceness 10, not measurably.
+_NICENESS = 10
+
+
+class LoaderProcess:
+    """A `StageLoader` in a process of its own, fed through its stdin.
+
+    Batches are handed over as files beside the staging file (a pipe would make the writer wait
+    for the loader at every batch) and commands are sent without waiting for their answers; at
+    most `_AHEAD` batches wait for the loader. Answers are collected as they arrive, and the
+    first failure is raised by the next call (`finish` raises it at the latest).
+    """
+
+    def __init__(self, layout: TableLayout, path: Path) -> None:
+        package = str(Path(dagster_declarative.__file__).resolve().parent)
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _BOOTSTRAP, package],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._batch_files = path.with_name("batch")
+        self._unanswered = self._batches = 0
+        self._send("start", layout, path)
+
+    def load(self, records: Sequence[Record], info: BatchInfo) -> None:
+        try:
+            payload, kind = orjson.dumps(records, option=EXACT_JSON), "json"
+        except TypeError:  # a value JSON would not give back as it is
+            payload, kind = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL), "pickle"
+        path = self._batch_files.with_suffix(f".{self._batches}.{kind}")
+        path.write_bytes(payload)
+        self._batches += 1
+        self._collect(until=0, wait=False)
+        self._collect(until=_AHEAD, wait=True)
+        self._send("load_file", path, info)
+
+    def delete_after(self, rows: int) -> None:
+        self._send("delete_after", rows)
+        self._collect(until=0, wait=True)
+
+    def finish(self) -> None:
+        """Wait until every batch is loaded and the staging file is closed; raise any failure.
+
+        The process may still be exiting; `kill` ends it."""
+        self._send("close")
+        self._collect(until=0, wait=True)
+
+    def kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def _send(self, command: str, *arguments: Any) -> None:
+        stdin = self._process.stdin
+        assert stdin is not None
+        try:
+            pickle.dump((command, arguments), stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            stdin.flush()
+        except BrokenPipeError:
+            raise self._died() from None
+        self._unanswered += 1
+
+    def _collect(self, *, until: int, wait: bool) -> None:
+        """Read answers until at most `until` are outstanding, or while some are ready."""
+        stdout = self._process.stdout
+        assert stdout is not None
+        while self._unanswered > until and (wait or select.select([stdout], [], [], 0)[0]):
+            try:
+                failure = pickle.load(stdout)
+            except EOFError:
+                raise self._died() from None
+            self._unanswered -= 1
+            if failure is not None:
+                raise failure
+
+    def _died(self) -> WarehouseError:
+        code = self._process.wait()
+        return WarehouseError(f"the DuckDB loader process ended unexpectedly (exit code {code})")
+
+
+def serve() -> None:
+    """The loader process's main: answer on a private copy of stdout, so that anything else
+    printed (a library's notice) goes to stderr instead of corrupting the answers."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    if hasattr(os, "nice"):
+        os.nice(_NICENESS)
+    with paced_for_batches():  # the loader holds a batch at a time, as the writer does
+        _serve(sys.stdin.buffer, answers)
+
+
+def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """Run commands until `close`; after a failure, skip further loads."""
+    loader: StageLoader | None = None
+    failed = False
+    while True:
+        try:
+            command, arguments = pickle.load(requests)
+        except EOFError:  # the writer is gone (killed, or it closed the stage early)
+            return
+        answer: BaseException | None = None
+        try:
+            if command == "start":
+                loader = StageLoader(*arguments, create=False)
+            elif loader is not None and not (failed and command == "load_file"):
+                if command == "close":
+                    loader.close()
+                elif command == "load_file":
+                    _load_file(loader, *arguments)
+                else:
+                    getattr(loader, command)(*arguments)
+        except Exception as error:  # every failure goes back to the writer
+            failed, answer = True, _picklable(error)
+        pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
+        answers.flush()
+        if command == "close":
+            return
+
+
+def _load_file(loader: StageLoader, path: Path, info: BatchInfo) -> None:
+    """Load a batch the writer handed over as a JSON or pickle file, then delete the file."""
+    try:
+        if path.suffix == ".json":
+            loader.load(orjson.loads(path.read_bytes()), info, text=path)
+        else:
+            loader.load(pickle.loads(path.read_bytes()), info)
+    finally:
+        path.unlink()
+
+
+def _picklable(error: Exception) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # any failure to pickle means: send the text
+        return WarehouseError(f"{type(error).__name__}: {error}")
+    return error
