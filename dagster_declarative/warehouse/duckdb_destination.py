@@ -65,8 +65,8 @@ def _process_lock(path: Path) -> threading.RLock:
 class DuckDBDestination(BaseDestination):
     """Writes into the DuckDB file at `path`, waiting up to `lock_timeout` seconds for its lock.
 
-    A write of more than `background_after` batches converts and loads the rest in a loader
-    process (see `duckdb_loader.py`); shorter writes do not pay for starting one.
+    A write of more than `background_after` batches loads the rest in a loader process (see
+    `duckdb_loader_process.py`); shorter writes do not pay for starting one.
     """
 
     def __init__(

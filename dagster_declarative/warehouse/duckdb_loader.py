@@ -1,14 +1,14 @@
 """Loading a DuckDB write's batches into its staging file.
 
-Each batch is first split (`split_batch`): records whose fields already have their columns' types
-(see `fits.py`; most records of most APIs) become one JSON text, which DuckDB's JSON reader
-ingests typed by the table's columns (see `duckdb_ingest.py`); the others are converted in Python
-(`RowConverter`, the reference for what a value becomes) before they are ingested. Should the
-reader refuse a record that passed the check (a timestamp on 30 February), that part is
+Records whose fields already have their columns' types (see `fits.py`; most records of most
+APIs) are ingested from their JSON text by DuckDB's JSON reader, typed by the table's columns
+(see `duckdb_ingest.py`); the others are converted in Python first (`RowConverter`, the
+reference for what a value becomes). Should the reader refuse records that passed the check (a
+timestamp on 30 February), or should JSON be unable to carry a value exactly, the whole batch is
 converted instead.
 
 `StageLoader` does the loading. A long write runs it in a loader process of its own (see
-`duckdb_loader_process.py`); the writer then only splits batches and writes files.
+`duckdb_loader_process.py`); the writer then only writes each batch's JSON text to a file.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ so rows are staged in a DuckDB file of the write's own, in a temporary directory
 the merge, the only moment the warehouse file is locked, just attaches the staging file and
 moves them in with plain SQL.
 
-Short writes load in this process. From the `background_after`-th batch on, a loader process
-converts and loads, so a long write costs the reading thread little more than handing batches
-over.
+The first `background_after` batches load in this process; after them, a loader process (see
+`duckdb_loader_process.py`) takes over, so a long write costs the reading thread little more
+than writing each batch's JSON text. A write of one batch does not pay for starting a process.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ from dagster_declarative.warehouse.columns import ColumnType, TableLayout
 from dagster_declarative.warehouse.convert import FITS_INLINE
 from dagster_declarative.warehouse.spec import Record
 
-# ISO 8601 in UTC, to the second or with 3 or 6 fraction digits; not year 0 (Python has none).
+# The spellings a reader may cast itself: ISO 8601 in UTC, to the second or with 3 or 6 fraction
+# digits, and plain dates. The reader must also refuse year 0, which Python has not.
 TIMESTAMP_PATTERN = r"\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{3}|\.\d{6})?(Z|\+00:00)"
 DATE_PATTERN = r"\d{4}-\d\d-\d\d"
 # The inline test that a present value fits as JSON holds it, per column type (`{v}` is the
