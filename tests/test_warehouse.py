@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -591,6 +591,21 @@ def test_a_loader_process_writes_what_the_writer_would(background_duckdb: Backen
     assert result.rows_by_partition == {"2024-01-01": 5, "2024-01-02": 5}
     assert backend.rows("id, name, _dd_partition, _dd_run_id") == [
         (i, f"v1-{i}", f"2024-01-0{i // 10}", "r") for i in [*range(10, 15), *range(20, 25)]
+    ]
+
+
+def test_the_loader_process_gets_python_values_json_would_change(
+    background_duckdb: Backend,
+) -> None:
+    """Batches holding datetimes travel pickled, so the loader converts the very values."""
+    backend, spec = background_duckdb, background_duckdb.spec()
+    moment = datetime(2024, 5, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+    records = [{"id": i, "name": f"n{i}", "updated_at": moment} for i in range(8)]
+
+    backend.write(spec, _batches(records), WriteMode.UPSERT, "p")
+
+    assert backend.rows("id, updated_at") == [
+        (i, datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc)) for i in range(8)
     ]
 
 
