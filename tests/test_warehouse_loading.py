@@ -21,6 +21,7 @@ from dagster_declarative.warehouse.columns import TableLayout, plan_columns
 from dagster_declarative.warehouse.convert import BatchInfo
 from dagster_declarative.warehouse.duckdb_ingest import STAGE_TABLE
 from dagster_declarative.warehouse.duckdb_loader import EXACT_JSON, StageLoader
+from dagster_declarative.warehouse.duckdb_loader_process import LoaderProcess
 from dagster_declarative.warehouse.fits import FitCheck
 from dagster_declarative.warehouse.spec import TableSpec
 
@@ -259,3 +260,32 @@ def test_a_disabled_collector_stays_disabled(default_thresholds: tuple[int, int,
     with collector.paced_for_batches():
         assert gc.get_threshold()[0] == 0
     assert gc.get_threshold()[0] == 0
+
+
+def test_batches_grouped_for_a_busy_loader_keep_their_numbers_and_partitions(
+    tmp_path: Path,
+) -> None:
+    """The loader process is still starting when the batches arrive, so they are grouped into
+    fewer files; every record keeps its sequence number and its partition."""
+    layout, path = _layout(), tmp_path / "stage.duckdb"
+    StageLoader(layout, path, create=True).close()
+    loader = LoaderProcess(layout, path)
+    first = 1
+    try:
+        for partition in ("2024-01-01", "2024-01-02"):
+            for _batch in range(10):
+                batch = [{"id": first + n, "name": partition} for n in range(3)]
+                loader.load(batch, BatchInfo(partition, "run", first, EXTRACTED_AT))
+                first += len(batch)
+        loader.finish()
+    finally:
+        loader.kill()
+
+    with duckdb.connect(str(path)) as connection:
+        rows = connection.execute(
+            f'SELECT id, name, _dd_partition, _dd_seq FROM "{STAGE_TABLE}" ORDER BY _dd_seq'
+        ).fetchall()
+    assert rows == [
+        (n, f"2024-01-0{1 + (n > 30)}", f"2024-01-0{1 + (n > 30)}", n) for n in range(1, 61)
+    ]
+    assert loader._files < 20

@@ -33,14 +33,17 @@ from dagster_declarative.warehouse.duckdb_loader import EXACT_JSON, StageLoader
 from dagster_declarative.warehouse.errors import WarehouseError
 from dagster_declarative.warehouse.spec import Record
 
-# The loader process imports this module without running dagster_declarative/__init__.py, which
-# imports Dagster (two seconds of start-up the loader has no use for): the package is registered
-# first as a bare module whose search path is the package directory (argv[1]).
+# The loader process imports this module without running the packages' __init__.py files:
+# dagster_declarative's imports Dagster (two seconds of start-up the loader has no use for),
+# dagster_declarative.warehouse's every destination (SQLAlchemy: 0.18 s). Both packages are
+# registered first as bare modules whose search paths are their directories (argv[1]).
 _BOOTSTRAP = """
-import sys, types
-package = types.ModuleType("dagster_declarative")
-package.__path__ = [sys.argv[1]]
-sys.modules["dagster_declarative"] = package
+import os, sys, types
+for name, path in (("dagster_declarative", sys.argv[1]),
+                   ("dagster_declarative.warehouse", os.path.join(sys.argv[1], "warehouse"))):
+    package = types.ModuleType(name)
+    package.__path__ = [path]
+    sys.modules[name] = package
 from dagster_declarative.warehouse.duckdb_loader_process import serve
 serve()
 """
@@ -51,6 +54,8 @@ _AHEAD = 16
 # vCPUs: a busy process at normal priority made a 300,000-record read 1.8x slower (the reader
 # waits for every response, and the API then waits for a core); at niceness 10, not measurably.
 _NICENESS = 10
+# Batches grouped into one file at most (see `LoaderProcess`).
+_GROUP = 4
 
 
 class LoaderProcess:
@@ -58,8 +63,14 @@ class LoaderProcess:
 
     Batches are handed over as files beside the staging file (a pipe would make the writer wait
     for the loader at every batch) and commands are sent without waiting for their answers; at
-    most `_AHEAD` batches wait for the loader. Answers are collected as they arrive, and the
+    most `_AHEAD` files wait for the loader. Answers are collected as they arrive, and the
     first failure is raised by the next call (`finish` raises it at the latest).
+
+    While the loader is busy, consecutive batches of one partition are grouped, up to `_GROUP`
+    of them, into one file: DuckDB's reader spends about 5 ms on every statement whatever its
+    size (measured: 300,000 records ingest in 0.81 s as 60 files, 0.56 s as 15), so a loader
+    that falls behind catches up. An idle loader gets each batch at once, so that little is
+    left to load when the reading ends.
     """
 
     def __init__(self, layout: TableLayout, path: Path) -> None:
@@ -70,22 +81,27 @@ class LoaderProcess:
             stdout=subprocess.PIPE,
         )
         self._batch_files = path.with_name("batch")
-        self._unanswered = self._batches = 0
+        self._unanswered = self._files = 0
+        self._group: list[tuple[bytes, BatchInfo]] = []
         self._send("start", layout, path)
 
     def load(self, records: Sequence[Record], info: BatchInfo) -> None:
-        try:
-            payload, kind = orjson.dumps(records, option=EXACT_JSON), "json"
-        except TypeError:  # a value JSON would not give back as it is
-            payload, kind = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL), "pickle"
-        path = self._batch_files.with_suffix(f".{self._batches}.{kind}")
-        path.write_bytes(payload)
-        self._batches += 1
         self._collect(until=0, wait=False)
-        self._collect(until=_AHEAD, wait=True)
-        self._send("load_file", path, info)
+        try:
+            text = orjson.dumps(records, option=EXACT_JSON)
+        except TypeError:  # a value JSON would not give back as it is
+            self._hand_over_group()
+            self._hand_over(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL), info)
+            return
+        group = self._group
+        if group and (group[0][1].partition_key != info.partition_key or len(group) >= _GROUP):
+            self._hand_over_group()
+        self._group.append((text, info))
+        if self._unanswered == 0:  # the loader is idle: no reason to wait for more
+            self._hand_over_group()
 
     def delete_after(self, rows: int) -> None:
+        self._hand_over_group()
         self._send("delete_after", rows)
         self._collect(until=0, wait=True)
 
@@ -93,6 +109,7 @@ class LoaderProcess:
         """Wait until every batch is loaded and the staging file is closed; raise any failure.
 
         The process may still be exiting; `kill` ends it."""
+        self._hand_over_group()
         self._send("close")
         self._collect(until=0, wait=True)
 
@@ -100,6 +117,21 @@ class LoaderProcess:
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
+
+    def _hand_over_group(self) -> None:
+        """Hand the grouped batches over as one JSON array; the group is loaded with the first
+        batch's details (its extraction time among them)."""
+        if self._group:
+            texts = [text[1:-1] for text, _ in self._group]
+            self._hand_over(b"[" + b",".join(texts) + b"]", self._group[0][1], "json")
+            self._group = []
+
+    def _hand_over(self, payload: bytes, info: BatchInfo, kind: str = "pickle") -> None:
+        path = self._batch_files.with_suffix(f".{self._files}.{kind}")
+        path.write_bytes(payload)
+        self._files += 1
+        self._collect(until=_AHEAD, wait=True)
+        self._send("load_file", path, info)
 
     def _send(self, command: str, *arguments: Any) -> None:
         stdin = self._process.stdin
