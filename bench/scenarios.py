@@ -25,7 +25,7 @@ Side = Callable[[str, Path], int]
 SEQUENTIAL_RECORDS = 300_000
 MEMORY_RECORDS = 1_000_000
 SLICE_WORKERS = 16
-WRITE_BATCH = 5_000
+WRITE_BATCH = 100  # the Dagster resource's default `batch_size`
 DAGSTER_SCRIPT = Path(__file__).with_name("dagster_backfill.py")
 ENGINE = ("engine", "engine.reader")
 WAREHOUSE = (*ENGINE, "dagster_declarative.warehouse")
@@ -289,7 +289,9 @@ SCENARIOS = [
     ),
     Scenario(
         name="duckdb",
-        title=f"{SEQUENTIAL_RECORDS:,} records read and written to DuckDB, batches of 5,000",
+        title=(
+            f"{SEQUENTIAL_RECORDS:,} records read and written to DuckDB, batches of {WRITE_BATCH:,}"
+        ),
         records=SEQUENTIAL_RECORDS,
         server_records=SEQUENTIAL_RECORDS,
         project=_engine_to_duckdb("/page"),

@@ -49,7 +49,13 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
         default=None, description="Slices read at once (default: the manifest's own setting)."
     )
     custom_component_modules: list[str] = Field(default_factory=list)
-    batch_size: int = Field(default=5_000, description="Records per warehouse write batch.")
+    batch_size: int = Field(
+        default=100,
+        description=(
+            "Records handed to the warehouse writer at a time; it groups them into loads of"
+            " thousands. Small batches are read fastest: records still in the CPU cache."
+        ),
+    )
 
     def resolved_config(self) -> dict[str, Any]:
         """The config with every ``EnvVar`` replaced by its value."""

@@ -32,6 +32,7 @@ from dagster_declarative.warehouse import (
     destination_from_url,
     duckdb_ingest,
     duckdb_loader_process,
+    sqlalchemy_destination,
 )
 from engine.state import StateStore
 
@@ -554,21 +555,41 @@ def test_a_batch_the_stage_cannot_load_fails_the_write_and_writes_nothing(
     if backend.name != "duckdb":
         pytest.skip("only DuckDB stages batches in a file of its own")
     backend.write(backend.spec(), _batches(_items(range(2))), WriteMode.UPSERT, "p")
-    load = duckdb_ingest.JsonInsert.run
 
-    def disk_full_on_second_batch(
-        self: Any, connection: Any, path: Path, info: Any, *numbering: Any
-    ) -> None:
-        if info.first_sequence > 2:
-            raise duckdb.IOException("could not write the staging file: disk full")
-        load(self, connection, path, info, *numbering)
+    def disk_full(*arguments: Any) -> None:
+        raise duckdb.IOException("could not write the staging file: disk full")
 
-    monkeypatch.setattr(duckdb_ingest.JsonInsert, "run", disk_full_on_second_batch)
+    monkeypatch.setattr(duckdb_ingest.JsonInsert, "run", disk_full)
     monkeypatch.setattr(backend.destination, "background_after", 10)  # the patch is in process
     batches = [_items(range(2, 4)), _items(range(4, 6)), _items(range(6, 8))]
 
     with pytest.raises(duckdb.IOException, match="disk full"):
         backend.write(backend.spec(), batches, WriteMode.UPSERT, "p")
+
+    assert backend.rows("id") == [(0,), (1,)]
+
+
+def test_rows_that_cannot_be_loaded_fail_the_whole_write(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQL stages load rows in thousands, so a failed load may hold rows of parts already
+    counted as written: the write fails whole, and nothing of it is committed."""
+    if backend.name == "duckdb":
+        pytest.skip("DuckDB's stage has its own test above")
+    backend.write(backend.spec(), _batches(_items(range(2))), WriteMode.UPSERT, "p")
+
+    def connection_lost(*arguments: Any) -> None:
+        raise RuntimeError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(type(backend.destination), "_load", connection_lost)
+    # The first part's rows still wait when the second part's first batch makes a load due.
+    monkeypatch.setattr(sqlalchemy_destination, "LOAD_ROWS", 6)
+    parts = [(f"2024-01-0{day}", _batches(_items(range(day * 10, day * 10 + 4)))) for day in (1, 2)]
+
+    with pytest.raises(RuntimeError, match="closed the connection"):
+        backend.destination.write_partitions(
+            backend.spec(), parts, mode=WriteMode.UPSERT, run_id="r"
+        )
 
     assert backend.rows("id") == [(0,), (1,)]
 

@@ -65,7 +65,7 @@ def _process_lock(path: Path) -> threading.RLock:
 class DuckDBDestination(BaseDestination):
     """Writes into the DuckDB file at `path`, waiting up to `lock_timeout` seconds for its lock.
 
-    A write of more than `background_after` batches loads the rest in a loader process (see
+    A write of more than `background_after` records loads them in a loader process (see
     `duckdb_loader_process.py`); shorter writes do not pay for starting one.
     """
 
@@ -74,7 +74,7 @@ class DuckDBDestination(BaseDestination):
         path: str | os.PathLike[str],
         *,
         lock_timeout: float = 300.0,
-        background_after: int = 1,
+        background_after: int = 5_000,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.lock_timeout = lock_timeout

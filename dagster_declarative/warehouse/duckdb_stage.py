@@ -6,9 +6,10 @@ so rows are staged in a DuckDB file of the write's own, in a temporary directory
 the merge, the only moment the warehouse file is locked, just attaches the staging file and
 moves them in with plain SQL.
 
-The first `background_after` batches load in this process; after them, a loader process (see
-`duckdb_loader_process.py`) takes over, so a long write costs the reading thread little more
-than writing each batch's JSON text. A write of one batch does not pay for starting a process.
+The first `background_after` records wait in this process; a write that ends before loads them
+in one statement at the merge. A longer one hands them and all that follow to a loader process
+(see `duckdb_loader_process.py`), so it costs the reading thread little more than writing each
+batch's JSON text. A short write does not pay for starting a process.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dagster_declarative.warehouse.columns import TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo
 from dagster_declarative.warehouse.duckdb_ingest import STAGE_TABLE
 from dagster_declarative.warehouse.duckdb_loader import StageLoader
-from dagster_declarative.warehouse.duckdb_loader_process import LoaderProcess
+from dagster_declarative.warehouse.duckdb_loader_process import GROUP_RECORDS, LoaderProcess
 from dagster_declarative.warehouse.duckdb_sql import literal, qualified, quote
 from dagster_declarative.warehouse.errors import WarehouseError
 from dagster_declarative.warehouse.merge import merge_statements
@@ -36,7 +37,12 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 class DuckDBStage:
-    """Rows of one write, loaded batch by batch into `directory/stage.duckdb`."""
+    """Rows of one write, loaded into `directory/stage.duckdb`.
+
+    Batches may be small (a page of records: they are cheapest to read, see
+    `dagster_declarative.resource`), but every DuckDB statement costs milliseconds, so batches of
+    one partition are loaded in groups of at least `GROUP_RECORDS`.
+    """
 
     def __init__(
         self,
@@ -49,25 +55,43 @@ class DuckDBStage:
         self._layout = layout
         self._path = directory / "stage.duckdb"
         self._background_after = background_after
-        self._batches = 0
+        self._staged = 0
+        self._pending: list[tuple[Sequence[Record], BatchInfo]] = []
+        self._pending_records = 0
         self._loader: StageLoader | LoaderProcess | None = StageLoader(
             layout, self._path, create=True
         )
 
     def append(self, records: Sequence[Record], info: BatchInfo) -> None:
         loader = self._loading()
-        self._batches += 1
-        if isinstance(loader, StageLoader) and self._batches > self._background_after:
+        self._staged += len(records)
+        if isinstance(loader, LoaderProcess):
+            loader.load(records, info)
+            return
+        if self._pending and self._pending[0][1].partition_key != info.partition_key:
+            self._load_pending(loader)
+        self._pending.append((records, info))
+        self._pending_records += len(records)
+        if self._staged > self._background_after:
             loader.close()
             try:
-                self._loader = loader = LoaderProcess(self._layout, self._path)
+                self._loader = LoaderProcess(self._layout, self._path)
             except (OSError, WarehouseError):  # no second process here: go on in this one
                 self._background_after = sys.maxsize
-                self._loader = loader = StageLoader(self._layout, self._path, create=False)
-        loader.load(records, info)
+                self._loader = StageLoader(self._layout, self._path, create=False)
+            else:
+                for pending in self._pending:
+                    self._loader.load(*pending)
+                self._pending, self._pending_records = [], 0
+                return
+        if self._pending_records >= GROUP_RECORDS:
+            self._load_pending(self._loader)
 
     def rewind(self, rows: int) -> None:
-        self._loading().delete_after(rows)
+        loader = self._loading()
+        if isinstance(loader, StageLoader):
+            self._load_pending(loader)
+        loader.delete_after(rows)
 
     def merge(
         self,
@@ -77,6 +101,8 @@ class DuckDBStage:
     ) -> int:
         # The warehouse attaches the staging file, which needs it closed.
         loader, self._loader = self._loading(), None
+        if isinstance(loader, StageLoader):
+            self._load_pending(loader)
         if isinstance(loader, LoaderProcess):
             try:
                 loader.finish()
@@ -122,6 +148,13 @@ class DuckDBStage:
             loader.kill()
         elif loader is not None:
             loader.close()
+
+    def _load_pending(self, loader: StageLoader) -> None:
+        """Load the batches waiting in this process as one group (consecutive, one partition)."""
+        if self._pending:
+            records = [record for batch, _ in self._pending for record in batch]
+            loader.load(records, self._pending[0][1])
+            self._pending, self._pending_records = [], 0
 
     def _loading(self) -> StageLoader | LoaderProcess:
         assert self._loader is not None, "the stage was merged or closed"

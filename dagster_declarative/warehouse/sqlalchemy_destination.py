@@ -220,6 +220,10 @@ class SqlAlchemyDestination(BaseDestination):
         self.engine.dispose()
 
 
+# Rows loaded into a staging table at once (see `_SqlAlchemyStage.append`).
+LOAD_ROWS = 5_000
+
+
 class _SqlAlchemyStage:
     """A temporary table on the write's own connection (temporary tables are per connection)."""
 
@@ -238,23 +242,42 @@ class _SqlAlchemyStage:
         )
         with connection.begin():
             connection.execute(CreateTable(self.table))
+        self._pending: list[list[Any]] = []
+        self._failed: Exception | None = None
 
     def append(self, records: Sequence[Record], info: BatchInfo) -> None:
+        """Convert now; load once `LOAD_ROWS` rows wait (a load is one round trip and one
+        transaction, too many for batches of a page of records)."""
         encoders = self._encoders
-        encoded = [
+        self._pending.extend(
             [
                 value if value is None or encode is None else encode(value)
                 for value, encode in zip(row, encoders, strict=True)
             ]
             for row in self._converter.convert(records, info)
-        ]
-        with self._connection.begin():
-            self._destination._load(self._connection, self.table, encoded)
+        )
+        if len(self._pending) >= LOAD_ROWS:
+            self._load_pending()
 
     def rewind(self, rows: int) -> None:
+        self._load_pending()
         sequence = self.table.c[SEQUENCE_COLUMN]
         with self._connection.begin():
             self._connection.execute(self.table.delete().where(sequence > rows))
+
+    def _load_pending(self) -> None:
+        """Load the waiting rows. They may belong to parts already counted as written, so a
+        failed load fails the whole write: every later call raises it again."""
+        if self._failed is not None:
+            raise self._failed
+        pending, self._pending = self._pending, []
+        if pending:
+            try:
+                with self._connection.begin():
+                    self._destination._load(self._connection, self.table, pending)
+            except Exception as error:
+                self._failed = error
+                raise
 
     def merge(
         self,
@@ -262,6 +285,7 @@ class _SqlAlchemyStage:
         partition_keys: Sequence[str | None],
         before_commit: BeforeCommit | None,
     ) -> int:
+        self._load_pending()
         destination, connection, layout = self._destination, self._connection, self._layout
         target = destination._target(layout.schema, layout.name)
         staging = destination.quote(self.table.name)
