@@ -596,7 +596,7 @@ def test_rows_that_cannot_be_loaded_fail_the_whole_write(
 
 @pytest.fixture
 def background_duckdb(tmp_path: Path) -> Iterator[Backend]:
-    """A DuckDB destination that hands every batch after the second to a loader process."""
+    """A DuckDB destination that starts its loader process once 2 records are staged."""
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     destination = DuckDBDestination(tmp_path / "warehouse.duckdb", background_after=2)
     yield Backend("duckdb", url, destination, "shop")

@@ -65,7 +65,7 @@ def _process_lock(path: Path) -> threading.RLock:
 class DuckDBDestination(BaseDestination):
     """Writes into the DuckDB file at `path`, waiting up to `lock_timeout` seconds for its lock.
 
-    A write of more than `background_after` records loads them in a loader process (see
+    A write of `background_after` records or more loads them in a loader process (see
     `duckdb_loader_process.py`); shorter writes do not pay for starting one.
     """
 

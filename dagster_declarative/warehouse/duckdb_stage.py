@@ -6,10 +6,10 @@ so rows are staged in a DuckDB file of the write's own, in a temporary directory
 the merge, the only moment the warehouse file is locked, just attaches the staging file and
 moves them in with plain SQL.
 
-The first `background_after` records wait in this process; a write that ends before loads them
-in one statement at the merge. A longer one hands them and all that follow to a loader process
-(see `duckdb_loader_process.py`), so it costs the reading thread little more than writing each
-batch's JSON text. A short write does not pay for starting a process.
+Until `background_after` records are staged they wait in this process; a write that ends sooner
+loads them in one statement at the merge. A longer one hands them and all that follow to a loader
+process (see `duckdb_loader_process.py`), so it costs the reading thread little more than writing
+each batch's JSON text. A short write does not pay for starting a process.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class DuckDBStage:
             self._load_pending(loader)
         self._pending.append((records, info))
         self._pending_records += len(records)
-        if self._staged > self._background_after:
+        if self._staged >= self._background_after:
             loader.close()
             try:
                 self._loader = LoaderProcess(self._layout, self._path)
