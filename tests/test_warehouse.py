@@ -615,6 +615,22 @@ def test_a_loader_process_writes_what_the_writer_would(background_duckdb: Backen
     ]
 
 
+def test_batches_waiting_when_the_loader_starts_keep_their_order(tmp_path: Path) -> None:
+    """Three batches wait in this process until the fifth record starts the loader; a key
+    written again later still ends with its last value."""
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    destination = DuckDBDestination(tmp_path / "warehouse.duckdb", background_after=5)
+    backend = Backend("duckdb", url, destination, "shop")
+    ids = [1, 0, 0, 2, 3, 4, 5, 1, 6, 7]
+    records = [{"id": i, "name": f"seq-{n}"} for n, i in enumerate(ids)]
+    try:
+        backend.write(backend.spec(), _batches(records), WriteMode.UPSERT, "p")
+        last = {i: f"seq-{n}" for n, i in enumerate(ids)}
+        assert backend.rows("id, name") == sorted(last.items())
+    finally:
+        destination.close()
+
+
 def test_the_loader_process_gets_python_values_json_would_change(
     background_duckdb: Backend,
 ) -> None:

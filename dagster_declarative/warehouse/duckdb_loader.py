@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import duckdb
 import orjson
@@ -36,8 +37,42 @@ EXACT_JSON = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
+# Records per DuckDB load: at least (see `BatchGroup`), and at most while a loader process is busy.
+GROUP_RECORDS, GROUP_MAX = 5_000, 20_000
 # Refusals that concern the table rather than a batch: stop trying its records as sent.
 _NAMES_REFUSED = (duckdb.BinderException, duckdb.ParserException)
+
+
+Batch = TypeVar("Batch")
+
+
+class BatchGroup(Generic[Batch]):
+    """Consecutive batches of one partition, gathered into one load: DuckDB's reader spends
+    about 5 ms on every statement whatever its size (measured: 300,000 records ingest in 0.81 s
+    as 60 files, 0.56 s as 15), so small batches must not each cost one.
+
+    The group loads with its first batch's details (extraction time among them); its records
+    are numbered on from that batch's first sequence number, which holds since batches of a
+    write arrive in order.
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+        self.records = 0
+        self.info: BatchInfo | None = None
+
+    def takes(self, info: BatchInfo) -> bool:
+        """Whether a batch for `info` may join (the group is empty, or of its partition)."""
+        return self.info is None or self.info.partition_key == info.partition_key
+
+    def add(self, batch: Batch, records: int, info: BatchInfo) -> None:
+        self.batches.append(batch)
+        self.records += records
+        self.info = self.info or info
+
+    def clear(self) -> None:
+        """Forget the batches, once loaded (a failed load keeps them, to fail again)."""
+        self.batches, self.records, self.info = [], 0, None
 
 
 class StageLoader:

@@ -29,7 +29,13 @@ import dagster_declarative
 from dagster_declarative.warehouse.collector import paced_for_batches
 from dagster_declarative.warehouse.columns import TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo
-from dagster_declarative.warehouse.duckdb_loader import EXACT_JSON, StageLoader
+from dagster_declarative.warehouse.duckdb_loader import (
+    EXACT_JSON,
+    GROUP_MAX,
+    GROUP_RECORDS,
+    BatchGroup,
+    StageLoader,
+)
 from dagster_declarative.warehouse.errors import WarehouseError
 from dagster_declarative.warehouse.spec import Record
 
@@ -54,9 +60,6 @@ _AHEAD = 16
 # vCPUs: a busy process at normal priority made a 300,000-record read 1.8x slower (the reader
 # waits for every response, and the API then waits for a core); at niceness 10, not measurably.
 _NICENESS = 10
-# Records per file handed to the loader: at least, and at most while it is busy (see
-# `LoaderProcess`).
-GROUP_RECORDS, _GROUP_MAX = 5_000, 20_000
 
 
 class LoaderProcess:
@@ -67,11 +70,8 @@ class LoaderProcess:
     most `_AHEAD` files wait for the loader. Answers are collected as they arrive, and the
     first failure is raised by the next call (`finish` raises it at the latest).
 
-    Consecutive batches of one partition are grouped into one file of at least `GROUP_RECORDS`
-    records, and of up to `_GROUP_MAX` while the loader is busy: DuckDB's reader spends about
-    5 ms on every statement whatever its size (measured: 300,000 records ingest in 0.81 s as
-    60 files, 0.56 s as 15), so small batches cost no more statements, and a loader that falls
-    behind catches up.
+    Batches are grouped (`BatchGroup`) into files of at least `GROUP_RECORDS` records, and of
+    up to `GROUP_MAX` while the loader is busy, so that a loader that falls behind catches up.
     """
 
     def __init__(self, layout: TableLayout, path: Path) -> None:
@@ -83,8 +83,7 @@ class LoaderProcess:
         )
         self._batch_files = path.with_name("batch")
         self._unanswered = self._files = 0
-        self._group: list[tuple[bytes, BatchInfo]] = []
-        self._grouped = 0
+        self._group: BatchGroup[bytes] = BatchGroup()
         self._send("start", layout, path)
 
     def load(self, records: Sequence[Record], info: BatchInfo) -> None:
@@ -95,14 +94,11 @@ class LoaderProcess:
             self._hand_over_group()
             self._hand_over(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL), info)
             return
-        group = self._group
-        if group and group[0][1].partition_key != info.partition_key:
+        if not self._group.takes(info):
             self._hand_over_group()
-        self._group.append((text, info))
-        self._grouped += len(records)
-        if self._grouped >= _GROUP_MAX or (
-            self._grouped >= GROUP_RECORDS and self._unanswered == 0
-        ):
+        self._group.add(text, len(records), info)
+        grouped = self._group.records
+        if grouped >= GROUP_MAX or (grouped >= GROUP_RECORDS and self._unanswered == 0):
             self._hand_over_group()
 
     def delete_after(self, rows: int) -> None:
@@ -124,12 +120,12 @@ class LoaderProcess:
             self._process.wait()
 
     def _hand_over_group(self) -> None:
-        """Hand the grouped batches over as one JSON array; the group is loaded with the first
-        batch's details (its extraction time among them)."""
-        if self._group:
-            texts = [text[1:-1] for text, _ in self._group]
-            self._hand_over(b"[" + b",".join(texts) + b"]", self._group[0][1], "json")
-            self._group, self._grouped = [], 0
+        """Hand the grouped batches' JSON texts over as one JSON array."""
+        group = self._group
+        if group.info is not None:
+            texts = [text[1:-1] for text in group.batches]
+            self._hand_over(b"[" + b",".join(texts) + b"]", group.info, "json")
+            group.clear()
 
     def _hand_over(self, payload: bytes, info: BatchInfo, kind: str = "pickle") -> None:
         path = self._batch_files.with_suffix(f".{self._files}.{kind}")

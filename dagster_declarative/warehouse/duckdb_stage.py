@@ -24,8 +24,8 @@ import duckdb
 from dagster_declarative.warehouse.columns import TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo
 from dagster_declarative.warehouse.duckdb_ingest import STAGE_TABLE
-from dagster_declarative.warehouse.duckdb_loader import StageLoader
-from dagster_declarative.warehouse.duckdb_loader_process import GROUP_RECORDS, LoaderProcess
+from dagster_declarative.warehouse.duckdb_loader import GROUP_RECORDS, BatchGroup, StageLoader
+from dagster_declarative.warehouse.duckdb_loader_process import LoaderProcess
 from dagster_declarative.warehouse.duckdb_sql import literal, qualified, quote
 from dagster_declarative.warehouse.errors import WarehouseError
 from dagster_declarative.warehouse.merge import merge_statements
@@ -56,8 +56,7 @@ class DuckDBStage:
         self._path = directory / "stage.duckdb"
         self._background_after = background_after
         self._staged = 0
-        self._pending: list[tuple[Sequence[Record], BatchInfo]] = []
-        self._pending_records = 0
+        self._pending: BatchGroup[Sequence[Record]] = BatchGroup()
         self._loader: StageLoader | LoaderProcess | None = StageLoader(
             layout, self._path, create=True
         )
@@ -68,10 +67,9 @@ class DuckDBStage:
         if isinstance(loader, LoaderProcess):
             loader.load(records, info)
             return
-        if self._pending and self._pending[0][1].partition_key != info.partition_key:
+        if not self._pending.takes(info):
             self._load_pending(loader)
-        self._pending.append((records, info))
-        self._pending_records += len(records)
+        self._pending.add(records, len(records), info)
         if self._staged >= self._background_after:
             loader.close()
             try:
@@ -80,11 +78,9 @@ class DuckDBStage:
                 self._background_after = sys.maxsize
                 self._loader = StageLoader(self._layout, self._path, create=False)
             else:
-                for pending in self._pending:
-                    self._loader.load(*pending)
-                self._pending, self._pending_records = [], 0
+                self._load_pending(self._loader)
                 return
-        if self._pending_records >= GROUP_RECORDS:
+        if self._pending.records >= GROUP_RECORDS:
             self._load_pending(self._loader)
 
     def rewind(self, rows: int) -> None:
@@ -101,14 +97,13 @@ class DuckDBStage:
     ) -> int:
         # The warehouse attaches the staging file, which needs it closed.
         loader, self._loader = self._loading(), None
-        if isinstance(loader, StageLoader):
-            self._load_pending(loader)
         if isinstance(loader, LoaderProcess):
             try:
                 loader.finish()
             finally:
                 loader.kill()
         else:
+            self._load_pending(loader)
             loader.close()
         layout = self._layout
         target = qualified(layout.schema or "main", layout.name)
@@ -149,12 +144,12 @@ class DuckDBStage:
         elif loader is not None:
             loader.close()
 
-    def _load_pending(self, loader: StageLoader) -> None:
-        """Load the batches waiting in this process as one group (consecutive, one partition)."""
-        if self._pending:
-            records = [record for batch, _ in self._pending for record in batch]
-            loader.load(records, self._pending[0][1])
-            self._pending, self._pending_records = [], 0
+    def _load_pending(self, loader: StageLoader | LoaderProcess) -> None:
+        """Load the batches waiting in this process as one group."""
+        pending = self._pending
+        if pending.info is not None:
+            loader.load([record for batch in pending.batches for record in batch], pending.info)
+            pending.clear()
 
     def _loading(self) -> StageLoader | LoaderProcess:
         assert self._loader is not None, "the stage was merged or closed"
