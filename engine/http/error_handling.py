@@ -105,7 +105,7 @@ class ExponentialBackoff(BackoffStrategy):
     jitter: float = 0.0
 
     def backoff(self, outcome: Outcome, attempt: int) -> float | None:
-        return self.factor * 2**attempt + (random.uniform(0, self.jitter) if self.jitter else 0)
+        return self.factor * 2**attempt + _jitter(self.jitter)
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,12 @@ class ConstantBackoff(BackoffStrategy):
     jitter: float = 0.0
 
     def backoff(self, outcome: Outcome, attempt: int) -> float | None:
-        return self.seconds + (random.uniform(0, self.jitter) if self.jitter else 0)
+        return self.seconds + _jitter(self.jitter)
+
+
+def _jitter(range_seconds: float) -> float:
+    """Today's runtime draws the wait from ``[wait, wait + 2 * jitter_range_in_seconds]``."""
+    return random.uniform(0, 2 * range_seconds) if range_seconds else 0.0
 
 
 @dataclass(frozen=True)
@@ -261,14 +266,28 @@ class DefaultErrorHandler(ErrorHandler):
         return _standard_decision(outcome.status)
 
     def backoff(self, outcome: Outcome, attempt: int) -> float:
-        for strategy in self.backoff_strategies:
-            seconds = strategy.backoff(outcome, attempt)
-            # 2022 took the first truthy wait (0 meant "use the default"); today, the first given.
-            if seconds or (seconds is not None and not self.legacy_defaults):
-                return float(seconds)
+        """The wait before retry ``attempt + 1`` (``attempt`` counts from 1).
+
+        Both runtimes take the first *truthy* wait of the strategies: a strategy that gives
+        nothing or 0 (``Retry-After: 0``) leaves the choice to the next one, and when none
+        gives a wait the runtime's own exponential fallback waits ``factor * 2^(n-1)``: 1, 2,
+        4 ... s today, 5, 10, 20 ... s in 2022. A 2022 handler without strategies had
+        ``ExponentialBackoffStrategy(factor=5)`` (10, 20, 40 ... s), and a 2022 transport
+        error went to the fallback without asking the strategies.
+        """
+        strategies: Sequence[BackoffStrategy] = self.backoff_strategies
         if self.legacy_defaults:
-            return 5.0 * 2**attempt
-        return float(2 ** (attempt - 1))
+            strategies = () if outcome.error is not None else (strategies or _LEGACY_STRATEGIES)
+        for strategy in strategies:
+            seconds = strategy.backoff(outcome, attempt)
+            if seconds:
+                return float(seconds)
+        return fallback_backoff(attempt, legacy=self.legacy_defaults)
+
+
+def fallback_backoff(attempt: int, *, legacy: bool) -> float:
+    """The runtimes' exponential retry when no strategy gives a wait (``backoff.expo``)."""
+    return (5.0 if legacy else 1.0) * 2 ** (attempt - 1)
 
 
 @dataclass
@@ -295,6 +314,7 @@ class CompositeErrorHandler(ErrorHandler):
 
 
 _LEGACY_DEFAULT_FILTERS = (ResponseFilter(RETRY, frozenset({429, *range(500, 600)})),)
+_LEGACY_STRATEGIES = (ExponentialBackoff(factor=5.0),)
 
 _STANDARD = {
     400: (FAIL, "system_error"),
