@@ -1,17 +1,23 @@
 """Keeping secrets out of everything the engine says.
 
 The source collects every secret it knows (config values the spec marks ``airbyte_secret``,
-tokens authenticators render or receive, and values of sensitive query parameters) into one
+every value the manifest sends as a credential, tokens authenticators receive) into one
 :class:`SecretMasker`; logs, errors and protocol messages pass their text through it.
+
+A secret rarely appears only as itself: an exception quotes it with ``repr`` (``'k\\n'``), a URL
+carries it percent-encoded, an API echoes it JSON-escaped, Basic auth sends it inside base64. The
+masker registers those derived forms with each value, so each of them is masked too.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "****"
 SENSITIVE_NAME = re.compile(
@@ -30,16 +36,32 @@ class SecretMasker:
         self.add(*secrets)
 
     def add(self, *values: Any) -> None:
-        new = {str(v) for v in values if v is not None and len(str(v)) >= _MIN_SECRET_LENGTH}
+        """Register secrets, each with the forms it takes in exception texts, URLs and bodies."""
+        new = {
+            form
+            for value in values
+            if value is not None
+            for form in derived_forms(str(value))
+            if len(form) >= _MIN_SECRET_LENGTH
+        }
         with self._lock:
             if new - self._secrets:
                 self._secrets |= new
                 ordered = sorted(self._secrets, key=len, reverse=True)
                 self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
+    def add_basic(self, username: str, password: str) -> None:
+        """Basic auth credentials: each value, and the base64 text the header carries."""
+        self.add(username, password, basic_token(username, password))
+
     def mask(self, text: str) -> str:
         pattern = self._pattern
         return pattern.sub(MASK, text) if pattern is not None and text else text
+
+    def reveals(self, text: str) -> bool:
+        """Whether ``text`` holds a registered secret (in any of its derived forms)."""
+        pattern = self._pattern
+        return bool(text) and pattern is not None and pattern.search(text) is not None
 
     def mask_url(self, url: str) -> str:
         """A URL fit for a log: sensitive query values and known secrets replaced."""
@@ -57,6 +79,23 @@ class SecretMasker:
     def request_label(self, method: str | None, url: str | None) -> str:
         """``METHOD url`` with the URL masked: how errors name the request that failed."""
         return f"{method or ''} {self.mask_url(url or '')}"
+
+
+def derived_forms(value: str) -> set[str]:
+    """``value`` as exception texts, URLs and echoed bodies show it.
+
+    Its surrounding whitespace trimmed, its ``repr`` and JSON-escaped forms (a key with a
+    trailing newline appears as ``key\\n`` in a ``requests`` error) and its percent-encodings
+    (``quote`` and ``quote_plus``, as query strings and form bodies carry it).
+    """
+    forms = {value, value.strip(), repr(value)[1:-1], json.dumps(value)[1:-1]}
+    forms |= {quote(value, safe=""), quote(value), quote_plus(value)}
+    return forms
+
+
+def basic_token(username: str, password: str) -> str:
+    """What a Basic ``Authorization`` header carries after ``Basic ``."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def secret_config_values(spec: Mapping[str, Any] | None, config: Mapping[str, Any]) -> list[str]:

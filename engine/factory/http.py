@@ -8,6 +8,11 @@ from typing import Any
 from engine import decoders
 from engine.datetimes import parse_duration
 from engine.factory.context import BuildContext, builds
+from engine.factory.credentials import (
+    config_values_read,
+    register_request_options,
+    register_template,
+)
 from engine.http import auth
 from engine.http.error_handling import (
     ACTIONS,
@@ -24,7 +29,9 @@ from engine.http.requester import HttpRequester
 
 
 @builds("HttpRequester")
-def requester(ctx: BuildContext, d: dict, path: str, decoder: Any = None) -> HttpRequester:
+def requester(
+    ctx: BuildContext, d: dict, path: str, decoder: Any = None, *, login: bool = False
+) -> HttpRequester:
     method = str(d.get("http_method") or "GET").upper()
     if method not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
         raise ctx.error(
@@ -39,6 +46,7 @@ def requester(ctx: BuildContext, d: dict, path: str, decoder: Any = None) -> Htt
             expected="url_base (with path) or url",
         )
     body_data, body_json = _request_body(ctx, d, path)
+    register_request_options(ctx, d, login=login)
     return HttpRequester(
         config=ctx.config,
         client=ctx.client,
@@ -94,7 +102,8 @@ def _request_body(ctx: BuildContext, d: dict, path: str) -> tuple[Any, Any]:
 def _secret(ctx: BuildContext, d: dict, key: str, path: str) -> str:
     value = ctx.constant(d, key, path, default="")
     text = "" if value is None else str(value)
-    ctx.masker.add(text)
+    raw = d.get(key)
+    ctx.masker.add(text, *(config_values_read(raw, ctx.config) if isinstance(raw, str) else ()))
     return text
 
 
@@ -121,7 +130,9 @@ def bearer(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
 @builds("BasicHttpAuthenticator")
 def basic(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
     username = _secret(ctx, d, "username", path)
-    return auth.basic(username, _secret(ctx, d, "password", path))
+    password = _secret(ctx, d, "password", path)
+    ctx.masker.add_basic(username, password)
+    return auth.basic(username, password)
 
 
 @builds("OAuthAuthenticator")
@@ -138,6 +149,11 @@ def oauth(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
         )
     if d.get("scopes"):
         body["scopes"] = d["scopes"]
+    for field in ("refresh_request_body", "refresh_request_headers"):
+        options = d.get(field)
+        for value in options.values() if isinstance(options, dict) else ():
+            if isinstance(value, str) and "config" in value:
+                register_template(ctx, value, d.get("$parameters"))
     extra = ctx.mapping(d, "refresh_request_body", path)
     for key, value in (extra.eval(ctx.config) if extra else {}).items():
         body.setdefault(key, value)
@@ -169,7 +185,7 @@ def oauth(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
 
 @builds("SessionTokenAuthenticator")
 def session_token(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
-    login = requester(ctx, d["login_requester"], f"{path}.login_requester")
+    login = requester(ctx, d["login_requester"], f"{path}.login_requester", login=True)
     from engine.http.client import RequestStats
     from engine.http.options import EMPTY
 

@@ -7,7 +7,6 @@ one token. Every token an authenticator learns is registered with the source's s
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +18,7 @@ import requests
 from engine.datetimes import parse_datetime
 from engine.errors import ConfigError, ReadError
 from engine.http.options import EMPTY, RequestOption, RequestOptions
-from engine.secrets import SecretMasker
+from engine.secrets import SecretMasker, basic_token
 
 
 class Authenticator:
@@ -53,8 +52,9 @@ def bearer(token: str) -> StaticAuth:
 
 
 def basic(username: str, password: str) -> StaticAuth:
-    encoded = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return StaticAuth(RequestOptions(headers={"Authorization": f"Basic {encoded}"}))
+    return StaticAuth(
+        RequestOptions(headers={"Authorization": f"Basic {basic_token(username, password)}"})
+    )
 
 
 @dataclass
@@ -106,8 +106,10 @@ class OAuth(Authenticator):
                 )
             payload = response.json() if response.ok else None
         except (requests.RequestException, ValueError) as error:
+            # The text may quote the endpoint's URL or the request's values: masked.
+            detail = self.masker.mask(f"{type(error).__name__}: {error}")[:500]
             raise ReadError(
-                f"the OAuth token refresh failed: {type(error).__name__}",
+                f"the OAuth token refresh failed: {detail}",
                 url=self.masker.mask_url(self.token_refresh_endpoint),
             ) from None
         if not isinstance(payload, dict) or self.access_token_name not in payload:

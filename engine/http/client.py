@@ -35,6 +35,7 @@ from engine.http.error_handling import (
     Outcome,
     WaitTooLong,
 )
+from engine.http.redirects import GuardedSession, RedirectRefused
 from engine.secrets import SecretMasker
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read: never unbounded
@@ -118,7 +119,7 @@ class HttpClient:
 
     def __post_init__(self) -> None:
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
-        self.session = requests.Session()
+        self.session = GuardedSession(self.masker)
         self.session.verify = self.verify_tls
         self.session.max_redirects = MAX_REDIRECTS
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.pool_size, 4))
@@ -137,7 +138,10 @@ class HttpClient:
         stats: RequestStats,
     ) -> Page:
         """Send until success; returns the decoded page or raises ReadError."""
-        prepared = self.session.prepare_request(request)
+        try:
+            prepared = self.session.prepare_request(request)
+        except (requests.RequestException, ValueError) as error:
+            raise self.unsendable(error, request.method, request.url) from None
         retrying = Retrying(
             retry=retry_if_exception_type(_Retry),
             stop=stop_after_attempt(error_handler.max_retries + 1)
@@ -190,6 +194,10 @@ class HttpClient:
             raise ReadError(
                 f"more than {MAX_REDIRECTS} redirects", url=self.masker.mask_url(prepared.url or "")
             ) from None
+        except (requests.RequestException, UnicodeError) as error:
+            # Not a passing network trouble (InvalidHeader, InvalidSchema, RedirectRefused ...):
+            # sending again would fail the same way.
+            raise self.unsendable(error, prepared.method, prepared.url) from None
         decision = error_handler.interpret(outcome)
         if decision.action == IGNORE:
             return Page(outcome.response, None)
@@ -210,6 +218,22 @@ class HttpClient:
             ) from None
         stats.pages += 1
         return Page(response, body)
+
+    def unsendable(self, error: Exception, method: str | None, url: str | None) -> ReadError:
+        """The error for a request that cannot be sent as built; its text masked.
+
+        ``requests`` quotes the offending value in its messages (a header with a trailing
+        newline, a URL with an unknown scheme), and that value may be a secret.
+        """
+        if isinstance(error, RedirectRefused):
+            reason = str(error)
+        else:
+            reason = f"the request cannot be sent: {type(error).__name__}: {error}"
+        return ReadError(
+            self.masker.mask(reason)[:500],
+            url=self.masker.request_label(method, url),
+            failure_type="config_error",
+        )
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         """Proxy settings from the environment, resolved once per host.

@@ -1,0 +1,106 @@
+"""Where credentials may go when a request is redirected, or sent on by the API's own links.
+
+``requests`` follows redirects by itself and drops only ``Authorization`` when the host changes:
+an ``X-API-Key`` header, a secret query parameter or a token in a 307's re-sent form body would
+follow a redirect to any host. :class:`GuardedSession` checks every hop instead:
+
+- a hop to a scheme other than ``http``/``https``, or from ``https`` down to ``http``, is refused;
+- a hop to another origin (scheme, host or port) loses every header that carries a secret or is
+  named like a credential (``Authorization``, ``X-API-Key``, ``Cookie`` ...) and every query
+  parameter whose value holds a secret; a body that holds one is never re-sent there.
+
+What counts as a secret is what the source's :class:`~engine.secrets.SecretMasker` knows: config
+values the spec marks secret, every value the manifest sends as a credential, and tokens learned
+at run time. OAuth and session-token requests use the same session, so the rules hold for them.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+import requests
+
+from engine.secrets import SENSITIVE_NAME, SecretMasker
+
+HTTP_SCHEMES = frozenset({"http", "https"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+class RedirectRefused(requests.RequestException):
+    """A redirect that would lead a request somewhere it must not go; never followed."""
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in; ValueError if malformed."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def leaves_origin(source_url: str, target_url: str) -> bool:
+    """Whether going from ``source_url`` to ``target_url`` changes scheme, host or port."""
+    try:
+        return origin(source_url) != origin(target_url)
+    except ValueError:
+        return True
+
+
+class GuardedSession(requests.Session):
+    """A ``requests.Session`` whose redirects follow the rules of this module."""
+
+    def __init__(self, masker: SecretMasker) -> None:
+        super().__init__()
+        self.masker = masker
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        # Called by requests for every hop, with the next request already aimed at its target.
+        check_hop(response.url, prepared_request, self.masker)
+        super().rebuild_auth(prepared_request, response)
+
+
+def check_hop(source_url: str, request: requests.PreparedRequest, masker: SecretMasker) -> None:
+    """Make ``request`` (a redirect from ``source_url``) safe to send, or raise RedirectRefused."""
+    target = request.url or ""
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in HTTP_SCHEMES:
+        raise _refused(masker, target, f"its scheme {scheme or '(none)'!r} is not HTTP")
+    if urlsplit(source_url).scheme.lower() == "https" and scheme == "http":
+        raise _refused(masker, target, "it leaves HTTPS for plain HTTP")
+    if not leaves_origin(source_url, target):
+        return
+    strip_credentials(request, masker)
+    if masker.reveals(request.url or ""):
+        raise _refused(masker, target, "its URL holds a secret, and it leads to another origin")
+    body = request.body
+    text = body.decode("latin-1") if isinstance(body, bytes) else body
+    if isinstance(text, str) and masker.reveals(unquote_plus(text)):
+        raise _refused(
+            masker, target, "it would re-send a request body holding credentials to another origin"
+        )
+
+
+def strip_credentials(request: requests.PreparedRequest, masker: SecretMasker) -> None:
+    """Drop the headers and query parameters that carry credentials, in place."""
+    for name, value in list(request.headers.items()):
+        if (
+            name.lower() in _CREDENTIAL_HEADERS
+            or SENSITIVE_NAME.search(name)
+            or masker.reveals(str(value))
+        ):
+            del request.headers[name]
+    parts = urlsplit(request.url or "")
+    if parts.query:
+        # Only the offending pieces go; the others keep their exact encoding (signed URLs).
+        kept = [
+            piece
+            for piece in parts.query.split("&")
+            if not masker.reveals(unquote_plus(piece.partition("=")[2]))
+        ]
+        request.url = urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def _refused(masker: SecretMasker, target: str, reason: str) -> RedirectRefused:
+    return RedirectRefused(f"a redirect to {masker.mask_url(target)} was not followed: {reason}")
