@@ -37,12 +37,12 @@ from engine.reader import DONE, SliceEvent, iter_slices
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.slicing.per_partition import PerPartitionCursor
 from engine.slicing.router import partition_of
+from engine.state.leases import LeaseKeeper, LeasesHeld
 from engine.state.store import StateStore, StoredState
 from engine.stream import Stream
 
 UNPARTITIONED = ""
 """Partition name of an unpartitioned stream's row in the state table."""
-LEASE_SECONDS = 6 * 3600.0
 # A range run commits its partitions in chunks: often enough that materializations show up
 # while a long backfill runs, seldom enough that per-commit costs (a warehouse merge, a state
 # transaction) stay small next to the reading. A year of daily partitions fits one chunk.
@@ -81,13 +81,13 @@ class _Unit:
 def materialize_stream(
     context: dg.AssetExecutionContext, resource: DeclarativeSourceResource, target: StreamTarget
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
-    source = resource.open_source(target.manifest)
+    run = _Run(context, resource, resource.open_source(target.manifest), target)
     try:
-        yield from _Run(context, resource, source, target).execute()
+        yield from run.execute()
     except EngineError as error:
-        raise dg.Failure(description=source.masker.mask(str(error))) from None
+        raise dg.Failure(description=run.mask(str(error))) from None
     finally:
-        source.close()
+        run.source.close()
 
 
 class _Run:
@@ -108,71 +108,69 @@ class _Run:
         self.source.validate_config()
         store = self.resource.open_state_store()
         destination = self.resource.open_destination()
-        held: list[str] = []
+        keys = self._partition_keys()
+        leases = LeaseKeeper(
+            store,
+            self.data.source_name,
+            self.data.stream_name,
+            self.context.run.run_id,
+            ttl_seconds=self.resource.lease_ttl_seconds,
+        )
         try:
-            units = self._units(store)
-            held = self._take_leases(units, store)
-            flat = [s for unit in units for s in unit.slices]
-            reading = _Reading(iter_slices(self.stream, flat, self.source.concurrency))
-            position = 0
-            for unit in units:
-                unit.indexes = range(position, position + len(unit.slices))
-                position += len(unit.slices)
-            queue = deque(units)
-            while queue:
-                yield from self._write_chunk(queue, reading, store, destination)
+            with leases:
+                claims = leases.claim_in_turn(
+                    [key or UNPARTITIONED for key in keys], self.resource.lease_wait_seconds
+                )
+                for turn, claimed in enumerate(claims):
+                    if turn:  # a fresh cursor: the first turn's read moved it past these windows
+                        self._reopen_source()
+                    claimed_keys = claimed if keys != [None] else keys
+                    yield from self._sync(claimed_keys, store, destination, leases)
+        except LeasesHeld as held:
+            raise dg.Failure(description=str(held)) from None
         finally:
-            store.release_leases(
-                self.data.source_name, self.data.stream_name, held, self.context.run.run_id
-            )
             destination.close()
             store.dispose()
         if self.checker is not None:
             yield self.checker.result(self.target.asset_key)
 
-    def _take_leases(self, units: list[_Unit], store: StateStore) -> list[str]:
-        """Claim the run's partitions in the state table, so two runs never sync one at once.
+    def _sync(
+        self,
+        keys: list[str | None],
+        store: StateStore,
+        destination: Destination,
+        leases: LeaseKeeper,
+    ) -> Iterator[dg.AssetMaterialization]:
+        """Read and write the units of ``keys`` (all leased by this run) in chunks."""
+        units = self._units(store, keys)
+        flat = [s for unit in units for s in unit.slices]
+        reading = _Reading(iter_slices(self.stream, flat, self.source.concurrency))
+        position = 0
+        for unit in units:
+            unit.indexes = range(position, position + len(unit.slices))
+            position += len(unit.slices)
+        queue = deque(units)
+        while queue:
+            yield from self._write_chunk(queue, reading, store, destination, leases)
 
-        A lease held by a run that is no longer going (it failed, or its process was killed) is
-        taken over at once; one held by a live run fails this run with a clear message.
-        """
-        run_id = self.context.run.run_id
-        source, stream = self.data.source_name, self.data.stream_name
-        wanted = [unit.partition_key or UNPARTITIONED for unit in units]
-        refused = set(store.acquire_leases(source, stream, wanted, run_id, LEASE_SECONDS))
-        held = [partition for partition in wanted if partition not in refused]
-        try:
-            for partition in refused:
-                owner = store.lease_owner(source, stream, partition)
-                if owner and self._run_is_live(owner):
-                    raise dg.Failure(
-                        description=f"partition {partition or '(unpartitioned)'} of {stream} is "
-                        f"being materialized by run {owner}; wait for it or cancel it, then retry"
-                    )
-                if owner:
-                    store.release_lease(source, stream, partition, owner)
-                if not store.acquire_lease(source, stream, partition, run_id, LEASE_SECONDS):
-                    raise dg.Failure(
-                        description=f"another run claimed partition {partition!r} of {stream} "
-                        "at the same moment; retry"
-                    )
-                held.append(partition)
-        except BaseException:
-            store.release_leases(source, stream, held, run_id)
-            raise
-        return held
+    def _partition_keys(self) -> list[str | None]:
+        """The run's partition keys, or ``[None]`` for an unpartitioned stream."""
+        if self.target.partitions_def is None:
+            return [None]
+        return list(self.context.partition_keys)
 
-    def _run_is_live(self, run_id: str) -> bool:
-        run = self.context.instance.get_run_by_id(run_id)
-        return run is not None and not run.is_finished
+    def _reopen_source(self) -> None:
+        self.source.close()
+        self.source = self.resource.open_source(self.target.manifest)
+        self.stream = self.source.stream(self.data.stream_name)
+        self.mask = self.source.masker.mask
 
-    def _units(self, store: StateStore) -> list[_Unit]:
+    def _units(self, store: StateStore, keys: list[str | None]) -> list[_Unit]:
         partitions_def = self.target.partitions_def
         if partitions_def is None:
             state = store.load(self.data.source_name, self.data.stream_name, UNPARTITIONED)
             slices = self.stream.slices(state if self.stream.cursor is not None else None)
             return [_Unit(None, [dict(s) for s in slices])]
-        keys = list(self.context.partition_keys)
         units = [
             _Unit(key, [dict(s)])
             for key, s in slices_for_partitions(self.stream, partitions_def, keys)
@@ -218,6 +216,7 @@ class _Run:
         reading: _Reading,
         store: StateStore,
         destination: Destination,
+        leases: LeaseKeeper,
     ) -> Iterator[dg.AssetMaterialization]:
         """Write the next units of ``queue`` in one transaction; yield their materializations.
 
@@ -249,6 +248,13 @@ class _Run:
                 self._save_state(unit, store, connection)
 
         shares_database = destination.same_database(self.resource.get_state_url())
+
+        def before_commit(connection: Any) -> None:
+            # A run whose leases lapsed (it stalled) and were taken over commits nothing more.
+            leases.check([unit.partition_key or UNPARTITIONED for unit in completed()])
+            if shares_database:
+                save_states(connection)
+
         failure: Exception | None = None
         try:
             result = destination.write_partitions(
@@ -256,7 +262,7 @@ class _Run:
                 parts(),
                 mode=mode,
                 run_id=self.context.run.run_id,
-                before_commit=save_states if shares_database else None,
+                before_commit=before_commit,
             )
         except PartialWriteError as partial:
             # The partitions read before the failing one are committed: keep them.

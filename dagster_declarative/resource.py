@@ -16,6 +16,7 @@ from pydantic import Field
 
 from dagster_declarative.warehouse import Destination, destination_from_url
 from engine import ConfigError, DeclarativeSource, Manifest, load_source
+from engine.state.leases import LEASE_TTL_SECONDS
 from engine.state.store import StateStore
 
 _LOCAL_DIR = ".dagster_declarative"
@@ -54,6 +55,21 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
         description=(
             "Records handed to the warehouse writer at a time; it groups them into loads of"
             " thousands. Small batches are read fastest: records still in the CPU cache."
+        ),
+    )
+
+    lease_ttl_seconds: float = Field(
+        default=LEASE_TTL_SECONDS,
+        description=(
+            "How long a partition's lease outlives its run's last heartbeat: a run that died"
+            " releases its partitions after this long. The run renews it while it works."
+        ),
+    )
+    lease_wait_seconds: float = Field(
+        default=60.0,
+        description=(
+            "How long a run waits for partitions another run is syncing, after writing every"
+            " other partition, before it fails naming them."
         ),
     )
 

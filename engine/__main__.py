@@ -38,7 +38,14 @@ def _parser() -> argparse.ArgumentParser:
                 help="SQLAlchemy URL of a state table to resume from "
                 "and save to (e.g. sqlite:///state.db)",
             )
-            command.add_argument("--source-name", help="source name in the state table")
+            command.add_argument(
+                "--connection",
+                help="name of this account's state in the state table (default: the manifest's "
+                "name and a digest of the non-secret config that identifies the account)",
+            )
+            command.add_argument(
+                "--source-name", dest="connection", help="former name of --connection"
+            )
         command.add_argument("--concurrency", type=int, help="slices read at once")
         command.add_argument(
             "--custom-components",
@@ -103,27 +110,53 @@ def _read(source: DeclarativeSource, args: argparse.Namespace) -> Iterable[dict[
     if not args.state_db:
         yield from source.read(catalog, state)
         return
-    from engine.state import StateStore
+    from engine.state.command_line import CommandLineState
 
-    store = StateStore(args.state_db)
-    name = args.source_name or Path(args.manifest).stem
-    try:
-        for stream in source.streams:
-            saved = store.load(name, stream)
-            if saved is not None and stream not in state:
-                state[stream] = saved
-        for message in source.read(catalog, state):
-            yield message
-            if message["type"] == "STATE":
-                stream_state = message["state"]["stream"]
-                store.save(
-                    name,
-                    stream_state["stream_descriptor"]["name"],
-                    "",
-                    stream_state["stream_state"],
-                )
-    finally:
-        store.dispose()
+    with CommandLineState(
+        args.state_db, source, Path(args.manifest).stem, args.connection
+    ) as table:
+        for note in table.notes:
+            yield protocol.log(note)
+        streams = _catalog_streams(source, catalog)
+        claimed, refused = table.claim(streams)
+        for stream, saved in table.load(claimed).items():
+            state.setdefault(stream, saved)
+        if claimed:
+            for message in source.read(_only(source, catalog, claimed), state):
+                yield message
+                if message["type"] == "STATE":
+                    stream_state = message["state"]["stream"]
+                    name = stream_state["stream_descriptor"]["name"]
+                    if not table.save(name, stream_state["stream_state"]):
+                        yield protocol.log(
+                            f"state of {name} not saved: the state table holds a later cursor",
+                            "WARN",
+                        )
+        if refused is not None:
+            raise refused
+
+
+def _catalog_streams(source: DeclarativeSource, catalog: dict | None) -> list[str]:
+    if not catalog:
+        return list(source.streams)
+    names = [(entry.get("stream") or {}).get("name") for entry in catalog.get("streams") or []]
+    return [name for name in names if name in source.streams]
+
+
+def _only(source: DeclarativeSource, catalog: dict | None, streams: list[str]) -> dict | None:
+    """The catalog narrowed to ``streams``; names the manifest lacks stay, to be reported."""
+    if not catalog:
+        return (
+            None
+            if len(streams) == len(source.streams)
+            else {"streams": [{"stream": {"name": name}} for name in streams]}
+        )
+
+    def kept(entry: dict) -> bool:
+        name = (entry.get("stream") or {}).get("name")
+        return name in streams or name not in source.streams
+
+    return {**catalog, "streams": [e for e in catalog.get("streams") or [] if kept(e)]}
 
 
 def _explain(args: argparse.Namespace) -> int:

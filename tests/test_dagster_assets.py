@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
@@ -181,59 +180,3 @@ def test_component_builds_assets_without_rendering_manifest_templates(
     context = ComponentTree.for_test().load_context.for_path(manifest_file.parent)
     defs = component.build_defs(context)
     assert defs.resolve_assets_def(dg.AssetKey(["shop", "items"]))
-
-
-def _hold_lease(tmp_path: Path, owner: str) -> None:
-    from engine.state import StateStore
-
-    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
-        assert store.acquire_lease("shop", "items", "", owner)
-    finally:
-        store.dispose()
-
-
-def _materialize_while_run_holds_lease(
-    manifest_file: Path, tmp_path: Path, status: Any
-) -> tuple[str, dg.ExecuteInProcessResult]:
-    """Materialize the stream while a run of ``status`` holds its partition's lease."""
-    from dagster._core.test_utils import create_run_for_test
-
-    (asset,) = build_declarative_assets(manifest_file)
-    with dg.instance_for_test() as instance:
-        holder = create_run_for_test(instance, status=status)
-        _hold_lease(tmp_path, holder.run_id)
-        result = dg.materialize(
-            [asset],
-            instance=instance,
-            resources={"declarative_source": _resource(tmp_path)},
-            run_config=QUIET,
-            raise_on_error=False,
-        )
-    return holder.run_id, result
-
-
-def test_a_partition_being_synced_by_a_live_run_is_refused_cleanly(
-    manifest_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from dagster._core.storage.dagster_run import DagsterRunStatus
-
-    monkeypatch.setenv("DD_TEST_TOKEN", SECRET)
-    holder, result = _materialize_while_run_holds_lease(
-        manifest_file, tmp_path, DagsterRunStatus.STARTED
-    )
-    assert not result.success
-    failure = result.get_step_failure_events()[0].step_failure_data.error
-    assert f"being materialized by run {holder}" in str(failure)
-
-
-def test_a_lease_left_by_a_dead_run_is_taken_over(
-    manifest_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from dagster._core.storage.dagster_run import DagsterRunStatus
-
-    monkeypatch.setenv("DD_TEST_TOKEN", SECRET)
-    _, result = _materialize_while_run_holds_lease(
-        manifest_file, tmp_path, DagsterRunStatus.FAILURE
-    )
-    assert result.success

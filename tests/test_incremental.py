@@ -14,7 +14,9 @@ from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 from engine import load_source
 from engine.__main__ import run
 from engine.errors import EngineError
+from engine.source import load_manifest
 from engine.state import StateStore
+from engine.state.connections import default_connection_name
 
 CATALOG = {"streams": [{"stream": {"name": "items"}, "sync_mode": "incremental"}]}
 DAILY = dict(step="P1D", cursor_granularity="PT1S")
@@ -218,6 +220,11 @@ def test_command_line_read_resumes_from_the_state_table(
     assert _windows(api_server)[0] == ("2021-02-02T10:00:00Z", "2021-02-03T09:59:59Z")
     store = StateStore(db)
     try:
-        assert store.load("items", "items") == {"updated_at": "2021-02-04T10:00:00Z"}
+        # Keyed by connection: the manifest's name and the digest of no identifying config (the
+        # end date bounds the read, it does not identify the account).
+        manifest = load_manifest(tmp_path / "items.yaml")
+        connection = default_connection_name("items", manifest, {"end": "2021-02-04T23:59:59Z"})
+        assert connection == default_connection_name("items", manifest, {})
+        assert store.load(connection, "items") == {"updated_at": "2021-02-04T10:00:00Z"}
     finally:
         store.dispose()

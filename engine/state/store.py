@@ -316,6 +316,13 @@ class StateStore:
             ).all()
         return {row.partition: orjson.loads(row.state) for row in rows}
 
+    def stream_names(self, source: str) -> list[str]:
+        """The streams that have state rows under ``source``."""
+        table = self._state
+        with self._transaction(f"listing the streams of {source}") as connection:
+            query = sa.select(table.c.stream).where(table.c.source == source).distinct()
+            return sorted(connection.execute(query).scalars())
+
     def save(
         self,
         source: str,
