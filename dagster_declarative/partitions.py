@@ -1,8 +1,7 @@
 """Slices to partitions and back: each partition key names exactly one slice the engine reads.
 
-- a date cursor becomes time-window partitions with the manifest's start, end and time zone
-  (hourly, daily, weekly or monthly definitions for steps of one such unit, a cron-based
-  definition for other steps that divide a day);
+- a date cursor becomes partitions whose windows are the engine's windows, for any step
+  (``date_partitions.py``);
 - a list router becomes static partitions;
 - a parent-stream (substream) router becomes dynamic partitions named ``<source>__<stream>``,
   registered when the parent is materialized or by the stream's discovery sensor;
@@ -19,7 +18,6 @@ for its partitions and matching their keys (:func:`router_slices`).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import re
@@ -29,6 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from dagster_declarative.date_partitions import (
+    PartitionMappingError,
+    date_partitions_def,
+    date_slice_for_key,
+)
 from engine.slicing.base import SingleSlice
 from engine.slicing.combined import CartesianProductRouter
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
@@ -45,14 +48,7 @@ logger = logging.getLogger("dagster_declarative")
 
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_.:@-]{1,255}")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_]+")
-_HOUR_FMT = "%Y-%m-%d-%H:%M"
-_DAY_FMT = "%Y-%m-%d"
-_MINUTE_FMT = "%Y-%m-%dT%H:%M"
 DATE_DIMENSION = "date"
-
-
-class PartitionMappingError(ValueError):
-    """A stream's slices cannot be expressed as Dagster partitions; the message says what to do."""
 
 
 # -- what a stream is sliced by ----------------------------------------------------------------
@@ -177,90 +173,12 @@ def _unique(names: list[str]) -> list[str]:
 
 def _dimension_def(dim: Dimension, data: StreamDescription) -> dg.PartitionsDefinition:
     if dim.kind == "datetime":
-        return time_window_def(dim.slicer, data.stream_name)
+        return date_partitions_def(dim.slicer, data.stream_name)
     if dim.kind == "list":
         keys = list(dict.fromkeys(sanitize_key(v) for v in dim.slicer.values))
         return dg.StaticPartitionsDefinition(keys)
     return dg.DynamicPartitionsDefinition(
         name=dynamic_partitions_name(data.source_name, data.stream_name)
-    )
-
-
-def time_window_def(
-    cursor: DatetimeBasedCursor, stream_name: str
-) -> dg.TimeWindowPartitionsDefinition:
-    """Windows that start where the cursor's windows start, with the same step and zone."""
-    windows = cursor.describe()
-    if windows.timezone[:1] in "+-":
-        raise PartitionMappingError(
-            f"stream {stream_name!r}: the start date's UTC offset {windows.timezone} is no time "
-            "zone Dagster knows; give the start in UTC or override get_partitions_def"
-        )
-    assert windows.step is not None, "stepless cursors are read unpartitioned"
-    definition = _open_ended_def(windows.start, windows.step, windows.timezone, stream_name)
-    if windows.end is None:
-        return definition
-    last = definition.time_window_for_partition_key(
-        definition.get_partition_key_for_timestamp(windows.end.timestamp())
-    )
-    return _open_ended_def(windows.start, windows.step, windows.timezone, stream_name, last.end)
-
-
-def _open_ended_def(
-    start: dt.datetime,
-    step: Any,
-    timezone: str,
-    stream_name: str,
-    end: dt.datetime | None = None,
-) -> dg.TimeWindowPartitionsDefinition:
-    unit = step.calendar_unit
-    if unit == "hour":
-        return dg.HourlyPartitionsDefinition(
-            start_date=start.strftime(_HOUR_FMT), end_date=_fmt(end, _HOUR_FMT), timezone=timezone
-        )
-    if unit == "day":
-        return dg.DailyPartitionsDefinition(
-            start_date=start.strftime(_DAY_FMT), end_date=_fmt(end, _DAY_FMT), timezone=timezone
-        )
-    if unit == "week":
-        return dg.WeeklyPartitionsDefinition(
-            start_date=start.strftime(_DAY_FMT),
-            end_date=_fmt(end, _DAY_FMT),
-            timezone=timezone,
-            day_offset=(start.weekday() + 1) % 7,  # cron counts Sunday as 0
-        )
-    if unit == "month":
-        return dg.MonthlyPartitionsDefinition(
-            start_date=start.strftime(_DAY_FMT),
-            end_date=_fmt(end, _DAY_FMT),
-            timezone=timezone,
-            day_offset=start.day,
-        )
-    return dg.TimeWindowPartitionsDefinition(
-        start=start.strftime(_MINUTE_FMT),
-        end=_fmt(end, _MINUTE_FMT),
-        fmt=_MINUTE_FMT,
-        cron_schedule=_cron_for_step(step, stream_name),
-        timezone=timezone,
-    )
-
-
-def _fmt(moment: dt.datetime | None, fmt: str) -> str | None:
-    return None if moment is None else moment.strftime(fmt)
-
-
-def _cron_for_step(step: Any, stream_name: str) -> str:
-    """A cron whose ticks reproduce the windows of a sub-daily step that divides a day."""
-    seconds = int(step.delta.total_seconds()) if not step.months else 0
-    if seconds and seconds % 60 == 0 and 86400 % seconds == 0:
-        minutes = seconds // 60
-        if minutes < 60:
-            return f"*/{minutes} * * * *"
-        return f"0 */{minutes // 60} * * *"
-    raise PartitionMappingError(
-        f"stream {stream_name!r}: a date step of {step} has no equivalent Dagster partition "
-        "schedule (only steps of an hour, a day, a week, a month, or that divide a day exactly); "
-        "override DeclarativeTranslator.get_partitions_def for this stream"
     )
 
 
@@ -334,12 +252,7 @@ class _DimensionKeys:
 
     def slice_for(self, key: str) -> dict:
         if self.dim.kind == "datetime":
-            if not isinstance(self.partitions_def, dg.TimeWindowPartitionsDefinition):
-                raise PartitionMappingError(
-                    f"stream {self.stream_name!r}: its date cursor needs time-window partitions"
-                )
-            window = self.partitions_def.time_window_for_partition_key(key)
-            return self.dim.slicer.slice_for_window(window.start, window.end)
+            return date_slice_for_key(self.dim.slicer, self.partitions_def, key, self.stream_name)
         if self._by_key is None:
             self._by_key = router_slices(self.dim.slicer)
         found = self._by_key.get(key)

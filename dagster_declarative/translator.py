@@ -88,8 +88,13 @@ class DeclarativeTranslator:
         return partitions.partitions_def_for(data)
 
     def get_backfill_policy(self, data: StreamDescription) -> dg.BackfillPolicy | None:
-        """Single-run backfills for date windows: a year of days costs one run, not 365."""
-        if isinstance(self.get_partitions_def(data), dg.TimeWindowPartitionsDefinition):
+        """Single-run backfills for date windows (time windows, or windows listed by their
+        start for steps no cron ticks): a year of days costs one run, not 365."""
+        partitions_def = self.get_partitions_def(data)
+        if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition) or (
+            data.slicer_kind == "datetime"
+            and isinstance(partitions_def, dg.StaticPartitionsDefinition)
+        ):
             return dg.BackfillPolicy.single_run()
         return None
 

@@ -355,6 +355,23 @@ class Duration:
     def __neg__(self) -> Duration:
         return Duration(-self.months, -self.delta)
 
+    def __str__(self) -> str:
+        """ISO-8601 text (``P365D``, ``PT6H``, ``P3M``), as a manifest author would write it."""
+        if self.months < 0 or (not self.months and self.delta < datetime.timedelta(0)):
+            return "-" + str(-self)
+        years, months = divmod(self.months, 12)
+        days, seconds = self.delta.days, self.delta.seconds
+        hours, rest = divmod(seconds, 3600)
+        minutes, whole = divmod(rest, 60)
+        second_text = f"{whole}.{self.delta.microseconds:06d}".rstrip("0").rstrip(".")
+        date = "".join(f"{n}{u}" for n, u in ((years, "Y"), (months, "M"), (days, "D")) if n)
+        time = "".join(
+            f"{n}{u}"
+            for n, u in ((hours, "H"), (minutes, "M"), (second_text, "S"))
+            if n and n != "0"
+        )
+        return "P" + date + (f"T{time}" if time else "") if date or time else "P0D"
+
     def __radd__(self, other: object) -> datetime.datetime:
         if isinstance(other, datetime.date):
             return self.add_to(other)  # type: ignore[arg-type]

@@ -328,10 +328,37 @@ def _stream_lines(stream: Mapping[str, Any], indent: str = "") -> list[str]:
         ("partition router", slicing["partition_router"]),
         ("cursor field", stream["cursor_field"]),
         ("primary key", stream["primary_key"]),
-        ("dagster partitions", stream["partitioning"]),
+        ("dagster partitions", _without_keys(stream["partitioning"])),
     ]
     header = f"{indent}stream {stream['name']}  ({stream['path']})"
-    return ["", header, *(f"{indent}  {heading}: {_inline(value)}" for heading, value in rows)]
+    lines = ["", header, *(f"{indent}  {heading}: {_inline(value)}" for heading, value in rows)]
+    for example in _date_keys(stream["partitioning"]):
+        lines.append(f"{indent}    partition {example['key']} -> slice {_inline(example['slice'])}")
+    return lines
+
+
+def _date_dimensions(partitioning: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    if not partitioning:
+        return []
+    return [d for d in partitioning.get("dimensions") or [partitioning] if "examples" in d]
+
+
+def _date_keys(partitioning: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The first partition keys of the date dimension and the slice each one reads."""
+    return [key for d in _date_dimensions(partitioning) for key in d["examples"]]
+
+
+def _without_keys(partitioning: Mapping[str, Any] | None) -> Any:
+    """The partitioning for its one-line summary (the key examples get their own lines)."""
+    if not partitioning:
+        return partitioning
+
+    def strip(d: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if k != "examples"}
+
+    if "dimensions" in partitioning:
+        return {**partitioning, "dimensions": [strip(d) for d in partitioning["dimensions"]]}
+    return strip(partitioning)
 
 
 def _inline(value: Any, nested: bool = False) -> str:

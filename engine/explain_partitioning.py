@@ -6,17 +6,19 @@ the engine never imports Dagster.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from engine.slicing.base import SingleSlice
 from engine.slicing.combined import CartesianProductRouter
+from engine.slicing.date_cadence import cadence_of
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.slicing.list_router import ListPartitionRouter
 from engine.slicing.per_partition import PerPartitionCursor
 from engine.slicing.router import LastPartitionState, PartitionRouter
 from engine.slicing.substream import SubstreamPartitionRouter
 
-_UNIT_KINDS = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}
+_EXAMPLE_KEYS = 3
 
 
 def _dimensions(slicer: Any) -> list[dict[str, Any]] | None:
@@ -40,27 +42,23 @@ def _dimensions(slicer: Any) -> list[dict[str, Any]] | None:
 
 
 def _date_dimension(cursor: DatetimeBasedCursor) -> dict[str, Any]:
-    step = cursor.step
-    assert step is not None, "stepless cursors have no date dimension"
-    unit = step.calendar_unit
-    if unit is not None:
-        return {"kind": _UNIT_KINDS[unit], "step": _duration_text(step)}
-    dimension: dict[str, Any] = {"kind": "time-window", "step": _duration_text(step)}
-    seconds = int(step.delta.total_seconds()) if not step.months else 0
-    if seconds and seconds % 60 == 0 and 86400 % seconds == 0:
-        minutes = seconds // 60
-        dimension["cron"] = f"*/{minutes} * * * *" if minutes < 60 else f"0 */{minutes // 60} * * *"
-    else:
-        dimension["problem"] = (
-            "no Dagster schedule repeats this step; override get_partitions_def for the stream"
-        )
+    """The cadence of the date partitions and how their first keys map to engine slices."""
+    windows = cursor.describe()
+    cadence = cadence_of(windows)
+    dimension: dict[str, Any] = {"kind": cadence.kind, "step": str(windows.step)}
+    if cadence.cron:
+        dimension["cron"] = cadence.cron
+    starts = [windows.start]
+    for _ in range(_EXAMPLE_KEYS):
+        starts.append(windows.step.add_to(starts[-1]))
+    dimension["examples"] = [
+        {
+            "key": start.strftime(cadence.key_format),
+            "slice": cursor.slice_for_window(start, end, clamp=False),
+        }
+        for start, end in itertools.pairwise(starts)
+    ]
     return dimension
-
-
-def _duration_text(step: Any) -> str:
-    months = f"{step.months} month(s)" if step.months else ""
-    delta = str(step.delta) if step.delta else ""
-    return " + ".join(p for p in (months, delta) if p)
 
 
 def _router_dimensions(router: Any) -> list[dict[str, Any]] | None:

@@ -58,7 +58,12 @@ def _by_name(explanation: dict) -> dict[str, dict]:
 
 def test_partitioning_follows_the_slicers():
     streams = _by_name(explain(_sliced_manifest()))
-    assert streams["events"]["partitioning"] == {"kind": "daily", "step": "1 day, 0:00:00"}
+    daily = streams["events"]["partitioning"]
+    assert (daily["kind"], daily["step"]) == ("daily", "P1D")
+    assert daily["examples"][1] == {
+        "key": "2024-01-02",
+        "slice": {"start_time": "2024-01-02T00:00:00Z", "end_time": "2024-01-02T23:59:59Z"},
+    }
     assert streams["events"]["cursor_field"] == ["updated_at"]
     cursor = streams["events"]["slicing"]["incremental_sync"]
     assert cursor["step"] == "P1D" and cursor["granularity"] == "PT1S"
@@ -87,8 +92,22 @@ def test_other_steps_get_time_windows_and_three_dimensions_none():
             )
         )
     )
-    assert streams["six"]["partitioning"]["kind"] == "time-window"
-    assert streams["six"]["partitioning"]["cron"] == "0 */6 * * *"
+    assert streams["six"]["partitioning"]["kind"] == "cron"
+    assert streams["six"]["partitioning"]["cron"] == "0 0,6,12,18 * * *"
+    three_days = _by_name(
+        explain(
+            modern(
+                modern_stream(
+                    URL,
+                    "three",
+                    "/three",
+                    incremental=date_cursor("2024-01-01T00:00:00Z", None, step="P3D"),
+                )
+            )
+        )
+    )["three"]["partitioning"]
+    assert (three_days["kind"], three_days["step"]) == ("listed", "P3D")
+    assert [e["key"] for e in three_days["examples"]] == ["2024-01-01", "2024-01-04", "2024-01-07"]
     assert streams["many"]["partitioning"]["kind"] == "none"
     assert "read unpartitioned" in streams["many"]["partitioning"]["reason"]
 

@@ -281,18 +281,40 @@ class DatetimeBasedCursor(Cursor):
             timezone=zone_name(start),
         )
 
-    def slice_for_window(self, start: datetime.datetime, end: datetime.datetime) -> Slice:
+    def slice_for_window(
+        self, start: datetime.datetime, end: datetime.datetime, *, clamp: bool = True
+    ) -> Slice:
         """The slice this cursor would produce for the window ``[start, end)``.
 
         ``end`` is exclusive, as in a scheduler's time window; the slice ends one granularity
-        before it (one day in the Nov-2022 rules) and never after the cursor's own end.
+        before it (one day in the Nov-2022 rules) and, with ``clamp``, never after the cursor's
+        own end or now (``explain`` shows whole windows of a config it only made up).
         """
         zone = self.describe().start.tzinfo
         start, end = _aware(start).astimezone(zone), _aware(end).astimezone(zone)
-        limit = now_utc()
-        if self.end_datetime is not None:
-            limit = min(self._evaluate(self.end_datetime, {"stream_state": {}}), limit)
-        return self._window(start, max(start, min(self._window_end(end), limit)))
+        limit = self._window_end(end)
+        if clamp:
+            limit = min(limit, now_utc())
+            if self.end_datetime is not None:
+                limit = min(self._evaluate(self.end_datetime, {"stream_state": {}}), limit)
+        return self._window(start, max(start, limit))
+
+    def window_starts(self, limit: int) -> list[datetime.datetime]:
+        """The start of every window a read from the start date produces up to now, then the
+        start of the window after the last (so window ``i`` is ``[starts[i], starts[i + 1])``).
+
+        Schedulers list these as partitions when no calendar cadence reproduces the step.
+        At most ``limit`` windows are listed (``limit + 1`` starts): the caller decides what
+        too many means.
+        """
+        assert self.step is not None, "a cursor without a step has one window, not a list"
+        windows = self.describe()
+        end = now_utc() if windows.end is None else min(windows.end, now_utc())
+        start, starts = windows.start, []
+        while self._continues(start, end) and len(starts) <= limit:
+            starts.append(start)
+            start = self.step.add_to(start)
+        return [*starts, start]
 
     # -- records ---------------------------------------------------------------------------
 
