@@ -223,6 +223,7 @@ def test_per_partition_state_and_second_read(api_server: ApiServer) -> None:
             },
         ],
         "state": {"updated_at": "2021-02-02T10:00:00Z"},
+        "parent_state": {},  # as the reference writes it when no parent is incremental
     }
     events["7"].append({"id": 71, "updated_at": "2021-02-02T12:00:00Z"})
     api_server.clear_requests()

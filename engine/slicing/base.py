@@ -15,10 +15,20 @@ from engine.http.options import EMPTY, RequestOptions
 
 Slice = dict[str, Any]
 
+# Slice keys that carry information for templates but do not identify a partition.
+EXTRA_FIELDS = "extra_fields"
+
 
 class Slicer:
     def slices(self, state: Mapping[str, Any] | None = None) -> Iterable[Slice]:
         return [{}]
+
+    def partition(self, stream_slice: Mapping[str, Any]) -> Slice:
+        """The part of one of this slicer's slices that names a partition (the reference's
+        ``StreamSlice.partition``): router keys, never a date window or extra fields. A child
+        stream keys its partitions by it (``parent_slice``), so it must not change between
+        reads."""
+        return {k: v for k, v in stream_slice.items() if k != EXTRA_FIELDS}
 
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         return EMPTY
@@ -32,6 +42,10 @@ class Cursor(Slicer):
     """A slicer that tracks the highest cursor value seen, per slice, and reports state."""
 
     cursor_field: str = ""
+
+    def partition(self, stream_slice: Mapping[str, Any]) -> Slice:
+        """A cursor's slices are windows of one partition: they name none."""
+        return {}
 
     def observe(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> None:
         """Note a record read in ``stream_slice``."""

@@ -118,6 +118,9 @@ class PerPartitionCursor(Cursor):
         if self._open == 0:
             self._finish()
 
+    def partition(self, stream_slice: Mapping[str, Any]) -> Slice:
+        return partition_of(stream_slice, self._window_keys)
+
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         return self.router.request_options(stream_slice).merge(
             self.datetime_cursor.request_options(stream_slice)
@@ -191,8 +194,7 @@ class PerPartitionCursor(Cursor):
         if self._global:
             state["state"] = dict(self._global)
             state["lookback_window"] = self._lookback_seconds
-        if self._parent_state:
-            state["parent_state"] = dict(self._parent_state)
+        state["parent_state"] = dict(self._parent_state)  # {} without incremental parents
         return state
 
 

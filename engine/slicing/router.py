@@ -15,10 +15,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from engine.http.options import RequestOptions
-from engine.slicing.base import Cursor, Slice, Slicer
+from engine.slicing.base import EXTRA_FIELDS, Cursor, Slice, Slicer
 
-# Slice keys that carry information for templates but do not identify a partition.
-EXTRA_FIELDS = "extra_fields"
+__all__ = ["EXTRA_FIELDS", "LastPartitionState", "PartitionRouter", "partition_of"]
 
 
 class PartitionRouter(Slicer):
@@ -69,6 +68,9 @@ class LastPartitionState(Cursor):
 
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         return self.router.request_options(stream_slice)
+
+    def partition(self, stream_slice: Mapping[str, Any]) -> Slice:
+        return self.router.partition(stream_slice)
 
     def set_initial_state(self, state: Mapping[str, Any]) -> None:
         self._state = dict(state or {})

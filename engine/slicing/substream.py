@@ -2,7 +2,10 @@
 
 The parent is a full stream, read through its own retriever, slice after slice; every parent
 record that has the parent key yields ``{partition_field: value, "parent_slice": <the parent's
-slice>}``, as soon as the parent's page holding it has arrived. A parent with
+partition>}``, as soon as the parent's page holding it has arrived. The parent's partition is
+its router's part of the slice (``{}`` for a parent sliced only by dates): as in today's
+reference runner, the parent's date window is not part of it, so that a child's per-partition
+state keeps matching from one read to the next. A parent with
 ``incremental_dependency`` is read from the state it had at the end of the previous read, so only
 parents changed since then produce partitions.
 """
@@ -47,8 +50,9 @@ class SubstreamPartitionRouter(PartitionRouter):
             incremental = config.incremental_dependency and parent.cursor is not None
             start_state = parent_state.get(parent.name) if incremental else None
             for parent_slice in parent.slices(start_state or None):
+                parent_partition = parent.slicer.partition(parent_slice)
                 for record in parent.read_slice(parent_slice):
-                    partition = _partition(config, record, parent_slice)
+                    partition = _partition(config, record, parent_partition)
                     if partition is not None:
                         yield partition
                 if parent.cursor is not None:
@@ -71,12 +75,12 @@ class SubstreamPartitionRouter(PartitionRouter):
 
 
 def _partition(
-    config: ParentStreamConfig, record: Mapping[str, Any], parent_slice: Mapping[str, Any]
+    config: ParentStreamConfig, record: Mapping[str, Any], parent_partition: Slice
 ) -> Slice | None:
     value = dig(record, config.parent_key)
     if value is _MISSING:
         return None
-    partition: Slice = {config.partition_field: value, "parent_slice": dict(parent_slice)}
+    partition: Slice = {config.partition_field: value, "parent_slice": dict(parent_partition)}
     if config.extra_fields:
         partition[EXTRA_FIELDS] = {
             ".".join(path): (None if (found := dig(record, path)) is _MISSING else found)
