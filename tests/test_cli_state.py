@@ -238,3 +238,25 @@ def _stale_state(workdir: Path) -> Path:
     path = workdir / "old-state.json"
     path.write_text(json.dumps({"events": {"updated_at": "2024-01-02T10:00:00Z"}}))
     return path
+
+
+def test_a_killed_read_on_this_machine_does_not_block_the_next_one(workdir: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    manifest = load_manifest(workdir / "shop.yaml")
+    name = default_connection_name("shop", manifest, json.loads(_config(workdir, "a1").read_text()))
+    store = _store(workdir)
+    try:
+        owner = f"cli:{socket.gethostname()}:{dead.pid}:0000"
+        assert store.acquire_leases(name, "events", [""], owner, 60) == []
+        assert store.acquire_leases(name, "notes", [""], "cli:elsewhere:1:0000", 60) == []
+        with pytest.raises(LeasesHeld, match="notes") as held:
+            _read(workdir, "a1")
+        assert "events" not in str(held.value)
+        assert store.load(name, "events") is not None
+    finally:
+        store.dispose()

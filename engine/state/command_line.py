@@ -26,6 +26,7 @@ from engine.state.store import StateStore
 
 CLI_PARTITION = ""
 """A command-line read keeps one state row per stream (the unpartitioned row)."""
+_OWNER_PREFIX = "cli:"
 
 
 class CommandLineState:
@@ -44,7 +45,7 @@ class CommandLineState:
         self.connection = connection or default_connection_name(
             manifest_name, source.manifest, source.config
         )
-        self.owner = f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{_OWNER_PREFIX}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._exits = ExitStack()
         self._keepers: dict[str, LeaseKeeper] = {}
         try:
@@ -69,13 +70,25 @@ class CommandLineState:
         claimed = []
         for stream in streams:
             keeper = LeaseKeeper(self.store, self.connection, stream, self.owner)
-            if keeper.acquire([CLI_PARTITION]):
+            if keeper.acquire([CLI_PARTITION]) and not self._take_from_dead_reader(keeper):
                 held[stream] = self.store.lease_owner(self.connection, stream, CLI_PARTITION)
                 continue
             self._keepers[stream] = self._exits.enter_context(keeper)
             claimed.append(stream)
         refused = LeasesHeld(f"connection {self.connection}", held, 0, unit="stream")
         return claimed, refused if held else None
+
+    def _take_from_dead_reader(self, keeper: LeaseKeeper) -> bool:
+        """Take over the lease of a command-line read on this machine whose process is gone.
+
+        Its lease would lapse by itself within the TTL; a reader killed and started again on
+        the same machine need not wait for that. Owners elsewhere are judged by the TTL only.
+        """
+        owner = self.store.lease_owner(self.connection, keeper.stream, CLI_PARTITION)
+        if owner is None or not _is_dead_local_reader(owner):
+            return False
+        self.store.release_lease(self.connection, keeper.stream, CLI_PARTITION, owner)
+        return not keeper.acquire([CLI_PARTITION])
 
     def load(self, streams: Sequence[str]) -> dict[str, dict]:
         """The stored state of each stream that has one."""
@@ -118,3 +131,17 @@ def cursor_sort_key(source: DeclarativeSource, stream: str, state: Mapping[str, 
     except (ValueError, TypeError, OverflowError):
         return None
     return None
+
+
+def _is_dead_local_reader(owner: str) -> bool:
+    """Whether ``owner`` names a command-line read on this machine whose process has ended."""
+    parts = owner.split(":")
+    if len(parts) != 4 or f"{parts[0]}:" != _OWNER_PREFIX or parts[1] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError, OSError):
+        return False
+    return False
