@@ -8,6 +8,11 @@ listing, ``stream_slice``.
 
 Where today's format silently does nothing (a mapping whose path the template lacks), this engine
 fails with the mapping's manifest path instead: such a mapping is a typo that would never apply.
+
+Values that come from an API (an HTTP listing) are data, never template source: text is written
+as :class:`~engine.interpolation.LiteralText`, so a listed ``{{ config['api_key'] }}`` renders
+nothing; and such a value only replaces a plain value of the template (text, number, boolean) or
+a part of a JSON schema, never a whole component, and adds no key the template does not name.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 import yaml
 
 from engine.errors import ManifestError, closest
-from engine.interpolation import InterpolatedString, TemplateError
+from engine.interpolation import InterpolatedString, LiteralText, TemplateError
+from engine.manifest.components import is_json_schema
 from engine.manifest.yaml_loader import line_of
 
 # What mapping templates may read (the format's interpolation context for these fields).
@@ -46,6 +52,7 @@ _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
     "boolean": bool,
 }
 _WILDCARD = re.compile(r"[*?\[]")
+_PLAIN_TYPES = (str, int, float, bool)
 
 
 class _PathProblem(ValueError):
@@ -83,8 +90,12 @@ class ComponentMapping:
         *,
         parse_values: bool,
         may_create: bool,
+        from_api: bool = False,
     ) -> None:
-        """Write this mapping's value into ``stream`` (a copy of the template), in place."""
+        """Write this mapping's value into ``stream`` (a copy of the template), in place.
+
+        ``from_api``: the variables hold an API's data (see the module doc for what follows).
+        """
         if self.condition is not None:
             try:
                 holds = _holds(self.condition.eval(config, **variables))
@@ -92,7 +103,6 @@ class ComponentMapping:
                 raise self._error(str(error), "condition") from None
             if not holds:
                 return
-        value = self._value(config, variables, parse_values)
         try:
             segments = [segment.eval_str(config, **variables) for segment in self.field_path]
         except TemplateError as error:
@@ -103,6 +113,11 @@ class ComponentMapping:
         else:
             found = _locate(stream, segments)
             targets = [found] if found is not None else []
+        in_schema = bool(targets) and all(_in_json_schema(stream, t) for t in targets)
+        structured = not from_api or in_schema
+        value = self._value(config, variables, parse_values, structured=structured)
+        if from_api:
+            value = self._as_data(stream, targets, value, in_schema)
         for target in targets:
             if _locate(stream, [str(k) for k in target]) is not None:
                 _assign(stream, target, value)
@@ -140,10 +155,39 @@ class ComponentMapping:
             suggestion=suggestion,
         )
 
+    def _as_data(self, stream: Any, targets: list[tuple], value: Any, in_schema: bool) -> Any:
+        """An API's value as it may be written: plain values only, text as literal text."""
+        if in_schema:
+            return value
+        for target in targets:
+            current = _value_at(stream, target)
+            if isinstance(current, (dict, list)):
+                raise self._error(
+                    f"the listed value would replace the whole {_described(current)} at "
+                    f"{'.'.join(map(str, target))}; values from an API replace only plain "
+                    "values (text, numbers, booleans) or parts of a JSON schema",
+                    "field_path",
+                )
+        if isinstance(value, str):
+            return LiteralText(value)
+        if value is None or isinstance(value, _PLAIN_TYPES):
+            return value
+        raise self._error(
+            f"the listed value is a {type(value).__name__}; values from an API are written "
+            "only as plain values (text, numbers, booleans) or inside a JSON schema",
+            "value",
+        )
+
     def _value(
-        self, config: Mapping[str, Any], variables: Mapping[str, Any], parse_values: bool
+        self,
+        config: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        parse_values: bool,
+        *,
+        structured: bool = True,
     ) -> Any:
-        valid = None
+        """The mapping's value; with ``structured`` False, text never becomes a list or dict."""
+        valid = None if structured else _PLAIN_TYPES
         if self.value_type is not None:
             kind = _PYTHON_TYPES[self.value_type]
             valid = kind if isinstance(kind, tuple) else (kind,)
@@ -283,6 +327,29 @@ def _matching(node: Any, segments: Sequence[str], prefix: tuple = ()) -> Iterato
     for key, child in children(node):
         if fnmatch.fnmatchcase(str(key), head):
             yield from _matching(child, rest, (*prefix, key))
+
+
+def _value_at(root: Any, keys: tuple) -> Any:
+    node = root
+    for key in keys:
+        node = node[key]
+    return node
+
+
+def _in_json_schema(root: Any, keys: tuple) -> bool:
+    """Whether the place ``keys`` leads to is a JSON schema or lies inside one (data)."""
+    node = root
+    for key in keys:
+        if is_json_schema(node):
+            return True
+        node = node[key]
+    return is_json_schema(node)
+
+
+def _described(node: Any) -> str:
+    if isinstance(node, dict) and isinstance(node.get("type"), str):
+        return f"component {node['type']}"
+    return "mapping" if isinstance(node, dict) else "list"
 
 
 def _assign(root: Any, keys: tuple, value: Any) -> None:

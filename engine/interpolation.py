@@ -39,9 +39,21 @@ __all__ = [
     "InterpolatedMapping",
     "InterpolatedNestedMapping",
     "InterpolatedString",
+    "LiteralText",
     "TemplateError",
     "literal",
 ]
+
+
+class LiteralText(str):
+    """Text that arrived as data (an API's value written into a stream template).
+
+    Wherever it lands it stays exactly this text: compiled as a constant, never as a template
+    (``{{ config['api_key'] }}`` in it renders nothing), never read as a number or a list. It
+    survives copying and ``$parameters`` propagation because those move the object itself.
+    """
+
+    __slots__ = ()
 
 
 class TemplateError(EngineError, ValueError):
@@ -357,6 +369,7 @@ class InterpolatedString:
         "_parameters",
         "_template",
         "is_constant",
+        "is_data",
         "raw",
         "variables",
     )
@@ -372,14 +385,15 @@ class InterpolatedString:
             raise TemplateError(
                 f"Expected a string to interpolate, got {type(value).__name__}: {value!r}"
             )
-        self.raw = value
+        data = self.is_data = isinstance(value, LiteralText)
+        self.raw = str(value) if data else value  # what it yields is plain text
         self._parameters = parameters if parameters is not None else _NO_PARAMETERS
         self._default = None if default is None else InterpolatedString(default)
-        self.is_constant = not _is_template(value)
+        self.is_constant = data or not _is_template(value)
         if self.is_constant:
             self._template = None
             self.variables: frozenset[str] = frozenset()
-            self._constant = _parse_literal(value) if value else _NOT_LITERAL
+            self._constant = _parse_literal(value) if value and not data else _NOT_LITERAL
         else:
             compiled = _compile(value)
             self._template = compiled.template

@@ -15,10 +15,12 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import requests
 
 from engine.decoders import Decoder
+from engine.errors import ReadError
 from engine.http.auth import Authenticator
 from engine.http.client import HttpClient, Page, RequestStats
 from engine.http.error_handling import ErrorHandler
 from engine.http.options import EMPTY, RequestOptions
+from engine.http.redirects import leaves_origin
 from engine.interpolation import InterpolatedString
 
 # GET too: today's runtime sends a body with GET when a manifest asks for one (search APIs do).
@@ -106,7 +108,9 @@ class HttpRequester:
         if base is None:
             base = self._base_url(context)
         if url_override:
-            return urljoin(base if base.endswith("/") else base + "/", url_override)
+            url = urljoin(base if base.endswith("/") else base + "/", url_override)
+            self._stay_on_origin(base, url, "the next-page URL the API returned")
+            return url
         return base
 
     def _base_url(self, context: Mapping[str, Any]) -> str:
@@ -115,8 +119,29 @@ class HttpRequester:
         else:
             base = self.url_base.eval_str(self.config, **context) if self.url_base else ""
             path = self.path.eval_str(self.config, **context) if self.path else ""
-            base = join_url(base, path, legacy=self.legacy_path_join)
+            joined = join_url(base, path, legacy=self.legacy_path_join)
+            if self._path_may_hold_api_data():
+                self._stay_on_origin(base, joined, "the path")
+            base = joined
         return base
+
+    def _path_may_hold_api_data(self) -> bool:
+        """Whether the path reads more than the manifest and config (records, slices, tokens,
+        values a dynamic stream listed): then it must not lead away from url_base's origin."""
+        path = self.path
+        if path is None:
+            return False
+        return path.is_data or not (path.is_constant or path.variables <= {"config"})
+
+    def _stay_on_origin(self, base: str, url: str, what: str) -> None:
+        """API data may choose the path of a request, never another host for its credentials."""
+        if urlsplit(base).netloc and leaves_origin(base, url):
+            mask = self.client.masker.mask_url
+            raise ReadError(
+                f"{what} leads to {mask(url)}, away from the origin of {mask(base)}; "
+                "values from an API never send a request to another host",
+                url=self.client.masker.request_label(self.method, base),
+            )
 
 
 def join_url(base: str, path: str, *, legacy: bool) -> str:
