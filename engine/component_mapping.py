@@ -17,11 +17,9 @@ a part of a JSON schema, never a whole component, and adds no key the template d
 
 from __future__ import annotations
 
-import copy
 import datetime
-import fnmatch
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +27,18 @@ import yaml
 
 from engine.errors import ManifestError, closest
 from engine.interpolation import InterpolatedString, LiteralText, TemplateError
-from engine.manifest.components import is_json_schema
 from engine.manifest.yaml_loader import line_of
+from engine.template_paths import (
+    PathProblem,
+    assign,
+    create,
+    deepest,
+    in_json_schema,
+    locate,
+    matching,
+    through_scalar,
+    value_at,
+)
 
 # What mapping templates may read (the format's interpolation context for these fields).
 MAPPING_VARIABLES = frozenset(
@@ -53,10 +61,6 @@ _PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 _WILDCARD = re.compile(r"[*?\[]")
 _PLAIN_TYPES = (str, int, float, bool)
-
-
-class _PathProblem(ValueError):
-    """A field_path that cannot be written in this stream definition."""
 
 
 # -- mappings ------------------------------------------------------------------------------------
@@ -109,39 +113,39 @@ class ComponentMapping:
             raise self._error(str(error), "field_path") from None
         wildcard = any(_WILDCARD.search(s) for s in segments)
         if wildcard:
-            targets = list(dict.fromkeys(t for t in _matching(stream, segments) if t))
+            targets = list(dict.fromkeys(t for t in matching(stream, segments) if t))
         else:
-            found = _locate(stream, segments)
+            found = locate(stream, segments)
             targets = [found] if found is not None else []
-        in_schema = bool(targets) and all(_in_json_schema(stream, t) for t in targets)
+        in_schema = bool(targets) and all(in_json_schema(stream, t) for t in targets)
         structured = not from_api or in_schema
         value = self._value(config, variables, parse_values, structured=structured)
         if from_api:
             value = self._as_data(stream, targets, value, in_schema)
         for target in targets:
-            if _locate(stream, [str(k) for k in target]) is not None:
-                _assign(stream, target, value)
+            if locate(stream, [str(k) for k in target]) is not None:
+                assign(stream, target, value)
         if targets or (wildcard and not may_create):
             return
         try:
             if not may_create:
-                raise _PathProblem(_missing_text(stream, segments, self.create_or_update))
+                raise PathProblem(_missing_text(stream, segments, self.create_or_update))
             if wildcard:
-                raise _PathProblem(
+                raise PathProblem(
                     f"field_path {segments} matches nothing, and a path with wildcards cannot "
                     "be created"
                 )
             if value:  # the format creates paths only for non-empty values
-                _create(stream, segments, value)
-        except _PathProblem as problem:
+                create(stream, segments, value)
+        except PathProblem as problem:
             raise self._error(str(problem), "field_path") from None
 
     def check_against(self, template: Mapping[str, Any], may_create: bool) -> None:
         """At load: a literal path must be writable in the template (else the mapping is dead)."""
         segments = self.static_path
-        if segments is None or _locate(template, segments) is not None:
+        if segments is None or locate(template, segments) is not None:
             return
-        node, depth = _deepest(template, segments)
+        node, depth = deepest(template, segments)
         if may_create and (node is None or isinstance(node, dict)):
             return
         suggestion = None
@@ -160,7 +164,7 @@ class ComponentMapping:
         if in_schema:
             return value
         for target in targets:
-            current = _value_at(stream, target)
+            current = value_at(stream, target)
             if isinstance(current, (dict, list)):
                 raise self._error(
                     f"the listed value would replace the whole {_described(current)} at "
@@ -270,133 +274,16 @@ def component_mapping(node: Mapping[str, Any], path: str, file: str | None) -> C
     )
 
 
-# -- paths inside a stream definition ----------------------------------------------------------
-
-
-def children(node: Any) -> list[tuple[Any, Any]]:
-    if isinstance(node, dict):
-        return list(node.items())
-    if isinstance(node, list):
-        return list(enumerate(node))
-    return []
-
-
-def child_at(node: Any, segment: str) -> tuple[bool, Any, Any]:
-    """(found, key, child) for one literal segment; list items are addressed by their index."""
-    if isinstance(node, dict) and segment in node:
-        return True, segment, node[segment]
-    if isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
-        return True, int(segment), node[int(segment)]
-    return False, None, None
-
-
-def _locate(root: Any, segments: Sequence[str]) -> tuple[Any, ...] | None:
-    """The concrete keys of an existing literal path, or None."""
-    node, keys = root, []
-    for segment in segments:
-        found, key, node = child_at(node, segment)
-        if not found:
-            return None
-        keys.append(key)
-    return tuple(keys)
-
-
-def _deepest(root: Any, segments: Sequence[str]) -> tuple[Any, int]:
-    """The last node a literal path reaches, and the index of the segment it stops at."""
-    node = root
-    for depth, segment in enumerate(segments):
-        found, _, child = child_at(node, segment)
-        if not found:
-            return node, depth
-        node = child
-    return node, len(segments)
-
-
-def _matching(node: Any, segments: Sequence[str], prefix: tuple = ()) -> Iterator[tuple]:
-    """Existing paths a wildcard path matches: ``*`` and friends match one key, ``**`` any
-    number of keys (none included)."""
-    if not segments:
-        yield prefix
-        return
-    head, rest = segments[0], segments[1:]
-    if head == "**":
-        yield from _matching(node, rest, prefix)
-        for key, child in children(node):
-            yield from _matching(child, segments, (*prefix, key))
-        return
-    for key, child in children(node):
-        if fnmatch.fnmatchcase(str(key), head):
-            yield from _matching(child, rest, (*prefix, key))
-
-
-def _value_at(root: Any, keys: tuple) -> Any:
-    node = root
-    for key in keys:
-        node = node[key]
-    return node
-
-
-def _in_json_schema(root: Any, keys: tuple) -> bool:
-    """Whether the place ``keys`` leads to is a JSON schema or lies inside one (data)."""
-    node = root
-    for key in keys:
-        if is_json_schema(node):
-            return True
-        node = node[key]
-    return is_json_schema(node)
-
-
 def _described(node: Any) -> str:
     if isinstance(node, dict) and isinstance(node.get("type"), str):
         return f"component {node['type']}"
     return "mapping" if isinstance(node, dict) else "list"
 
 
-def _assign(root: Any, keys: tuple, value: Any) -> None:
-    node = root
-    for key in keys[:-1]:
-        node = node[key]
-    node[keys[-1]] = copy.deepcopy(value)
-
-
-def _create(root: dict, segments: Sequence[str], value: Any) -> None:
-    node: Any = root
-    for depth, segment in enumerate(segments):
-        last = depth == len(segments) - 1
-        if isinstance(node, dict):
-            if last:
-                node[segment] = copy.deepcopy(value)
-            elif not isinstance(node.get(segment), (dict, list)):
-                if node.get(segment) is not None:
-                    raise _PathProblem(_through_scalar(segments, depth, node[segment]))
-                node[segment] = {}
-            node = node.get(segment)
-        elif isinstance(node, list):
-            found, key, child = child_at(node, segment)
-            if not found:
-                raise _PathProblem(
-                    f"field_path {list(segments)} needs item {segment!r} of a list of "
-                    f"{len(node)}; only mapping keys can be created"
-                )
-            if last:
-                node[key] = copy.deepcopy(value)
-            node = child
-        else:
-            raise _PathProblem(_through_scalar(segments, depth - 1, node))
-
-
-def _through_scalar(segments: Sequence[str], depth: int, value: Any) -> str:
-    where = ".".join(segments[: depth + 1])
-    return (
-        f"field_path {list(segments)} goes through {where}, which is "
-        f"{type(value).__name__} {value!r}, not a mapping"
-    )
-
-
 def _missing_text(template: Any, segments: Sequence[str], create_or_update: bool) -> str:
-    node, depth = _deepest(template, segments)
+    node, depth = deepest(template, segments)
     if node is not None and not isinstance(node, (dict, list)):
-        return _through_scalar(segments, depth - 1, node)
+        return through_scalar(segments, depth - 1, node)
     text = (
         f"field_path {list(segments)} is not in the stream template (it has no "
         f"{segments[depth]!r} at {'.'.join(segments[:depth]) or 'its top level'}), "

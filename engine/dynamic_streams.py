@@ -21,19 +21,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from engine.component_mapping import (
-    ComponentMapping,
-    child_at,
-    children,
-    component_mapping,
-    field_error,
-)
+from engine.component_mapping import ComponentMapping, component_mapping, field_error
 from engine.errors import ManifestError, ReadError
 from engine.interpolation import InterpolatedString, TemplateError
 from engine.manifest.components import TYPES, is_json_schema
 from engine.manifest.normalize import Normalizer
 from engine.manifest.yaml_loader import line_of
 from engine.stream import Stream
+from engine.template_paths import child_at, children
 
 if TYPE_CHECKING:
     from engine.factory.context import BuildContext
@@ -166,6 +161,7 @@ class DynamicStream:
                         self.config,
                         parse_values=parse_values,
                         may_create=parse_values and mapping.create_or_update,
+                        from_api=self.resolver.kind == "HttpComponentsResolver",
                     )
                 except ManifestError as error:
                     raise self.explained(error, f"stream number {number}") from None

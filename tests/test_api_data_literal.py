@@ -221,24 +221,30 @@ def test_a_listed_json_schema_is_still_taken(api_server):
 # -- records, parent values, page tokens, next-page URLs, headers -------------------------------
 
 
-def test_a_parent_record_value_is_a_literal_path_segment(api_server):
-    parents = [{"id": INJECTION}, {"id": "7"}]
-    api_server.add_route("GET", "/parents", lambda request: Response(200, {"data": parents}))
-    api_server.add_route(
-        "GET", "/parents/{pid}/rows", lambda r: Response(200, {"data": [{"id": 1}]})
-    )
-    child = stream("rows", api_server.url, "/parents/{{ stream_partition.pid }}/rows")
+def child_of_parents(api: ApiServer, path: str, parents: list[dict]) -> dict[str, Any]:
+    """A stream ``rows`` at ``path`` for each ``id`` of the records /parents serves."""
+    api.add_route("GET", "/parents", lambda request: Response(200, {"data": parents}))
+    child = stream("rows", api.url, path)
     child["retriever"]["partition_router"] = {
         "type": "SubstreamPartitionRouter",
         "parent_stream_configs": [
             {
                 "type": "ParentStreamConfig",
-                "stream": stream("parents", api_server.url, "/parents"),
+                "stream": stream("parents", api.url, "/parents"),
                 "parent_key": "id",
                 "partition_field": "pid",
             }
         ],
     }
+    return child
+
+
+def test_a_parent_record_value_is_a_literal_path_segment(api_server):
+    parents = [{"id": INJECTION}, {"id": "7"}]
+    api_server.add_route(
+        "GET", "/parents/{pid}/rows", lambda r: Response(200, {"data": [{"id": 1}]})
+    )
+    child = child_of_parents(api_server, "/parents/{{ stream_partition.pid }}/rows", parents)
     records = list(source_of(child).read_records("rows"))
     assert len(records) == 2
     paths = [unquote(r.path) for r in api_server.requests if r.path.endswith("/rows")]
@@ -250,19 +256,7 @@ def test_a_parent_record_value_is_a_literal_path_segment(api_server):
 def test_a_parent_record_value_never_moves_a_request_to_another_host(api_server, elsewhere, how):
     host = elsewhere.url if how == "absolute" else elsewhere.url.removeprefix("http:")
     parents = [{"id": f"{host}/steal"}]
-    api_server.add_route("GET", "/parents", lambda request: Response(200, {"data": parents}))
-    child = stream("rows", api_server.url, "{{ stream_partition.pid }}")
-    child["retriever"]["partition_router"] = {
-        "type": "SubstreamPartitionRouter",
-        "parent_stream_configs": [
-            {
-                "type": "ParentStreamConfig",
-                "stream": stream("parents", api_server.url, "/parents"),
-                "parent_key": "id",
-                "partition_field": "pid",
-            }
-        ],
-    }
+    child = child_of_parents(api_server, "{{ stream_partition.pid }}", parents)
     with pytest.raises(ReadError) as caught:
         list(source_of(child).read_records("rows"))
     if how == "absolute":
