@@ -21,7 +21,14 @@ Transformation = Callable[[Record, Mapping[str, Any]], Record | None]
 
 
 class Extractor:
+    # Extractors that read the HTTP response itself (custom ones written against airbyte-cdk)
+    # set this and implement ``extract_response``.
+    reads_response = False
+
     def extract(self, body: Any) -> list:
+        raise NotImplementedError
+
+    def extract_response(self, response: Any) -> list:
         raise NotImplementedError
 
 
@@ -90,19 +97,27 @@ class RecordFilter:
     def keep(self, record: Record, context: Mapping[str, Any]) -> bool:
         return self.condition.eval(self.config, record=record, **context)
 
+    def filter_page(self, records: Iterable[Record], context: Mapping[str, Any]) -> list[Record]:
+        keep = self.keep
+        return [r for r in records if keep(r, context)]
+
 
 @dataclass
 class RecordSelector:
     extractor: Extractor
-    record_filter: RecordFilter | None = None
+    record_filter: Any = None  # a RecordFilter, or anything with its filter_page()
     transformations: Sequence[Transformation] = ()
     normalize: Callable[[Record], Record] | None = None
     transform_before_filtering: bool = False
     extra_filters: list[Callable[[Record, Mapping[str, Any]], bool]] = field(default_factory=list)
 
-    def select(self, body: Any, context: Mapping[str, Any]) -> tuple[list[Record], int]:
+    def select(
+        self, body: Any, context: Mapping[str, Any], response: Any = None
+    ) -> tuple[list[Record], int]:
         """The page's records, and how many the extractor found before filtering."""
-        if isinstance(body, BodyStream):
+        if self.extractor.reads_response and response is not None:
+            raw = self.extractor.extract_response(response)
+        elif isinstance(body, BodyStream):
             raw = extract_each(self.extractor, body)
         else:
             raw = self.extractor.extract(body)
@@ -112,8 +127,7 @@ class RecordSelector:
         if self.transform_before_filtering:
             records = self._transform(records, context)
         if self.record_filter is not None:
-            keep = self.record_filter.keep
-            records = [r for r in records if keep(r, context)]
+            records = self.record_filter.filter_page(records, context)
         for extra in self.extra_filters:
             records = [r for r in records if extra(r, context)]
         if not self.transform_before_filtering:

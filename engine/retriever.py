@@ -52,7 +52,7 @@ class SimpleRetriever:
             if page.body is None:  # an ignored error response ends the slice
                 return
             context["next_page_token"] = cursor.next_page_token
-            records, raw_count = self.record_selector.select(page.body, context)
+            records, raw_count = self.record_selector.select(page.body, context, page.response)
             stats.records += len(records)
             yield from records
             if isinstance(page.body, BodyStream):

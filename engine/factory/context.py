@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -71,6 +69,7 @@ class BuildContext:
     definitions: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     custom_modules: tuple[str, ...] = ()
     warnings: list[str] = dataclasses.field(default_factory=list)
+    _custom: Any = dataclasses.field(default=None, repr=False)
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -216,57 +215,10 @@ class BuildContext:
 
     # -- custom components -----------------------------------------------------------------
 
-    def custom(self, definition: dict, path: str) -> Any:
-        """Instantiate a user's class: YAML keys that match its fields, plus config/parameters."""
-        class_name = str(definition["class_name"])
-        module_name, _, attribute = class_name.rpartition(".")
-        allowed = self.custom_modules
-        if not module_name or not any(
-            module_name == m or module_name.startswith(m + ".") for m in allowed
-        ):
-            raise UnsupportedComponentError(
-                f"custom component {class_name!r} is not in a module you allowed",
-                path=path,
-                file=self.file,
-                line=line_of(definition, "class_name"),
-                expected="its module named in custom_component_modules "
-                "(custom code only runs from modules you name)",
-            )
-        try:
-            cls = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as error:
-            raise self.error(
-                f"cannot import {class_name!r}: {error}", definition, "class_name", path
-            ) from None
-        parameters = dict(definition.get("$parameters") or {})
-        accepted = _accepted_arguments(cls)
-        kwargs: dict[str, Any] = {}
-        for key, value in definition.items():
-            if key in ("type", "class_name", "$parameters") or key not in accepted:
-                continue
-            if isinstance(value, dict) and "type" in value:
-                value = self.build(value, f"{path}.{key}")
-            kwargs[key] = value
-        if "config" in accepted:
-            kwargs["config"] = self.config
-        for name in ("parameters", "options"):
-            if name in accepted:
-                kwargs[name] = parameters
-        try:
-            return cls(**kwargs)
-        except TypeError as error:
-            raise self.error(
-                f"cannot create {class_name}: {error}", definition, None, path
-            ) from None
+    def custom(self, definition: dict, path: str, **kwargs: Any) -> Any:
+        """A user's class (``class_name``): see :mod:`engine.custom` for what may load and how."""
+        if self._custom is None:
+            from engine.custom import CustomBuilder
 
-
-def _accepted_arguments(cls: type) -> set[str]:
-    if dataclasses.is_dataclass(cls):
-        names = {f.name for f in dataclasses.fields(cls)}
-        init_vars = {
-            k
-            for k, v in getattr(cls, "__annotations__", {}).items()
-            if isinstance(v, dataclasses.InitVar) or "InitVar" in str(v)
-        }
-        return names | init_vars
-    return set(inspect.signature(cls).parameters)
+            self._custom = CustomBuilder(self)
+        return self._custom.build(definition, path, **kwargs)

@@ -89,6 +89,10 @@ def _state_migrations(
     migrations: list[StateMigration] = []
     for index, definition in enumerate(d.get("state_migrations") or []):
         where = f"{path}.state_migrations[{index}]"
+        if definition["type"] == "CustomStateMigration":
+            # The reference hands a custom migration the stream's model (declarative_stream).
+            migrations.append(ctx.custom(definition, where, declarative_stream=d))
+            continue
         if definition["type"] != "LegacyToPerPartitionStateMigration":
             migrations.append(ctx.build(definition, where))
             continue

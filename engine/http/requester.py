@@ -79,7 +79,11 @@ class HttpRequester:
         options = self.options(context).merge(extra).merge(self.authenticator.options())
         params = _without_params_already_in(url, options.params) if "?" in url else options.params
         request = requests.Request(
-            self.method, url, params=params, headers=_str_headers(options.headers)
+            self.method,
+            url,
+            params=params,
+            headers=_str_headers(options.headers),
+            auth=getattr(self.authenticator, "requests_auth", None),
         )
         if self.method in BODY_METHODS:
             if options.body_json is not None and options.body_data not in (None, {}):

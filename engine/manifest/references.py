@@ -53,12 +53,16 @@ class ReferenceResolver:
             return self._target(node, path, line=None)
         return node
 
-    def _resolve_mapping(self, node: dict, path: str) -> dict:
+    def _resolve_mapping(self, node: dict, path: str) -> Any:
         result: dict = LocatedDict()
         if isinstance(node, LocatedDict):
             result.line, result.key_lines = node.line, dict(node.key_lines)
         if "$ref" in node:
             target = self._target(node["$ref"], _join(path, "$ref"), line=line_of(node, "$ref"))
+            if not isinstance(target, dict) and len(node) == 1:
+                # ``{$ref: ...}`` alone stands for its target, whatever it is (a list of
+                # backoff strategies, of partition routers...), as in the reference runner.
+                return copy.deepcopy(target)
             if not isinstance(target, dict):
                 raise ManifestError(
                     f"$ref {node['$ref']!r} points to a {type(target).__name__}, not a mapping",

@@ -1,0 +1,183 @@
+"""Building a ``Custom*`` component: checking where its code comes from, importing it, and
+choosing how it is built and presented to the engine.
+
+- Its ``class_name`` (and every ``class_name`` nested in it) must lie in an allowed module or
+  in the code beside the manifest (:mod:`engine.custom.loading`); anything else is refused
+  before any import.
+- A class written against airbyte-cdk is built by the reference's own factory
+  (:mod:`engine.custom.reference`) and wrapped in its family's adapter; without airbyte-cdk
+  installed, the error names the component, the class and the extra to install.
+- A class written for this engine is built from its keys (:mod:`engine.custom.native`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.custom import http, pagination, records, routers, schemas
+from engine.custom.loading import (
+    EXTRA,
+    CustomCode,
+    MissingExtraError,
+    cdk_version,
+    class_names,
+    is_cdk_class,
+)
+from engine.custom.native import build_native
+from engine.custom.reference import ReferenceFactory
+from engine.custom.requester import ReferenceRequester
+from engine.errors import UnsupportedComponentError
+from engine.manifest.yaml_loader import line_of
+
+if TYPE_CHECKING:
+    from engine.factory.context import BuildContext
+
+
+class CustomBuilder:
+    """One per source: the code it may load, and the reference factory once one is needed."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        # Only a manifest read from a file has code beside it (YAML text has no folder).
+        self.code = CustomCode(ctx.base_dir if ctx.file else None, ctx.custom_modules)
+        self._reference: ReferenceFactory | None = None
+
+    @property
+    def reference(self) -> ReferenceFactory:
+        if self._reference is None:
+            self._reference = ReferenceFactory(self.ctx.config)
+        return self._reference
+
+    def load(self, definition: dict, path: str) -> type:
+        """Import the component's class and those nested in it, after checking each may load."""
+        ctx = self.ctx
+        names = [
+            str(definition["class_name"]),
+            *class_names({k: v for k, v in definition.items() if k != "class_name"}),
+        ]
+        for name in names:
+            if self.code.module_of(name) is None:
+                raise UnsupportedComponentError(
+                    f"custom component {name!r} is not in a module you allowed",
+                    path=path,
+                    file=ctx.file,
+                    line=line_of(definition, "class_name"),
+                    expected="a components.py or source_<pkg>/ package beside the manifest, or "
+                    "its module named in custom_component_modules (custom code only runs from "
+                    "there)",
+                )
+        loaded = []
+        for name in names:
+            try:
+                loaded.append(self.code.load_class(name))
+            except MissingExtraError as error:
+                raise _missing_cdk(ctx, definition, path, name, error) from None
+            except Exception as error:
+                raise ctx.error(
+                    f"cannot import {name!r}: {type(error).__name__}: {error}",
+                    definition,
+                    "class_name",
+                    path,
+                ) from None
+        return loaded[0]
+
+    def build(self, definition: dict, path: str, **kwargs: Any) -> Any:
+        cls = self.load(definition, path)
+        if not is_cdk_class(cls):
+            return build_native(self.ctx, cls, definition, path)
+        kind = str(definition["type"])
+        adapt = _ADAPTERS.get(kind)
+        if adapt is None:
+            raise UnsupportedComponentError(
+                f"{kind} {definition['class_name']!r} cannot run here: no adapter presents "
+                "this family to the engine",
+                path=path,
+                file=self.ctx.file,
+                line=line_of(definition, "class_name"),
+            )
+        return adapt(self.ctx, self.reference_component(definition, path, **kwargs))
+
+    def reference_component(self, definition: dict, path: str, **kwargs: Any) -> Any:
+        """The component as the reference's factory builds it; its errors name the path."""
+        try:
+            return self.reference.build(definition, **_kwargs_for(definition, kwargs))
+        except MissingExtraError as error:
+            name = str(definition["class_name"])
+            raise _missing_cdk(self.ctx, definition, path, name, error) from None
+        except Exception as error:  # the component's own code may raise anything
+            raise self.ctx.error(
+                f"the reference runtime cannot build {definition['class_name']!r}: "
+                f"{type(error).__name__}: {error}",
+                definition,
+                None,
+                path,
+            ) from None
+
+
+def _missing_cdk(
+    ctx: BuildContext, definition: dict, path: str, name: str, error: Exception
+) -> UnsupportedComponentError:
+    """The error for a class airbyte-cdk cannot serve: not installed, or too new for it."""
+    version = cdk_version()
+    if version is None:
+        problem = (
+            f"custom component {name!r} is written against airbyte-cdk, which is not installed"
+        )
+        expected = f"the extra that brings it: pip install '{EXTRA}'"
+    else:
+        problem = (
+            f"custom component {name!r} imports what airbyte-cdk {version} no longer has "
+            f"({error}); it was written for an older airbyte-cdk"
+        )
+        expected = "a version of the connector written for airbyte-cdk 7"
+    return UnsupportedComponentError(
+        problem,
+        path=path,
+        file=ctx.file,
+        line=line_of(definition, "class_name"),
+        expected=expected,
+    )
+
+
+# Families whose parent hands them the stream's decoder in the reference's factory.
+_GIVEN_A_DECODER = frozenset(
+    {"CustomRecordExtractor", "CustomPaginationStrategy", "CustomRequester", "CustomAuthenticator"}
+)
+
+
+def _kwargs_for(definition: dict, given: dict[str, Any]) -> dict[str, Any]:
+    """What the reference's parent component passes down to a component of this family."""
+    kind = definition["type"]
+    kwargs = dict(given)
+    name = str((definition.get("$parameters") or {}).get("name", ""))
+    if kind in _GIVEN_A_DECODER and "decoder" not in kwargs:
+        from airbyte_cdk.sources.declarative.decoders import JsonDecoder
+
+        kwargs["decoder"] = JsonDecoder(parameters={})
+    if kind == "CustomPartitionRouter":
+        kwargs.setdefault("stream_name", name)
+    if kind in ("CustomRequester", "CustomAuthenticator"):
+        kwargs.setdefault("name", name)
+    return kwargs
+
+
+def _parents(definition_component: Any) -> tuple[str, ...]:
+    configs = getattr(definition_component, "parent_stream_configs", None) or ()
+    return tuple(str(getattr(c.stream, "name", "")) for c in configs)
+
+
+_ADAPTERS: dict[str, Any] = {
+    "CustomRecordExtractor": lambda ctx, c: records.ReferenceExtractor(c),
+    "CustomRecordFilter": lambda ctx, c: records.ReferenceRecordFilter(c),
+    "CustomTransformation": lambda ctx, c: records.ReferenceTransformation(c, ctx.config),
+    "CustomSchemaNormalization": lambda ctx, c: records.ReferenceTypeTransformer(c),
+    "CustomAuthenticator": lambda ctx, c: http.ReferenceAuthenticator(c, ctx.masker),
+    "CustomBackoffStrategy": lambda ctx, c: http.ReferenceBackoff(c),
+    "CustomErrorHandler": lambda ctx, c: http.ReferenceErrorHandler(c, ctx.config),
+    "CustomRequester": lambda ctx, c: ReferenceRequester(c, ctx.client, ctx.masker, ctx.config),
+    "CustomPaginationStrategy": lambda ctx, c: pagination.ReferenceStrategy(c),
+    "CustomPaginator": lambda ctx, c: pagination.ReferencePaginator(c),
+    "CustomPartitionRouter": lambda ctx, c: routers.ReferencePartitionRouter(c, _parents(c)),
+    "CustomSchemaLoader": lambda ctx, c: schemas.schema_loader(c),
+    "CustomStateMigration": lambda ctx, c: schemas.ReferenceStateMigration(c),
+}

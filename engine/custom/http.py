@@ -1,0 +1,110 @@
+"""Adapters for the HTTP families: authenticators, error handlers and backoff strategies.
+
+An authenticator built by the reference is a ``requests`` auth object: it is attached to every
+request as such (``Request(auth=...)``), as the reference attaches it to its session, and its
+request parameters and bodies join the request's options. Every credential it hands out is
+registered with the source's masker before a request leaves. Error handlers and backoff
+strategies receive the ``requests.Response`` (or the exception) and the attempt count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.http.auth import Authenticator
+from engine.http.error_handling import (
+    ACTIONS,
+    RETRY,
+    BackoffStrategy,
+    Decision,
+    DefaultErrorHandler,
+    ErrorHandler,
+    Outcome,
+)
+from engine.http.options import RequestOptions
+from engine.secrets import SecretMasker
+
+_AUTH_SCHEMES = ("Bearer ", "Basic ", "Token ", "OAuth ")
+
+
+class ReferenceAuthenticator(Authenticator):
+    """A custom authenticator (a ``requests.auth.AuthBase``, usually a DeclarativeAuthenticator)."""
+
+    def __init__(self, component: Any, masker: SecretMasker) -> None:
+        self.component = component
+        self.masker = masker
+
+    @property
+    def requests_auth(self) -> Any:
+        """What the requester attaches to each request (``Request(auth=...)``)."""
+        return self.component if callable(self.component) else None
+
+    def options(self) -> RequestOptions:
+        component = self.component
+        headers = dict(_call(component, "get_auth_header") or {})
+        for value in headers.values():
+            text = str(value)
+            self.masker.add(text, *(text[len(s) :] for s in _AUTH_SCHEMES if text.startswith(s)))
+        params = dict(_call(component, "get_request_params") or {})
+        self.masker.add(*(str(v) for v in params.values() if v))
+        body_data = _call(component, "get_request_body_data") or None
+        body_json = _call(component, "get_request_body_json") or None
+        # Headers go through requests_auth when there is one, so they are not sent twice.
+        return RequestOptions(
+            params=params,
+            headers={} if self.requests_auth is not None else headers,
+            body_data=body_data,
+            body_json=body_json,
+        )
+
+
+def _call(component: Any, method: str) -> Any:
+    function = getattr(component, method, None)
+    return function() if callable(function) else None
+
+
+class ReferenceBackoff(BackoffStrategy):
+    """A custom ``BackoffStrategy``: ``backoff_time(response_or_exception, attempt_count)``."""
+
+    def __init__(self, component: Any) -> None:
+        self.component = component
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float | None:
+        wait = self.component.backoff_time(
+            response_or_exception=outcome.response
+            if outcome.response is not None
+            else outcome.error,
+            attempt_count=attempt,
+        )
+        return None if wait is None else float(wait)
+
+
+class ReferenceErrorHandler(ErrorHandler):
+    """A custom ``ErrorHandler``: ``interpret_response`` decides, its backoff strategies wait
+    (the default wait when none of them answers)."""
+
+    def __init__(self, component: Any, config: Mapping[str, Any]) -> None:
+        self.component = component
+        self._default = DefaultErrorHandler(config)
+        retries = getattr(component, "max_retries", None)
+        self.max_retries = 5 if retries is None else int(retries)
+
+    def interpret(self, outcome: Outcome) -> Decision:
+        subject = outcome.response if outcome.response is not None else outcome.error
+        resolution = self.component.interpret_response(subject)
+        action = getattr(resolution.response_action, "value", str(resolution.response_action))
+        failure = getattr(resolution.failure_type, "value", None) or "system_error"
+        return Decision(
+            action if action in ACTIONS else RETRY,
+            resolution.error_message or None,
+            failure_type=str(failure),
+        )
+
+    def backoff(self, outcome: Outcome, attempt: int) -> float:
+        subject = outcome.response if outcome.response is not None else outcome.error
+        for strategy in getattr(self.component, "backoff_strategies", None) or ():
+            wait = strategy.backoff_time(response_or_exception=subject, attempt_count=attempt)
+            if wait is not None:
+                return float(wait)
+        return self._default.backoff(outcome, attempt)

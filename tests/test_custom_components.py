@@ -1,0 +1,261 @@
+"""Custom components written against airbyte-cdk: what may load, how they are built, and what
+each family's adapter hands them (the reference's own value types).
+
+Every test puts ``support/cdk_components.py`` beside a manifest as ``components.py``, runs the
+manifest against a real local API, and checks what the component recorded in ``SEEN``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from manifests import modern
+from support.api_server import ApiServer, Response
+
+from engine import load_source
+from engine.errors import ManifestError, UnsupportedComponentError
+
+pytest.importorskip("airbyte_cdk", reason="needs the airbyte extra")
+from airbyte_cdk.sources.types import Record, StreamSlice
+
+COMPONENTS = Path(__file__).parent / "support" / "cdk_components.py"
+SELECTOR = "extractor: {type: DpathExtractor, field_path: [data]}"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    shutil.copy(COMPONENTS, tmp_path / "components.py")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(text)
+    return manifest
+
+
+def _read(manifest: Path, config: dict | None = None, state: dict | None = None) -> list[dict]:
+    source = load_source(manifest, config or {"token": "secret-token-1"})
+    try:
+        return list(source.streams["items"].read_records(state))
+    finally:
+        source.close()
+
+
+def _seen(family: str) -> list[dict]:
+    return sys.modules["components"].SEEN.get(family, [])
+
+
+@pytest.fixture
+def items(api_server: ApiServer) -> ApiServer:
+    api_server.add_route(
+        "GET", "/items", lambda r: Response(200, {"data": [{"id": 1, "name": "a"}, {"id": 2}]})
+    )
+    return api_server
+
+
+def test_extractor_gets_the_response_and_the_reference_decoder(items, tmp_path):
+    text = modern(items.url).replace(
+        SELECTOR,
+        "extractor: {type: CustomRecordExtractor, class_name: components.Extractor, "
+        "$parameters: {field: data}}",
+    )
+    records = _read(_write(tmp_path, text))
+    assert records == [{"id": 1, "name": "a", "status": 200}, {"id": 2, "status": 200}]
+    (call,) = _seen("extractor")
+    assert isinstance(call["response"], requests.Response)
+    assert type(call["decoder"]).__name__ == "JsonDecoder"
+    assert call["config"] == {"token": "secret-token-1"}
+
+
+def test_a_subclass_of_a_reference_component_keeps_its_nested_fields(items, tmp_path):
+    text = modern(items.url).replace(
+        SELECTOR,
+        "extractor: {type: CustomRecordExtractor, class_name: components.WrappedDpath, "
+        "field_path: [data]}",
+    )
+    assert [r["wrapped"] for r in _read(_write(tmp_path, text))] == [True, True]
+
+
+def test_transformation_changes_the_record_in_place_with_the_slice(items, tmp_path):
+    text = modern(
+        items.url,
+        extra_stream="transformations:\n  - {type: CustomTransformation, "
+        "class_name: components.Transformation, suffix: '!'}",
+    )
+    records = _read(_write(tmp_path, text))
+    assert [r["name"] for r in records] == ["a!", "None!"]
+    first = _seen("transformation")[0]
+    assert first["record"] == {"id": 1, "name": "a"}
+    assert isinstance(first["stream_slice"], StreamSlice)
+    assert first["config"] == {"token": "secret-token-1"}
+
+
+def test_record_filter_sees_the_whole_page(items, tmp_path):
+    text = modern(items.url).replace(
+        SELECTOR,
+        SELECTOR
+        + "\n        record_filter: {type: CustomRecordFilter, class_name: components.Filter}",
+    )
+    assert [r["id"] for r in _read(_write(tmp_path, text))] == [1]
+    (call,) = _seen("filter")
+    assert [r["id"] for r in call["records"]] == [1, 2]
+    assert isinstance(call["stream_slice"], StreamSlice) and call["token"] is None
+
+
+def test_authenticator_is_the_requests_auth_and_its_token_is_masked(items, tmp_path):
+    text = modern(
+        items.url,
+        authenticator="type: CustomAuthenticator\nclass_name: components.Auth\nheader: X-Key",
+    )
+    manifest = _write(tmp_path, text)
+    source = load_source(manifest, {"token": "secret-token-1"})
+    assert len(list(source.streams["items"].read_records())) == 2
+    assert items.requests[-1].headers["x-key"] == "Custom secret-token-1"
+    assert "secret-token-1" not in source.masker.mask("sent Custom secret-token-1")
+    source.close()
+
+
+def test_backoff_strategy_gets_the_response_and_the_attempt(items, tmp_path):
+    items.fail_next("/items", Response(503, {"error": "busy"}))
+    text = modern(
+        items.url,
+        error_handler="type: DefaultErrorHandler\nbackoff_strategies:\n"
+        "  - {type: CustomBackoffStrategy, class_name: components.Backoff}",
+    )
+    assert len(_read(_write(tmp_path, text))) == 2
+    (call,) = _seen("backoff")
+    assert call["response"].status_code == 503 and call["attempt"] >= 1
+
+
+def test_error_handler_decides_with_the_response(api_server, tmp_path):
+    api_server.add_route("GET", "/items", lambda r: Response(404, {"error": "gone"}))
+    text = modern(
+        api_server.url,
+        error_handler="type: CustomErrorHandler\nclass_name: components.ErrorHandler",
+    )
+    assert _read(_write(tmp_path, text)) == []
+    assert _seen("error_handler")[0]["response"].status_code == 404
+
+
+def test_pagination_strategy_gets_response_size_last_record_and_token(api_server, tmp_path):
+    def page(request):
+        if request.query.get("cursor") == ["2"]:
+            return Response(200, {"data": [{"id": 3}]})
+        return Response(200, {"data": [{"id": 1}, {"id": 2}], "next": "2"})
+
+    api_server.add_route("GET", "/items", page)
+    text = modern(
+        api_server.url,
+        paginator="type: DefaultPaginator\n"
+        "pagination_strategy: {type: CustomPaginationStrategy, class_name: components.Pages}\n"
+        "page_token_option: {type: RequestOption, inject_into: request_parameter, "
+        "field_name: cursor}",
+    )
+    assert [r["id"] for r in _read(_write(tmp_path, text))] == [1, 2, 3]
+    first, second = _seen("pagination")
+    assert isinstance(first["response"], requests.Response) and first["size"] == 2
+    assert isinstance(first["last"], Record) and first["last"]["id"] == 2
+    assert first["token"] is None and second["token"] == "2"
+
+
+def test_partition_router_slices_and_request_options(items, tmp_path):
+    text = modern(
+        items.url,
+        extra_stream="",
+    ).replace(
+        "      paginator:",
+        "      partition_router: {type: CustomPartitionRouter, class_name: components.Router}\n"
+        "      paginator:",
+    )
+    records = _read(_write(tmp_path, text), {"token": "t" * 8, "teams": ["x", "y"]})
+    assert len(records) == 4
+    assert sorted(r.query["team"][0] for r in items.requests) == ["x", "y"]
+    assert all(isinstance(c["stream_slice"], StreamSlice) for c in _seen("router"))
+
+
+def test_requester_builds_each_request_and_our_client_sends_it(items, tmp_path):
+    text = modern(items.url).replace(
+        '        $ref: "#/definitions/requester"',
+        f"        type: CustomRequester\n        class_name: components.Requester\n"
+        f"        url_base: {items.url}\n        path: /items",
+    )
+    assert len(_read(_write(tmp_path, text))) == 2
+    assert items.requests[-1].headers["x-slice"] == "{}"
+    assert isinstance(_seen("requester")[0]["stream_slice"], StreamSlice)
+
+
+def test_schema_loader_gives_the_stream_its_schema(items, tmp_path):
+    text = modern(items.url).replace(
+        "      type: InlineSchemaLoader\n"
+        "      schema: {type: object, properties: {id: {type: integer}}}",
+        "      type: CustomSchemaLoader\n      class_name: components.Schema",
+    )
+    source = load_source(_write(tmp_path, text), {"token": "t" * 8})
+    assert source.streams["items"].json_schema["properties"]["from"] == {"const": 1}
+
+
+def test_state_migration_gets_the_stream_model_and_migrates(items, tmp_path):
+    text = modern(
+        items.url,
+        extra_stream="state_migrations:\n"
+        "  - {type: CustomStateMigration, class_name: components.Migration}\n"
+        "incremental_sync:\n  type: DatetimeBasedCursor\n  cursor_field: updated_at\n"
+        "  datetime_format: '%Y-%m-%d'\n  start_datetime: '2024-01-01'",
+    )
+    source = load_source(_write(tmp_path, text), {"token": "t" * 8})
+    stream = source.streams["items"]
+    slices = stream.slices({"updated": "2024-03-01"})
+    assert slices[0]["start_time"].startswith("2024-03-01")
+    (call,) = _seen("migration")
+    assert type(call["stream"]).__name__ == "DeclarativeStream"
+
+
+# -- what may load ------------------------------------------------------------------------------
+
+
+def test_a_source_package_beside_the_manifest_loads(items, tmp_path):
+    package = tmp_path / "source_probe_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    shutil.copy(COMPONENTS, package / "components.py")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        modern(items.url).replace(
+            SELECTOR,
+            "extractor: {type: CustomRecordExtractor, "
+            "class_name: source_probe_pkg.components.WrappedDpath, field_path: [data]}",
+        )
+    )
+    assert len(_read(manifest)) == 2
+
+
+@pytest.mark.parametrize(
+    "class_name", ["os.path.join", "source_elsewhere.components.X", "json.JSONDecoder"]
+)
+def test_code_that_is_neither_beside_the_manifest_nor_allowed_is_refused(
+    items, tmp_path, class_name
+):
+    text = modern(items.url).replace(
+        SELECTOR, f"extractor: {{type: CustomRecordExtractor, class_name: {class_name}}}"
+    )
+    source = load_source(_write(tmp_path, text), {"token": "t" * 8})
+    with pytest.raises(UnsupportedComponentError, match="not in a module you allowed"):
+        source.streams  # noqa: B018 - building the streams is what imports custom classes
+
+
+def test_a_manifest_given_as_text_has_no_code_beside_it(items, tmp_path, monkeypatch):
+    shutil.copy(COMPONENTS, tmp_path / "components.py")
+    monkeypatch.chdir(tmp_path)
+    text = modern(items.url).replace(
+        SELECTOR, "extractor: {type: CustomRecordExtractor, class_name: components.Extractor}"
+    )
+    with pytest.raises(UnsupportedComponentError, match="not in a module you allowed"):
+        load_source(text, {"token": "t" * 8}).streams  # noqa: B018
+
+
+def test_a_component_the_reference_cannot_build_names_its_path(items, tmp_path):
+    text = modern(items.url).replace(
+        SELECTOR, "extractor: {type: CustomRecordExtractor, class_name: components.Extractor}"
+    )
+    with pytest.raises(ManifestError, match=r"record_selector\.extractor: the reference runtime"):
+        load_source(_write(tmp_path, text), {"token": "t" * 8}).streams  # noqa: B018
