@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from engine import protocol
-from engine.errors import ConfigError, EngineError
+from engine.errors import EngineError
+from engine.json_files import read_json_file as _read_json
 from engine.secrets import SecretMasker
 from engine.source import DeclarativeSource, load_manifest
 
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             help="a Python module whose classes the manifest may name",
         )
+    commands.add_parser(
+        "state",
+        help="import an Airbyte connection's state into the state table, or export it "
+        "(python -m engine state --help)",
+        add_help=False,
+    )
     explain = commands.add_parser(
         "explain", help="what each stream requests, how it pages, slices and is partitioned"
     )
@@ -65,15 +72,6 @@ def _parser() -> argparse.ArgumentParser:
         help="also resolve dynamic streams listed by API requests (needs --config)",
     )
     return parser
-
-
-def _read_json(path: str, what: str) -> Any:
-    try:
-        return orjson.loads(Path(path).read_bytes())
-    except OSError as error:
-        raise ConfigError(f"cannot read the {what} file {path}: {error.strerror}") from None
-    except orjson.JSONDecodeError as error:
-        raise ConfigError(f"the {what} file {path} is not valid JSON: {error}") from None
 
 
 def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dict[str, Any]]:
@@ -179,6 +177,10 @@ def _explain(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["state"]:
+        from engine.state.state_command import main as state_main
+
+        return state_main(argv[1:])
     if argv[:1] == ["explain"]:
         try:
             return _explain(_parser().parse_args(argv))
