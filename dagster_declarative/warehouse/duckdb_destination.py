@@ -12,7 +12,6 @@ thousand) without needing Arrow.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from dagster_declarative.warehouse.duckdb_stage import DuckDBStage
 from dagster_declarative.warehouse.errors import DestinationLockedError
 from dagster_declarative.warehouse.naming import sanitize_identifier
 from dagster_declarative.warehouse.spec import TableSpec
+from dagster_declarative.warehouse.stage_directory import stage_directory
 from dagster_declarative.warehouse.urls import duckdb_path
 
 _HOLDS = {
@@ -131,8 +131,8 @@ class DuckDBDestination(BaseDestination):
 
     @contextmanager
     def _open_stage(self, layout: TableLayout) -> Iterator[DuckDBStage]:
-        with tempfile.TemporaryDirectory(prefix="dd-duckdb-stage-") as directory:
-            stage = DuckDBStage(self.connect, layout, Path(directory), self.background_after)
+        with stage_directory() as directory:
+            stage = DuckDBStage(self.connect, layout, directory, self.background_after)
             try:
                 yield stage
             finally:

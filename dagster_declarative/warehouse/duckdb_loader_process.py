@@ -19,6 +19,8 @@ import pickle
 import select
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -60,6 +62,7 @@ _AHEAD = 16
 # vCPUs: a busy process at normal priority made a 300,000-record read 1.8x slower (the reader
 # waits for every response, and the API then waits for a core); at niceness 10, not measurably.
 _NICENESS = 10
+_PARENT_CHECK_SECONDS = 0.5
 
 
 class LoaderProcess:
@@ -165,12 +168,31 @@ class LoaderProcess:
 def serve() -> None:
     """The loader process's main: answer on a private copy of stdout, so that anything else
     printed (a library's notice) goes to stderr instead of corrupting the answers."""
+    _end_with_parent()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     if hasattr(os, "nice"):
         os.nice(_NICENESS)
     with paced_for_batches():  # the loader holds a batch at a time, as the writer does
         _serve(sys.stdin.buffer, answers)
+
+
+def _end_with_parent(interval: float = _PARENT_CHECK_SECONDS) -> None:
+    """Exit as soon as the writer is gone, even in the middle of a load.
+
+    A writer killed with SIGKILL closes the pipes, but a loader busy with a long DuckDB statement
+    would only notice after it; the staging file it fills is useless by then. A killed parent
+    makes the system re-parent this process, which is what the watchdog looks for.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="loader-parent-watchdog", daemon=True).start()
 
 
 def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
