@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -12,14 +13,18 @@ import dagster as dg
 import orjson
 
 from dagster_declarative import checks, partitions
+from dagster_declarative.date_partitions import PartitionMappingError
+from dagster_declarative.descriptions import describe_stream
 from dagster_declarative.execution import StreamTarget, materialize_stream
 from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, child_keys_by_parent
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.schedules import build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
-from engine import ConfigError, Manifest, load_manifest, load_source
+from engine import ConfigError, EngineError, Manifest, load_source
+from engine.partial_load import load_manifest_skipping_unsupported
 
 DEFAULT_RESOURCE_KEY = "declarative_source"
+logger = logging.getLogger("dagster_declarative")
 
 
 def describe_streams(
@@ -29,19 +34,33 @@ def describe_streams(
     config: Mapping[str, Any] | None = None,
     streams: Sequence[str] | None = None,
     destination_kind: str = "duckdb",
+    validate_config: bool = False,
 ) -> list[StreamDescription]:
-    """The description of each selected stream (config only shapes slicing, never secrets)."""
-    source = load_source(manifest, _definition_config(manifest, config or {}))
-    available = source.streams
-    names = list(streams) if streams is not None else list(available)
-    unknown = [name for name in names if name not in available]
+    """The description of each selected stream that can be built (config only shapes slicing,
+    never secrets). With ``validate_config`` the config's plain values are checked against the
+    manifest's spec here; those from the environment are checked by the run. A stream that
+    cannot be built is left out with a warning (:func:`leave_out`), so the others still load."""
+    given = dict(config or {})
+    source = load_source(manifest, _definition_config(manifest, given))
+    if validate_config:
+        source.validate_config(not_yet_known=[k for k, v in given.items() if _is_env_var(v)])
+    available, problems = source.buildable_streams()
+    problems = [*manifest.left_out, *problems]
+    broken = {problem.stream: problem for problem in problems}
+    names = list(streams) if streams is not None else [*available, *broken]
+    unknown = [name for name in names if name not in available and name not in broken]
     if unknown:
         raise ConfigError(
-            f"the manifest has no stream(s) {', '.join(unknown)}; it has {', '.join(available)}"
+            f"the manifest has no stream(s) {', '.join(unknown)}; it has "
+            f"{', '.join([*available, *broken])}"
         )
     digest = manifest_hash(manifest)
     result = []
     for name in names:
+        if name in broken:
+            problem = broken[name]
+            leave_out(source_name, name, problem.path, source.masker.mask(problem.reason))
+            continue
         stream = available[name]
         result.append(
             StreamDescription(
@@ -55,10 +74,25 @@ def describe_streams(
                 manifest_hash=digest,
                 destination_kind=destination_kind,
                 slicer=stream.slicer,
+                description=describe_stream(manifest, name, stream.json_schema),
             )
         )
     _refuse_collisions(result)
     return result
+
+
+def leave_out(source_name: str, stream: str, path: str, reason: str) -> None:
+    """Say on the ``dagster_declarative`` logger (which ``dg check defs`` and ``dagster dev``
+    print) that a stream is left out of the definitions, where and why, and how to choose."""
+    logger.warning(
+        "source %r: stream %r is left out of the Dagster definitions (component %s): %s "
+        "The other streams load. To choose the streams to load, list them under `streams:` in "
+        "defs.yaml (or pass streams=[...] in Python).",
+        source_name,
+        stream,
+        path,
+        reason,
+    )
 
 
 def build_declarative_assets(
@@ -71,14 +105,18 @@ def build_declarative_assets(
     resource_key: str = DEFAULT_RESOURCE_KEY,
     destination_kind: str = "duckdb",
     check_schema: bool = True,
+    validate_config: bool = False,
 ) -> list[dg.AssetsDefinition]:
     """One asset per stream, each in its own op, partitioned the way the stream is sliced.
 
     ``config`` is used only to build the streams at definition time (a slicer's start date may
     come from it); the run reads its config, with secrets, from the resource under
-    ``resource_key``.
+    ``resource_key``. With ``validate_config`` (when ``config`` is the runs' config), its plain
+    values are checked against the manifest's spec now.
     """
-    loaded, descriptions = _described(manifest, source_name, config, streams, destination_kind)
+    loaded, descriptions = _described(
+        manifest, source_name, config, streams, destination_kind, validate_config
+    )
     chosen = translator or DeclarativeTranslator()
     return _stream_assets(loaded, descriptions, chosen, resource_key, check_schema)
 
@@ -110,12 +148,18 @@ def _described(
     config: Mapping[str, Any] | None,
     streams: Sequence[str] | None,
     destination_kind: str = "duckdb",
+    validate_config: bool = False,
 ) -> tuple[Manifest, list[StreamDescription]]:
     """The loaded manifest and the descriptions of its selected streams."""
-    loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    loaded = _load(manifest)
     name = source_name or default_source_name(loaded)
     descriptions = describe_streams(
-        loaded, source_name=name, config=config, streams=streams, destination_kind=destination_kind
+        loaded,
+        source_name=name,
+        config=config,
+        streams=streams,
+        destination_kind=destination_kind,
+        validate_config=validate_config,
     )
     return loaded, descriptions
 
@@ -135,7 +179,7 @@ def build_declarative_definitions(
     Each stream partitioned by parent ids gets a sensor (stopped by default) that registers new
     ids and requests their runs.
     """
-    loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    loaded = _load(manifest)
     assets = build_declarative_assets(
         loaded,
         source_name=source_name,
@@ -144,6 +188,7 @@ def build_declarative_definitions(
         translator=translator,
         resource_key=resource_key,
         destination_kind=_destination_kind(resource.get_warehouse_url()),
+        validate_config=True,
     )
     sensors = [
         build_parent_id_sensor(
@@ -173,7 +218,13 @@ def _stream_assets(
     body: Callable[..., Any] = materialize_stream,
 ) -> list[dg.AssetsDefinition]:
     """The assets of the described streams; parents learn which child partitions they feed."""
-    partitions_defs = {d.stream_name: translator.get_partitions_def(d) for d in descriptions}
+    partitions_defs: dict[str, dg.PartitionsDefinition | None] = {}
+    for data in list(descriptions):
+        try:
+            partitions_defs[data.stream_name] = translator.get_partitions_def(data)
+        except (PartitionMappingError, EngineError) as error:
+            leave_out(data.source_name, data.stream_name, _slicer_path(data), str(error))
+            descriptions.remove(data)
     children = child_keys_by_parent(
         [(d.slicer, partitions_defs[d.stream_name]) for d in descriptions]
     )
@@ -229,6 +280,18 @@ def _stream_asset(
         yield from body(context, resource, target)
 
     return _asset
+
+
+def _load(manifest: str | Path | Mapping[str, Any] | Manifest) -> Manifest:
+    """The manifest, without the streams whose components the engine refuses (named in its
+    ``left_out``, and warned about by :func:`describe_streams`)."""
+    if isinstance(manifest, Manifest):
+        return manifest
+    return load_manifest_skipping_unsupported(manifest)[0]
+
+
+def _slicer_path(data: StreamDescription) -> str:
+    return f"stream {data.stream_name!r}: incremental_sync / partition_router"
 
 
 def manifest_hash(manifest: Manifest) -> str:

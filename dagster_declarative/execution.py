@@ -81,7 +81,11 @@ class _Unit:
 def materialize_stream(
     context: dg.AssetExecutionContext, resource: DeclarativeSourceResource, target: StreamTarget
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
-    run = _Run(context, resource, resource.open_source(target.manifest), target)
+    try:
+        source = resource.open_source(target.manifest)
+    except EngineError as error:  # a config value from the environment is missing
+        raise dg.Failure(description=str(error)) from None
+    run = _Run(context, resource, source, target)
     try:
         yield from run.execute()
     except EngineError as error:

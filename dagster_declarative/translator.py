@@ -43,6 +43,8 @@ class StreamDescription:
     destination_kind: str = "duckdb"
     slicer: Any = field(default=None, compare=False, repr=False)
     """The engine's slicer object, for partition mapping (see ``partitions.py``)."""
+    description: str = ""
+    """What the stream is and how it is read, in Markdown (``descriptions.py``)."""
 
     @property
     def table_name(self) -> str:
@@ -76,8 +78,8 @@ class DeclarativeTranslator:
         return dg.AssetSpec(
             key=self.get_asset_key(data),
             deps=parent_keys,
-            description=f"Stream `{data.stream_name}` of the declarative source "
-            f"`{data.source_name}`.",
+            description=data.description
+            or f"Stream `{data.stream_name}` of the declarative source `{data.source_name}`.",
             metadata=metadata,
             group_name=sanitize_name(data.source_name),
             kinds={"declarative", data.destination_kind},

@@ -12,7 +12,6 @@ explained as usual.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,9 @@ from engine.explain_partitioning import partitioning
 from engine.factory import BuildContext
 from engine.factory.dynamic import build_dynamic_stream
 from engine.http.client import HttpClient
-from engine.manifest.normalize import normalize_manifest
-from engine.manifest.references import resolve_references
-from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
+from engine.partial_load import load_manifest_skipping_unsupported, original_index
 from engine.secrets import SecretMasker, secret_config_values
-from engine.source import Manifest, _packaged_spec, load_manifest
 
-_PATH_HEAD = re.compile(r"^([A-Za-z_]+)(?:\[(\d+)\])?")
 _PLACEHOLDER_DATE = "2024-01-01"
 _PLACEHOLDER_DATE_TIME = "2024-01-01T00:00:00Z"
 
@@ -50,7 +45,7 @@ def explain(
     placeholders when no config is given); those an HttpComponentsResolver lists from the API
     only when ``resolve_dynamic_streams`` is set and a config is given, since that sends requests.
     """
-    loaded, unsupported, removed = _load_skipping_unsupported(manifest)
+    loaded, unsupported, removed = load_manifest_skipping_unsupported(manifest)
     placeholders = config is None
     may_request = resolve_dynamic_streams and not placeholders
     masker = SecretMasker()
@@ -69,10 +64,10 @@ def explain(
     streams, dynamic_streams = [], []
     try:
         for index, definition in enumerate(loaded.stream_definitions):
-            path = f"streams[{_original_index(index, removed.get('streams', []))}]"
+            path = f"streams[{original_index(index, removed.get('streams', []))}]"
             streams.append(_explain_stream(context, definition, path, unsupported, masker))
         for index, definition in enumerate(loaded.dynamic_stream_definitions):
-            original = _original_index(index, removed.get("dynamic_streams", []))
+            original = original_index(index, removed.get("dynamic_streams", []))
             dynamic_streams.append(
                 _explain_dynamic_stream(
                     context,
@@ -94,81 +89,6 @@ def explain(
         "unsupported": unsupported,
         "warnings": [masker.mask(w) for w in [*loaded.warnings, *context.warnings]],
     }
-
-
-# -- loading around unsupported components -------------------------------------------------
-
-
-def _load_skipping_unsupported(
-    manifest: str | Path | Mapping[str, Any],
-) -> tuple[Manifest, list[dict[str, str]], dict[str, list[int]]]:
-    """Load as :func:`load_manifest` does; on a refusal, note it, drop the top-level entry that
-    holds the component (a stream, a dynamic stream) and load again."""
-    try:
-        return load_manifest(manifest), [], {}
-    except UnsupportedComponentError:
-        pass
-    document, base_dir, file = _read_document(manifest)
-    resolved = resolve_references(document, file=file)
-    removed: dict[str, list[int]] = {}
-    unsupported: list[dict[str, str]] = []
-    while True:  # every refusal removes one entry of the document, so this ends
-        try:
-            definition, warnings = normalize_manifest(resolved, file=file)
-            break
-        except UnsupportedComponentError as error:
-            original = _original_error(error, removed)
-            unsupported.append({"path": original.path, "message": str(original)})
-            if not _remove_entry(resolved, error.path, removed):
-                raise original from None
-    if not definition.get("spec") and file is not None:
-        definition["spec"] = _packaged_spec(base_dir)
-    return Manifest(definition, base_dir, file, warnings), unsupported, removed
-
-
-def _read_document(manifest: str | Path | Mapping[str, Any]) -> tuple[Any, Path, str | None]:
-    if isinstance(manifest, Mapping):
-        return dict(manifest), Path.cwd(), None
-    if isinstance(manifest, Path) or "\n" not in manifest:
-        path = Path(manifest)
-        return load_yaml_file(path), path.resolve().parent, str(path)
-    return load_yaml_text(manifest), Path.cwd(), None
-
-
-def _original_index(index: int, removed: list[int]) -> int:
-    """The index an entry had before earlier entries of its list were removed."""
-    for gone in sorted(removed):
-        if gone <= index:
-            index += 1
-    return index
-
-
-def _original_error(
-    error: UnsupportedComponentError, removed: dict[str, list[int]]
-) -> UnsupportedComponentError:
-    match = _PATH_HEAD.match(error.path)
-    if not match or match.group(2) is None or match.group(1) not in removed:
-        return error
-    key, index = match.group(1), int(match.group(2))
-    path = f"{key}[{_original_index(index, removed[key])}]{error.path[match.end() :]}"
-    return UnsupportedComponentError(
-        error.problem, path=path, file=error.file, line=error.line, expected=error.expected
-    )
-
-
-def _remove_entry(document: dict, path: str, removed: dict[str, list[int]]) -> bool:
-    """Remove the top-level entry a path points into; False when the path is the root's own."""
-    match = _PATH_HEAD.match(path)
-    if not match or match.group(1) not in document or match.group(1) == "type":
-        return False
-    key, index = match.group(1), match.group(2)
-    if index is None:
-        del document[key]
-        return True
-    seen = removed.setdefault(key, [])
-    seen.append(_original_index(int(index), seen))
-    del document[key][int(index)]
-    return True
 
 
 def placeholder_config(schema: Mapping[str, Any]) -> dict[str, Any]:

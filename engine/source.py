@@ -11,7 +11,7 @@ This is the engine's Python API (the Dagster integration and the command line bo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,26 @@ from engine.stream import Stream
 TEST_ONLY_CONFIG_KEYS = ("_limit", "_page_size")
 
 
+@dataclass(frozen=True)
+class StreamProblem:
+    """Why one stream of a manifest cannot be built: its name, component path and the reason."""
+
+    stream: str
+    path: str
+    reason: str
+
+
+def _declared_name(definition: Mapping[str, Any]) -> str | None:
+    parameters = definition.get("$parameters") or {}
+    name = definition.get("name") or parameters.get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def _problem(name: str, path: str, error: EngineError) -> StreamProblem:
+    where = getattr(error, "path", "") or path
+    return StreamProblem(name, where, str(error))
+
+
 @dataclass
 class Manifest:
     """A loaded, resolved and normalised manifest (independent of any config)."""
@@ -41,6 +61,9 @@ class Manifest:
     base_dir: Path
     file: str | None = None
     warnings: list[str] = field(default_factory=list)
+    left_out: list[StreamProblem] = field(default_factory=list)
+    """Streams dropped while loading because they use a component the engine refuses
+    (see ``load_manifest_skipping_unsupported``)."""
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -129,7 +152,9 @@ class DeclarativeSource:
             file=manifest.file,
             custom_modules=tuple(custom_component_modules),
         )
-        self._streams: dict[str, Stream] | None = None
+        self._built: tuple[dict[str, Stream], dict[str, tuple[StreamProblem, Exception]]] | None
+        self._built = None
+        self._origins: dict[str, str] = {}
         self._generated: dict[str, list[str]] = {}  # dynamic stream name -> its streams
 
     # -- config and building -------------------------------------------------------------
@@ -137,8 +162,12 @@ class DeclarativeSource:
     def _connection_specification(self) -> dict[str, Any]:
         return dict(self.manifest.spec.get("connection_specification") or {})
 
-    def validate_config(self) -> None:
-        """Check the config against the spec; the error names the key, never its value."""
+    def validate_config(self, *, not_yet_known: Collection[str] = ()) -> None:
+        """Check the config against the spec; the error names the key, never its value.
+
+        Keys in ``not_yet_known`` (values read from the environment only at run time) are
+        taken as present and valid; the run checks them with the same messages.
+        """
         schema = self._connection_specification()
         if not schema:
             return
@@ -153,31 +182,74 @@ class DeclarativeSource:
                 file=self.manifest.file,
             ) from None
         validator = jsonschema.Draft7Validator(schema)
-        errors = sorted(validator.iter_errors(self.config), key=lambda e: list(e.absolute_path))
+        errors = sorted(
+            (e for e in validator.iter_errors(self.config) if not _about(e, not_yet_known)),
+            key=lambda e: list(e.absolute_path),
+        )
         if errors:
             raise ConfigError(_config_problem(errors[0]))
 
     @property
     def streams(self) -> dict[str, Stream]:
         """Every stream by name: the manifest's, then those its dynamic streams resolve to
-        (resolving may send the requests of an HttpComponentsResolver)."""
-        if self._streams is None:
+        (resolving may send the requests of an HttpComponentsResolver). The first stream that
+        cannot be built raises its error; :meth:`buildable_streams` leaves it out instead."""
+        built, failed = self._build_streams()
+        if failed:
+            raise next(iter(failed.values()))[1]
+        return built
+
+    def buildable_streams(self) -> tuple[dict[str, Stream], list[StreamProblem]]:
+        """The streams that build (with their schemas), and what is wrong with each other one,
+        so one broken stream never stops the others from loading."""
+        built, failed = self._build_streams()
+        problems = [problem for problem, _ in failed.values()]
+        usable = {}
+        for name, stream in built.items():
+            try:
+                _ = stream.json_schema  # a schema file that is missing fails here, not in a run
+            except EngineError as error:
+                where = f"{self._origins.get(name, name)}.schema_loader"
+                problems.append(_problem(name, where, error))
+                continue
+            usable[name] = stream
+        return usable, problems
+
+    def _build_streams(
+        self,
+    ) -> tuple[dict[str, Stream], dict[str, tuple[StreamProblem, Exception]]]:
+        if self._built is None:
             built: dict[str, Stream] = {}
+            failed: dict[str, tuple[StreamProblem, Exception]] = {}
             origins: dict[str, str] = {}
             for index, definition in enumerate(self.manifest.stream_definitions):
                 path = f"streams[{index}]"
-                stream = self._context.build(definition, path)
-                self._add_stream(built, origins, stream, path, f"{path}.name")
+                name = _declared_name(definition) or path
+                try:
+                    stream = self._context.build(definition, path)
+                    self._add_stream(built, origins, stream, path, f"{path}.name")
+                except EngineError as error:
+                    failed[name] = (_problem(name, path, error), error)
             for index, definition in enumerate(self.manifest.dynamic_stream_definitions):
-                dynamic = build_dynamic_stream(self._context, definition, index)
-                generated = self._generated[dynamic.name] = []
-                origin = f"dynamic stream {dynamic.name!r} ({dynamic.path})"
-                for resolved in dynamic.resolve():
-                    stream = resolved.build(self._context)
-                    self._add_stream(built, origins, stream, origin, f"{resolved.path}.name")
-                    generated.append(stream.name)
-            self._streams = built
-        return self._streams
+                path = f"dynamic_streams[{index}]"
+                name = _declared_name(definition) or path
+                try:
+                    self._build_dynamic(built, origins, definition, index)
+                except EngineError as error:
+                    failed[name] = (_problem(name, path, error), error)
+            self._built, self._origins = (built, failed), origins
+        return self._built
+
+    def _build_dynamic(
+        self, built: dict[str, Stream], origins: dict[str, str], definition: dict, index: int
+    ) -> None:
+        dynamic = build_dynamic_stream(self._context, definition, index)
+        generated = self._generated[dynamic.name] = []
+        origin = f"dynamic stream {dynamic.name!r} ({dynamic.path})"
+        for resolved in dynamic.resolve():
+            stream = resolved.build(self._context)
+            self._add_stream(built, origins, stream, origin, f"{resolved.path}.name")
+            generated.append(stream.name)
 
     def _add_stream(
         self,
@@ -198,12 +270,15 @@ class DeclarativeSource:
         origins[stream.name] = origin
 
     def stream(self, name: str) -> Stream:
-        try:
-            return self.streams[name]
-        except KeyError:
-            raise ConfigError(
-                f"the manifest has no stream {name!r}; it has {', '.join(self.streams) or 'none'}"
-            ) from None
+        """One stream; a broken other stream does not matter, a broken one raises its error."""
+        built, failed = self._build_streams()
+        if name in built:
+            return built[name]
+        if name in failed:
+            raise failed[name][1]
+        raise ConfigError(
+            f"the manifest has no stream {name!r}; it has {', '.join(built) or 'none'}"
+        )
 
     @property
     def warnings(self) -> list[str]:
@@ -311,10 +386,21 @@ def _default_concurrency(definition: Mapping[str, Any], config: Mapping[str, Any
     return max(1, min(count, int(maximum)) if maximum else count)
 
 
+def _about(error: jsonschema.ValidationError, keys: Collection[str]) -> bool:
+    """Whether a validation error concerns one of the top-level ``keys``."""
+    if error.absolute_path:
+        return error.absolute_path[0] in keys
+    return error.validator == "required" and _missing_key(error) in keys
+
+
+def _missing_key(error: jsonschema.ValidationError) -> str:
+    return error.message.split("'")[1] if "'" in error.message else error.message
+
+
 def _config_problem(error: jsonschema.ValidationError) -> str:
     where = "/".join(str(p) for p in error.absolute_path) or "<config>"
     if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        missing = _missing_key(error)
         return f"config is missing the required key {missing!r}" + (
             f" (in {where})" if error.absolute_path else ""
         )

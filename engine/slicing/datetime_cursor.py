@@ -69,7 +69,11 @@ class MinMaxDatetime:
     ) -> datetime.datetime:
         fmt = self.datetime_format or DEFAULT_DATETIME_FORMAT
         value = self._parse(self.datetime, config, fmt, keep_offset, context)
-        assert value is not None, "a MinMaxDatetime always has a datetime"
+        if value is None:
+            raise ConfigError(
+                f"the date {self.datetime.raw!r} is empty: the config has no value for the key "
+                "it names"
+            )
         lower = self._parse(self.min_datetime, config, fmt, keep_offset, context)
         upper = self._parse(self.max_datetime, config, fmt, keep_offset, context)
         if lower is not None and value < lower:
