@@ -11,6 +11,7 @@ This is the engine's Python API (the Dagster integration and the command line bo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from engine.http.client import HttpClient, RateLimiter
 from engine.manifest.normalize import normalize_manifest
 from engine.manifest.references import resolve_references
 from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
+from engine.parent_reuse import parent_responses_reused, parent_stream_names, shares_a_parent
 from engine.secrets import SecretMasker, secret_config_values
 from engine.stream import Stream
 
@@ -151,6 +153,7 @@ class DeclarativeSource:
             base_dir=manifest.base_dir,
             file=manifest.file,
             custom_modules=tuple(custom_component_modules),
+            parent_streams=parent_stream_names(manifest.definition),
         )
         self._built: tuple[dict[str, Stream], dict[str, tuple[StreamProblem, Exception]]] | None
         self._built = None
@@ -298,13 +301,14 @@ class DeclarativeSource:
             names, problem = self._streams_to_check()
             if problem:
                 return False, problem
-            for name in names:
-                stream = self.stream(name)
-                first = stream.first_slice()
-                if first is None:
-                    return False, f"stream {name!r} has no slices to read"
-                for _ in stream.read_slice(first):
-                    break
+            with parent_responses_reused(self.client):
+                for name in names:
+                    stream = self.stream(name)
+                    first = stream.first_slice()
+                    if first is None:
+                        return False, f"stream {name!r} has no slices to read"
+                    for _ in stream.read_slice(first):
+                        break
         except EngineError as error:
             return False, self.masker.mask(f"Unable to connect: {error}")
         return True, None
@@ -355,7 +359,13 @@ class DeclarativeSource:
         self.validate_config()
         from engine.reader import read_messages
 
-        yield from read_messages(self, catalog, state or {})
+        built, _ = self._build_streams()
+        names = list(built)
+        if catalog:
+            names = [(e.get("stream") or {}).get("name") for e in catalog.get("streams") or []]
+        reuse = shares_a_parent(built, [name for name in names if name in built])
+        with parent_responses_reused(self.client) if reuse else contextlib.nullcontext():
+            yield from read_messages(self, catalog, state or {})
 
     def close(self) -> None:
         self.client.close()

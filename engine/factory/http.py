@@ -66,6 +66,7 @@ def requester(
         body_data=body_data,
         body_json=body_json,
         legacy_path_join=bool(d.get("legacy_path_join")),
+        use_cache=bool(d.get("use_cache")),
     )
 
 

@@ -36,6 +36,7 @@ from engine.http.error_handling import (
     WaitTooLong,
 )
 from engine.http.redirects import GuardedSession, RedirectRefused
+from engine.http.response_cache import ResponseCache
 from engine.secrets import SecretMasker
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read: never unbounded
@@ -115,6 +116,8 @@ class HttpClient:
     pool_size: int = 16
     verify_tls: bool = True
     sleep: Callable[[float], None] = time.sleep
+    response_cache: ResponseCache | None = None
+    """Set while a check or read reuses parent responses (see engine/parent_reuse.py)."""
     session: requests.Session = field(init=False)
 
     def __post_init__(self) -> None:
@@ -136,12 +139,20 @@ class HttpClient:
         error_handler: ErrorHandler,
         decode: Callable[[requests.Response], Any],
         stats: RequestStats,
+        cacheable: bool = False,
     ) -> Page:
-        """Send until success; returns the decoded page or raises ReadError."""
+        """Send until success; returns the decoded page or raises ReadError.
+
+        A ``cacheable`` request (a parent stream's) is answered from the response cache when one
+        is kept and holds it, and its successful response is kept there."""
         try:
             prepared = self.session.prepare_request(request)
         except (requests.RequestException, ValueError) as error:
             raise self.unsendable(error, request.method, request.url) from None
+        cache = self.response_cache if cacheable else None
+        if cache is not None and (cached := cache.get(prepared)) is not None:
+            stats.pages += 1
+            return Page(cached, decode(cached))
         retrying = Retrying(
             retry=retry_if_exception_type(_Retry),
             stop=stop_after_attempt(error_handler.max_retries + 1)
@@ -156,7 +167,10 @@ class HttpClient:
                     number = attempt.retry_state.attempt_number
                     if number > 1:
                         stats.retries += 1
-                    return self._attempt(prepared, error_handler, decode, stats, number)
+                    page = self._attempt(prepared, error_handler, decode, stats, number)
+                    if cache is not None and page.body is not None:
+                        cache.put(prepared, page.response)
+                    return page
         except _Retry as exhausted:
             raise self._failure(
                 exhausted.decision,

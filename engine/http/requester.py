@@ -49,6 +49,8 @@ class HttpRequester:
     body_data: _Evaluable | None = None
     body_json: _Evaluable | None = None
     legacy_path_join: bool = False
+    use_cache: bool = False
+    """A parent stream's requester: its responses may be reused within a check or read."""
 
     def __post_init__(self) -> None:
         # Both computed once: they would otherwise be recomputed, identically, for every page.
@@ -93,7 +95,11 @@ class HttpRequester:
             elif options.body_data not in (None, {}):
                 request.data = options.body_data
         return self.client.send(
-            request, error_handler=self.error_handler, decode=self.decoder, stats=stats
+            request,
+            error_handler=self.error_handler,
+            decode=self.decoder,
+            stats=stats,
+            cacheable=self.use_cache,
         )
 
     def options(self, context: Mapping[str, Any]) -> RequestOptions:
