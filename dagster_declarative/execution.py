@@ -23,7 +23,7 @@ from dagster_declarative.checks import SchemaChecker
 from dagster_declarative.parent_ids import ChildKeys
 from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.resource import DeclarativeSourceResource
-from dagster_declarative.translator import StreamDescription, sanitize_name
+from dagster_declarative.translator import StreamDescription, column_schema, sanitize_name
 from dagster_declarative.warehouse import (
     Destination,
     PartialWriteError,
@@ -278,8 +278,9 @@ class _Run:
         for name, keys in child_keys.items():
             self.context.instance.add_dynamic_partitions(name, list(keys))
             self.context.log.info(f"registered {len(keys)} partition key(s) of {name}")
-        for unit in completed():
-            yield self._materialization(unit, result)
+        done = completed()
+        for index, unit in enumerate(done):
+            yield self._materialization(unit, result, with_columns=index == len(done) - 1)
         if failure is not None:
             raise failure
 
@@ -386,7 +387,11 @@ class _Run:
             return WriteMode.REPLACE_PARTITION
         return WriteMode.UPSERT if self.data.primary_key else WriteMode.REPLACE_TABLE
 
-    def _materialization(self, unit: _Unit, result: WriteResult) -> dg.AssetMaterialization:
+    def _materialization(
+        self, unit: _Unit, result: WriteResult, with_columns: bool
+    ) -> dg.AssetMaterialization:
+        """The unit's event; ``with_columns`` adds the table's columns as the database has them
+        (once per chunk: the UI shows those of the latest materialization)."""
         stats = unit.stats
         metadata: dict[str, Any] = {
             "records": stats.records,
@@ -400,6 +405,10 @@ class _Run:
             "dagster/table_name": result.table_name,
             "dagster/row_count": result.row_count,
         }
+        if unit.partition_key is not None:
+            metadata["dagster/partition_row_count"] = metadata["rows_written"]
+        if with_columns:
+            metadata["dagster/column_schema"] = column_schema(self.data.json_schema, result.columns)
         if unit.state is not None:
             metadata["cursor"] = dg.MetadataValue.json(unit.state)
         if len(unit.slices) == 1:

@@ -7,7 +7,7 @@ backfill policy of a stream; every method receives the stream's resolved :class:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +15,10 @@ import dagster as dg
 from dagster._core.definitions.metadata.metadata_set import TableMetadataSet
 
 from dagster_declarative import partitions
+from dagster_declarative.warehouse.columns import plan_columns
+from dagster_declarative.warehouse.spec import TableSpec
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
-_JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array")
 
 
 def sanitize_name(name: str) -> str:
@@ -115,14 +116,23 @@ def _parent_description(data: StreamDescription, parent: str) -> StreamDescripti
     )
 
 
-def column_schema(json_schema: Mapping[str, Any]) -> dg.TableSchema:
-    """The table schema Dagster shows, one column per top-level property of the JSON schema."""
-    columns = []
-    for name, prop in (json_schema.get("properties") or {}).items():
-        types = prop.get("type", "string") if isinstance(prop, Mapping) else "string"
-        candidates = [types] if isinstance(types, str) else list(types)
-        kind = next((t for t in candidates if t in _JSON_TYPES), "string")
-        if kind == "string" and isinstance(prop, Mapping) and prop.get("format") == "date-time":
-            kind = "timestamp"
-        columns.append(dg.TableColumn(name=name, type=kind))
-    return dg.TableSchema(columns=columns)
+def column_schema(
+    json_schema: Mapping[str, Any], types: Sequence[tuple[str, str]] | None = None
+) -> dg.TableSchema:
+    """The table Dagster shows: every column the warehouse table has, the ``_dd_`` bookkeeping
+    columns included. ``types`` are the database's own (name, type) pairs once a write has
+    described the table; before that, the column types the writer plans from the schema."""
+    if types is None:
+        planned, _ = plan_columns(TableSpec("", "", json_schema))
+        types = [(column.name, column.type.value) for column in planned]
+    described = {
+        name: prop.get("description")
+        for name, prop in (json_schema.get("properties") or {}).items()
+        if isinstance(prop, Mapping) and isinstance(prop.get("description"), str)
+    }
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=name, type=kind, description=described.get(name))
+            for name, kind in types
+        ]
+    )

@@ -5,7 +5,8 @@ demo API read through today's manifest (``demo/*`` assets) and through the 2022-
 (``demo_2022/*``). Their config names two environment variables, read in every run:
 
 * ``DEMO_API_URL``: when unset, loading these definitions starts the bundled demo API on
-  127.0.0.1:8765 (or reuses the one already answering there) and points the variable at it, so
+  127.0.0.1:8765 (or reuses the one already answering there, or takes a free port when another
+  program holds 8765) and points the variable at it, so
   the example works offline with no setup; the runs inherit it from this process;
 * ``DEMO_API_KEY``: defaults to the demo API's published key, which is not a secret.
 """

@@ -244,13 +244,24 @@ def is_demo_api(url: str, timeout: float = 1.0) -> bool:
 def ensure_running(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
     """The URL of a demo API on ``host:port``, starting one in a daemon thread if none answers.
 
-    A server started here lives as long as the calling process.
+    When another program holds the port, the demo API starts on a free port instead and says
+    so on stderr (set ``DEMO_API_URL`` to use a demo API of your own). A server started here
+    lives as long as the calling process.
     """
     url = f"http://{host}:{port}"
-    if is_demo_api(url):
-        return url
-    started, _stop = start_in_background(port, host)
-    return started
+    try:
+        if is_demo_api(url):
+            return url
+        started, _stop = start_in_background(port, host)
+        return started
+    except DemoApiError as error:
+        started, _stop = start_in_background(0, host)
+        print(
+            f"demo API: {error}; serving it on {started} instead "
+            "(set DEMO_API_URL to use another demo API)",
+            file=sys.stderr,
+        )
+        return started
 
 
 def main(argv: list[str] | None = None) -> None:

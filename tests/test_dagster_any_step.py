@@ -145,20 +145,31 @@ def test_a_three_day_partition_materializes_exactly_its_window(
         "2024-01-10",
     ]
     assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+    planned = asset.metadata_by_key[asset.key]["dagster/column_schema"]
+    assert [c.name for c in planned.columns][-4:] == [
+        "_dd_extras",
+        "_dd_extracted_at",
+        "_dd_partition",
+        "_dd_run_id",
+    ]
+    resources = {
+        "declarative_source": DeclarativeSourceResource(
+            state_url=f"sqlite:///{tmp_path / 'state.db'}",
+            warehouse_url=f"duckdb:///{tmp_path / 'wh.duckdb'}",
+        )
+    }
+    dg.materialize([asset], partition_key="2024-01-10", resources=resources, run_config=QUIET)
     result = dg.materialize(
-        [asset],
-        partition_key="2024-01-04",
-        resources={
-            "declarative_source": DeclarativeSourceResource(
-                state_url=f"sqlite:///{tmp_path / 'state.db'}",
-                warehouse_url=f"duckdb:///{tmp_path / 'wh.duckdb'}",
-            )
-        },
-        run_config=QUIET,
+        [asset], partition_key="2024-01-04", resources=resources, run_config=QUIET
     )
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
-    # days 3, 4, 5 hold 1 + 2 + 3 records
+    # days 3, 4, 5 hold 1 + 2 + 3 records; days 9, 10, 11 as many
     assert metadata["records"].value == 6
+    assert metadata["dagster/partition_row_count"].value == 6
+    assert metadata["dagster/row_count"].value == 12
+    columns = {c.name: c.type for c in metadata["dagster/column_schema"].schema.columns}
+    assert columns["_dd_extras"] == "JSON" and columns["_dd_partition"] == "VARCHAR"
+    assert columns["_dd_extracted_at"].startswith("TIMESTAMP")
     assert metadata["slice/start_time"].value == "2024-01-04T00:00:00Z"
     assert metadata["slice/end_time"].value == "2024-01-06T23:59:59Z"

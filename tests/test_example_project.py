@@ -162,9 +162,15 @@ def test_ensure_running_reuses_a_running_demo_api(demo_url: str) -> None:
     assert is_demo_api(demo_url)
 
 
-def test_ensure_running_refuses_a_port_held_by_another_program(api_server: Any) -> None:
+def test_a_port_held_by_another_program_gets_a_free_one(
+    api_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(DemoApiError, match="something other than the demo API"):
         is_demo_api(api_server.url)
+    host, port = api_server.url.removeprefix("http://").split(":")
+    url = ensure_running(host, int(port))
+    assert url != api_server.url and is_demo_api(url)
+    assert f"serving it on {url} instead" in capsys.readouterr().err
 
 
 def test_generated_data_is_deterministic_and_recent() -> None:
