@@ -17,8 +17,11 @@ import orjson
 from engine import protocol
 from engine.errors import EngineError
 from engine.json_files import read_json_file as _read_json
+from engine.partial_load import load_manifest_skipping_unsupported
 from engine.secrets import SecretMasker
 from engine.source import DeclarativeSource, load_manifest
+
+_STRICT_HELP = "refuse keys the manifest format does not define (default: warn and ignore them)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                 "--source-name", dest="connection", help="former name of --connection"
             )
         command.add_argument("--concurrency", type=int, help="slices read at once")
+        command.add_argument("--strict", action="store_true", help=_STRICT_HELP)
         command.add_argument(
             "--custom-components",
             action="append",
@@ -66,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--manifest", required=True, help="the connector manifest (YAML)")
     explain.add_argument("--config", help="the connector config (JSON file); default: placeholders")
     explain.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    explain.add_argument("--strict", action="store_true", help=_STRICT_HELP)
     explain.add_argument(
         "--resolve",
         action="store_true",
@@ -76,7 +81,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dict[str, Any]]:
     args = _parser().parse_args(argv)
-    manifest = load_manifest(args.manifest)
+    if args.command in ("spec", "check"):
+        # Neither needs every stream: one using an unsupported component is left out (a check
+        # of that stream says why); discover and read refuse the manifest as before.
+        manifest = load_manifest_skipping_unsupported(args.manifest, strict=args.strict)[0]
+    else:
+        manifest = load_manifest(args.manifest, strict=args.strict)
     for warning in manifest.warnings:
         yield protocol.log(warning, "WARN")
     if args.command == "spec":
@@ -163,7 +173,9 @@ def _explain(args: argparse.Namespace) -> int:
 
     try:
         config = _read_json(args.config, "config") if args.config else None
-        explanation = explain(args.manifest, config, resolve_dynamic_streams=args.resolve)
+        explanation = explain(
+            args.manifest, config, resolve_dynamic_streams=args.resolve, strict=args.strict
+        )
     except EngineError as error:
         sys.stderr.write(f"{error}\n")
         return 1

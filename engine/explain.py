@@ -35,6 +35,7 @@ def explain(
     config: Mapping[str, Any] | None = None,
     *,
     resolve_dynamic_streams: bool = False,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """The explanation of a manifest as one JSON-ready document.
 
@@ -45,7 +46,7 @@ def explain(
     placeholders when no config is given); those an HttpComponentsResolver lists from the API
     only when ``resolve_dynamic_streams`` is set and a config is given, since that sends requests.
     """
-    loaded, unsupported, removed = load_manifest_skipping_unsupported(manifest)
+    loaded, unsupported, removed = load_manifest_skipping_unsupported(manifest, strict=strict)
     placeholders = config is None
     may_request = resolve_dynamic_streams and not placeholders
     masker = SecretMasker()

@@ -22,13 +22,13 @@ _PATH_HEAD = re.compile(r"^([A-Za-z_]+)(?:\[(\d+)\])?")
 
 
 def load_manifest_skipping_unsupported(
-    manifest: str | Path | Mapping[str, Any],
+    manifest: str | Path | Mapping[str, Any], *, strict: bool = False
 ) -> tuple[Manifest, list[dict[str, str]], dict[str, list[int]]]:
     """Load as :func:`load_manifest` does; on a refusal, note it, drop the top-level entry that
     holds the component (a stream, a dynamic stream) and load again. The manifest's
     ``left_out`` names each dropped stream, so the others can still be used."""
     try:
-        return load_manifest(manifest), [], {}
+        return load_manifest(manifest, strict=strict), [], {}
     except UnsupportedComponentError:
         pass
     document, base_dir, file = _read_document(manifest)
@@ -38,7 +38,7 @@ def load_manifest_skipping_unsupported(
     left_out: list[StreamProblem] = []
     while True:  # every refusal removes one entry of the document, so this ends
         try:
-            definition, warnings = normalize_manifest(resolved, file=file)
+            definition, warnings = normalize_manifest(resolved, file=file, strict=strict)
             break
         except UnsupportedComponentError as error:
             original = _original_error(error, removed)

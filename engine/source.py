@@ -80,8 +80,12 @@ class Manifest:
         return list(self.definition.get("dynamic_streams") or [])
 
 
-def load_manifest(manifest: str | Path | Mapping[str, Any]) -> Manifest:
-    """Load a manifest from a file path, YAML text, or an already-parsed mapping."""
+def load_manifest(manifest: str | Path | Mapping[str, Any], *, strict: bool = False) -> Manifest:
+    """Load a manifest from a file path, YAML text, or an already-parsed mapping.
+
+    Keys the format does not define are warnings (``Manifest.warnings``), as in today's
+    reference runner, or errors when ``strict``.
+    """
     if isinstance(manifest, Mapping):
         document, base_dir, file = dict(manifest), Path.cwd(), None
     elif isinstance(manifest, Path) or (
@@ -94,7 +98,7 @@ def load_manifest(manifest: str | Path | Mapping[str, Any]) -> Manifest:
     else:
         document, base_dir, file = load_yaml_text(str(manifest)), Path.cwd(), None
     resolved = resolve_references(document, file=file)
-    definition, warnings = normalize_manifest(resolved, file=file)
+    definition, warnings = normalize_manifest(resolved, file=file, strict=strict)
     check_dynamic_streams(definition, file)
     if not definition.get("spec") and file is not None:
         definition["spec"] = _packaged_spec(base_dir)
@@ -301,8 +305,11 @@ class DeclarativeSource:
             names, problem = self._streams_to_check()
             if problem:
                 return False, problem
+            left_out = {problem.stream: problem.reason for problem in self.manifest.left_out}
             with parent_responses_reused(self.client):
                 for name in names:
+                    if name in left_out:  # loaded around an unsupported component: say which
+                        return False, self.masker.mask(f"Unable to connect: {left_out[name]}")
                     stream = self.stream(name)
                     first = stream.first_slice()
                     if first is None:
@@ -376,8 +383,12 @@ def load_source(
     config: Mapping[str, Any],
     **options: Any,
 ) -> DeclarativeSource:
-    """Load a manifest and bind it to a config (see DeclarativeSource for the options)."""
-    loaded = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    """Load a manifest and bind it to a config (see DeclarativeSource for the options;
+    ``strict=True`` refuses keys the format does not define, see :func:`load_manifest`)."""
+    if isinstance(manifest, Manifest):
+        loaded = manifest
+    else:
+        loaded = load_manifest(manifest, strict=options.pop("strict", False))
     return DeclarativeSource(loaded, config, **options)
 
 

@@ -6,11 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from engine import normalization, transform
 from engine.extract import DpathExtractor, RecordFilter, RecordSelector
 from engine.factory.context import BuildContext, builds
+from engine.schema_files import SchemaFileError, load_schema_file
 
 
 @builds("RecordSelector")
@@ -176,10 +175,10 @@ def json_file_schema(ctx: BuildContext, d: dict, path: str) -> Callable[[], dict
         for candidate in candidates:
             if candidate.is_file():
                 try:
-                    return orjson.loads(candidate.read_bytes())
-                except orjson.JSONDecodeError as error:
+                    return load_schema_file(candidate)
+                except SchemaFileError as error:
                     raise ctx.error(
-                        f"schema file {candidate} is not valid JSON: {error}", d, "file_path", path
+                        error.problem, d, "file_path", path, expected=error.expected
                     ) from None
         if explicit:
             ctx.warnings.append(
@@ -195,7 +194,8 @@ def _schema_candidates(base_dir: Path, file_path: str, name: str) -> list[Path]:
 
     Published manifests name files inside their Python package (``./source_x/schemas/a.json``);
     beside a manifest file we look for the path itself, the path without that package folder,
-    and ``schemas/<name>.json``.
+    ``schemas/<name>.json``, and ``source_*/schemas/<name>.json`` (the package folder of a
+    connector's distribution, where the reference runner looks by default).
     """
     parts = [p for p in Path(file_path).parts if p not in (".", "")]
     candidates = [base_dir.joinpath(*parts)] if parts else []
@@ -203,4 +203,6 @@ def _schema_candidates(base_dir: Path, file_path: str, name: str) -> list[Path]:
         candidates.append(base_dir.joinpath(*parts[1:]))
     if name:
         candidates.append(base_dir / "schemas" / f"{name}.json")
+        packages = sorted(p for p in base_dir.glob("source_*") if p.is_dir())
+        candidates.extend(package / "schemas" / f"{name}.json" for package in packages)
     return candidates

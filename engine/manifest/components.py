@@ -1,10 +1,10 @@
 """The vocabulary of the manifest format: every component type, its fields and their kinds.
 
 This table drives three things: which type a mapping without ``type`` gets (from the field it
-sits in), which keys a component may carry (unknown keys are errors, with a close-match
-suggestion), and which fields are required. Names are today's names; the 2022 names are
-translated to these in :mod:`engine.manifest.legacy` before validation, so this is the only
-place that lists what a manifest may say.
+sits in), which keys a component may carry (unknown keys are warnings with a close-match
+suggestion, errors in strict mode), and which fields are required. Names are today's names;
+the 2022 names are translated to these in :mod:`engine.manifest.legacy` before validation, so
+this is the only place that lists what a manifest may say.
 """
 
 from __future__ import annotations
@@ -350,6 +350,14 @@ _t(
     inject_into=_comp("request_option", "RequestOption", required=True),
 )
 _t("SessionTokenRequestBearerAuthenticator", "session_auth")
+# The reference's schema names these two by short enum values ("type: ApiKey", "type: Bearer"),
+# valid only where a session token's request authentication goes; the long names stay accepted.
+SHORT_NAMES: dict[str, dict[str, str]] = {
+    "session_auth": {
+        "ApiKey": "SessionTokenRequestApiKeyAuthenticator",
+        "Bearer": "SessionTokenRequestBearerAuthenticator",
+    }
+}
 _t(
     "SelectiveAuthenticator",
     "authenticator",

@@ -29,6 +29,7 @@ from engine.manifest.components import (
     LIST,
     MAPPING,
     SCALAR,
+    SHORT_NAMES,
     STRING,
     TYPES,
     ComponentType,
@@ -69,9 +70,13 @@ class Normalizer:
         legacy_dialect: bool,
         file: str | None = None,
         parent_parameters_win: bool = False,
+        strict: bool = False,
     ) -> None:
         self.legacy = legacy_dialect
         self.file = file
+        # Strict mode (for manifest authors) refuses keys the format does not define; otherwise
+        # they are warnings, as the reference runner accepts extra keys on every component.
+        self.strict = strict
         # Re-normalising a resolved dynamic stream lets a parent's $parameters override the
         # (already merged) ones of its children, as the format's use_parent_parameters asks.
         self.parent_parameters_win = parent_parameters_win
@@ -85,8 +90,10 @@ class Normalizer:
         root = LocatedDict(document)
         root.line = line_of(document)
         root.key_lines = getattr(document, "key_lines", {})
-        if "type" not in root:
+        if "type" not in root and self.legacy:
             self._check_untyped_root(root, document)
+        elif "type" not in root:
+            root["type"] = "DeclarativeSource"  # today's runtime adds it the same way
         elif root.get("type") != "DeclarativeSource":
             raise self._error(
                 f"unknown root type {root.get('type')!r}",
@@ -100,7 +107,7 @@ class Normalizer:
         return self._component_fields(root, TYPES["DeclarativeSource"], "", {})
 
     def _check_untyped_root(self, root: dict, document: Any) -> None:
-        """2022 roots (and a few early 0.29 ones) carry no type; extra keys are anchors."""
+        """2022 roots carry no type; extra keys are anchors."""
         for key in [key for key in root if key not in LEGACY_ROOT_KEYS]:
             suggestion = closest(key, LEGACY_ROOT_KEYS, cutoff=0.8)
             if suggestion and not _known_elsewhere(key):
@@ -178,6 +185,7 @@ class Normalizer:
         original = declared
         if self.legacy:
             declared = legacy.TYPE_ALIASES.get(declared, declared)
+        declared = SHORT_NAMES.get(field.family or "", {}).get(declared, declared)
         if declared not in TYPES:
             raise self._error(
                 f"unknown component type {original!r}",
@@ -221,25 +229,17 @@ class Normalizer:
 
     def _component_fields(self, node: dict, ctype: ComponentType, path: str, params: dict) -> dict:
         custom = ctype.name.startswith("Custom")
+        unknown: dict[str, ManifestError] = {}
         for key in list(node):
             if key in ("type", "$parameters") or custom or key in ctype.fields:
                 continue
-            if key in params or _known_elsewhere(key):
-                self.warnings.append(
-                    f"{_join(path, key)}: {key!r} is not a field of {ctype.name}; ignored"
-                )
-                node.pop(key)
-                continue
-            raise self._error(
-                f"unknown key {key!r} in {ctype.name}",
-                _join(path, key),
-                node,
-                key=key,
-                expected=_fields_text(ctype),
-                suggestion=closest(key, ctype.fields),
-            )
+            unknown[key] = self._unknown_key(node, ctype, path, key, propagated=key in params)
+            node.pop(key)
         for name, field in ctype.fields.items():
             if field.required and node.get(name) is None:
+                typo = next((e for e in unknown.values() if e.suggestion == name), None)
+                if typo is not None:
+                    raise typo  # a misspelt required field: the typo is the problem to report
                 raise self._error(
                     f"{ctype.name} is missing its required field {name!r}",
                     path,
@@ -265,6 +265,30 @@ class Normalizer:
             }
         node["$parameters"] = params
         return node
+
+    def _unknown_key(
+        self, node: dict, ctype: ComponentType, path: str, key: str, *, propagated: bool
+    ) -> ManifestError:
+        """A key the component does not define: a warning, or an error in strict mode.
+
+        The reference runner's schema lets every component but the root carry extra keys
+        (documentation links, comments, leftovers of older schema versions), so a published
+        manifest with one still loads; the warning names the place and a close match in case
+        it is a typo. Strict mode refuses them (except keys that ``$parameters`` put on the
+        component, which its author did not write there).
+        """
+        error = self._error(
+            f"unknown key {key!r} in {ctype.name}",
+            _join(path, key),
+            node,
+            key=key,
+            expected=_fields_text(ctype),
+            suggestion=closest(key, ctype.fields),
+        )
+        if self.strict and not propagated:
+            raise error
+        self.warnings.append(f"{error} The key is ignored (strict mode refuses it).")
+        return error
 
     def _value(
         self, value: Any, path: str, field: Field, params: dict, owner: dict, name: str
@@ -373,9 +397,11 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def normalize_manifest(document: Any, *, file: str | None = None) -> tuple[dict, list[str]]:
+def normalize_manifest(
+    document: Any, *, file: str | None = None, strict: bool = False
+) -> tuple[dict, list[str]]:
     """Normalise a resolved manifest; returns the internal form and the warnings met."""
-    normalizer = Normalizer(legacy_dialect=is_legacy(document), file=file)
+    normalizer = Normalizer(legacy_dialect=is_legacy(document), file=file, strict=strict)
     return normalizer.normalize(document), normalizer.warnings
 
 

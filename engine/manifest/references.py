@@ -54,26 +54,32 @@ class ReferenceResolver:
         return node
 
     def _resolve_mapping(self, node: dict, path: str) -> Any:
+        """A mapping with its references resolved; ``{$ref: x}`` alone becomes x's value,
+        whatever it is (a string, a number, a list), as in today's reference runner."""
         result: dict = LocatedDict()
         if isinstance(node, LocatedDict):
             result.line, result.key_lines = node.line, dict(node.key_lines)
         if "$ref" in node:
             target = self._target(node["$ref"], _join(path, "$ref"), line=line_of(node, "$ref"))
-            if not isinstance(target, dict) and len(node) == 1:
-                # ``{$ref: ...}`` alone stands for its target, whatever it is (a list of
-                # backoff strategies, of partition routers...), as in the reference runner.
-                return copy.deepcopy(target)
+            siblings = [key for key in node if key != "$ref"]
+            if not isinstance(target, dict) and not siblings:
+                return target
             if not isinstance(target, dict):
                 raise ManifestError(
-                    f"$ref {node['$ref']!r} points to a {type(target).__name__}, not a mapping",
+                    f"$ref {node['$ref']!r} points to {_kind(target)}, and other keys "
+                    f"({', '.join(map(str, siblings))}) are written beside it",
                     path=path,
                     file=self._file,
                     line=line_of(node, "$ref"),
-                    expected="a reference to a mapping when other keys are written beside $ref",
+                    expected="a reference to a mapping (only a mapping can take other keys), "
+                    "or $ref alone",
                 )
             result.update(target)
-            if isinstance(target, LocatedDict) and result.line is None:
-                result.line = target.line
+            if isinstance(target, LocatedDict):
+                # Keys taken from the target are named at their own lines.
+                result.key_lines = {**target.key_lines, **result.key_lines}
+                if result.line is None:
+                    result.line = target.line
         for key, value in node.items():
             if key == "$ref":
                 continue
@@ -204,6 +210,14 @@ def _size(node: Any) -> int:
     if isinstance(node, list):
         return 1 + sum(_size(value) for value in node)
     return 1
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return f"a value of type {type(value).__name__}"
 
 
 def _join(path: str, key: Any) -> str:
