@@ -251,6 +251,8 @@ def _stream_lines(stream: Mapping[str, Any], indent: str = "") -> list[str]:
         ("primary key", stream["primary_key"]),
         ("dagster partitions", _without_keys(stream["partitioning"])),
     ]
+    for custom in stream.get("custom_components") or ():
+        rows.append(("custom component", f"{custom['path']}: {custom['class_name']}"))
     header = f"{indent}stream {stream['name']}  ({stream['path']})"
     lines = ["", header, *(f"{indent}  {heading}: {_inline(value)}" for heading, value in rows)]
     for example in _date_keys(stream["partitioning"]):

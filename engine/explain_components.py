@@ -5,7 +5,7 @@ Templates are shown as written, never evaluated, so no config value reaches the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 
@@ -24,7 +24,25 @@ def describe_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
             "incremental_sync": describe_cursor(definition.get("incremental_sync")),
             "partition_router": describe_router(retriever.get("partition_router")),
         },
+        "custom_components": list(custom_components(definition)),
     }
+
+
+def custom_components(definition: Any, path: str = "") -> Iterator[dict[str, str]]:
+    """Every Python component (``class_name``) inside a stream definition, with its path."""
+    if isinstance(definition, Mapping):
+        if definition.get("class_name"):
+            yield {
+                "path": path or "<stream>",
+                "type": str(definition.get("type") or ""),
+                "class_name": str(definition["class_name"]),
+            }
+        for key, value in definition.items():
+            if key != "$parameters":
+                yield from custom_components(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(definition, list):
+        for index, item in enumerate(definition):
+            yield from custom_components(item, f"{path}[{index}]")
 
 
 def describe_resolver(resolver: Mapping[str, Any]) -> dict[str, Any]:
