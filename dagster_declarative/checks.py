@@ -1,16 +1,21 @@
 """The schema check: do a stream's records conform to the JSON schema its manifest declares?
 
 It is evaluated in the asset's own op, on the records as they stream past, so it costs no second
-read of the API or the warehouse.
+read of the API or the warehouse. Every record goes through a compiled validator
+(``jsonschema-rs``, about 0.3 µs a record against 26 µs for ``jsonschema``); a record it rejects
+is judged again by ``jsonschema``, which stays the authority and words the examples. The two
+differ at the edges (integers beyond 64 bits, some regular expressions), and a confirmed
+violation is what counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
 import jsonschema
+import jsonschema_rs
 
 SCHEMA_CHECK_NAME = "records_match_schema"
 _EXAMPLES = 5
@@ -34,12 +39,15 @@ class SchemaChecker:
     def __init__(self, json_schema: Mapping[str, Any]) -> None:
         validator_cls = jsonschema.validators.validator_for(json_schema)
         self._validator = validator_cls(json_schema)
+        self._passes = _fast_test(json_schema)
         self.records = 0
         self.violations = 0
         self.examples: list[str] = []
 
     def observe(self, record: Mapping[str, Any]) -> None:
         self.records += 1
+        if self._passes(record):
+            return
         error = next(iter(self._validator.iter_errors(record)), None)
         if error is not None:
             self.violations += 1
@@ -58,3 +66,23 @@ class SchemaChecker:
                 "examples": dg.MetadataValue.json(self.examples),
             },
         )
+
+
+def _fast_test(json_schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """A quick "surely valid" test: the compiled validator, formats unchecked as ``jsonschema``
+    leaves them, nothing fetched over the network; or, for a schema it cannot compile, a test
+    that sends every record to ``jsonschema``."""
+    try:
+        compiled = jsonschema_rs.validator_for(
+            dict(json_schema), validate_formats=False, offline=True
+        )
+    except (ValueError, TypeError, jsonschema_rs.ReferencingError):  # ValidationError is one
+        return lambda record: False
+
+    def passes(record: Any) -> bool:
+        try:
+            return compiled.is_valid(record)
+        except (ValueError, TypeError):  # a value JSON has no type for: jsonschema judges it
+            return False
+
+    return passes

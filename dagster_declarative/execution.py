@@ -287,7 +287,6 @@ class _Run:
     def _unit_batches(
         self, unit: _Unit, reading: _Reading, child_keys: dict[str, dict[str, None]]
     ) -> Iterator[list[dict]]:
-        label = unit.partition_key or "all slices"
         unit.started = time.monotonic()
         batch: list[dict] = []
         done = 0
@@ -296,7 +295,6 @@ class _Run:
             if event.kind == DONE:
                 done += 1
                 unit.stats.add(event.stats)
-                self._log_slice_done(label, event)
                 continue
             record = event.record or {}
             if self.checker is not None:
@@ -360,18 +358,6 @@ class _Run:
             connection=connection,
         )
 
-    def _log_slice_done(self, label: str, event: SliceEvent) -> None:
-        """One log line per slice, when it ends: every line is an event-log write, and a
-        year-long backfill has hundreds of slices."""
-        stats = event.stats
-        message = (
-            f"[{label}] slice {_bounds(event.stream_slice)}: done, {stats.records} records, "
-            f"{stats.pages} pages, {stats.requests} requests, {stats.retries} retries, "
-            f"{event.seconds:.2f}s"
-        )
-        log = self.context.log.warning if stats.retries else self.context.log.info
-        log(self.mask(message))
-
     def _table_spec(self) -> TableSpec:
         return TableSpec(
             namespace=sanitize_name(self.data.source_name),
@@ -416,6 +402,7 @@ class _Run:
         return dg.AssetMaterialization(
             asset_key=self.target.asset_key,
             partition=unit.partition_key,
+            description=self.mask(_summary(unit)),
             metadata={k: _masked(v, self.mask) for k, v in metadata.items()},
         )
 
@@ -445,6 +432,21 @@ class _Reading:
 def _slice_bounds(stream_slice: dict) -> dict[str, str]:
     """Slice fields as metadata (``slice/start_time`` ...), leaving out parents' own slices."""
     return {f"slice/{k}": str(v) for k, v in stream_slice.items() if k != "parent_slice"}
+
+
+def _summary(unit: _Unit) -> str:
+    """The materialization's description: the run log shows it as the event's message, so that a
+    partition's one event reads as its slice's log line (filter the run's logs by "slice")."""
+    stats = unit.stats
+    if len(unit.slices) == 1:
+        what = f"slice {_bounds(unit.slices[0])}"
+    else:
+        what = f"{len(unit.slices)} slices"
+    return (
+        f"[{unit.partition_key or 'all slices'}] {what}: done, {stats.records} records, "
+        f"{stats.pages} pages, {stats.requests} requests, {stats.retries} retries, "
+        f"{unit.seconds:.2f}s"
+    )
 
 
 def _bounds(stream_slice: dict) -> str:

@@ -153,6 +153,40 @@ def test_thirty_day_backfill_is_one_run_with_a_materialization_per_day(
     assert _state(tmp_path, "2024-01-02") == {"updated_at": "2024-01-02T07:00:00Z"}
 
 
+def test_a_partition_spends_one_event_its_materialization_that_reads_as_the_slice_line(
+    server: ApiServer, tmp_path: Path
+) -> None:
+    """Every event-log write costs a backfill milliseconds: a partition writes no log line of its
+    own; its materialization's message (the description) is what the slice line was."""
+    (asset,) = build_declarative_assets(_manifest_file(tmp_path, server.url))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [asset],
+            instance=instance,
+            resources={"declarative_source": _resource(tmp_path)},
+            run_config=QUIET,
+            tags={
+                "dagster/asset_partition_range_start": "2024-01-01",
+                "dagster/asset_partition_range_end": "2024-01-10",
+            },
+        )
+        entries = instance.all_logs(result.run_id)
+    materializations = [
+        e for e in entries if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    ]
+    assert sorted(e.dagster_event.partition for e in materializations) == [
+        f"2024-01-{day:02d}" for day in range(1, 11)
+    ]
+    third = next(e for e in materializations if e.dagster_event.partition == "2024-01-03")
+    assert third.message.startswith(
+        "[2024-01-03] slice start_time=2024-01-03T00:00:00Z, end_time=2024-01-03T23:59:59Z: "
+        "done, 3 records, 1 pages, 1 requests, 0 retries, "
+    )
+    assert third.dagster_event.event_specific_data.materialization.description == third.message
+    text_lines = [e.user_message for e in entries if e.dagster_event is None]
+    assert not [line for line in text_lines if "2024-01-" in line], text_lines
+
+
 def test_failing_slice_fails_the_run_and_earlier_partitions_keep_state(
     server: ApiServer, tmp_path: Path
 ) -> None:

@@ -144,6 +144,9 @@ class BatchInfo:
     first_sequence: int
     """Sequence number of the batch's first record (they number the write's records from 1)."""
     extracted_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
+    later_partitions: tuple[tuple[int, str | None], ...] = ()
+    """When one load gathers consecutive batches of several partitions (DuckDB's stage): the
+    first sequence number and the key of each partition after `partition_key`, in order."""
 
 
 class RowConverter:

@@ -52,21 +52,20 @@ class JsonInsert:
     def __init__(
         self, layout: TableLayout, values: Mapping[str, str], types: Mapping[str, str]
     ) -> None:
-        selected = []
-        self._parameters = []
-        for column in layout.columns:
-            if column.name in _PER_BATCH_COLUMNS:
-                selected.append("?")
-                self._parameters.append(column.name)
-            else:
-                selected.append(values.get(column.name, "NULL"))
-        self._numbered = SEQUENCE_COLUMN not in values
-        if not self._numbered:
-            selected.append(values[SEQUENCE_COLUMN])
+        # None stands for a value the batch sets (see `_PER_BATCH_COLUMNS`).
+        self._columns = [
+            None if column.name in _PER_BATCH_COLUMNS else values.get(column.name, "NULL")
+            for column in layout.columns
+        ]
+        self._names = [column.name for column in layout.columns]
+        self._sequence = values.get(SEQUENCE_COLUMN)
+        """The sequence column's expression, or None when rows are numbered in file order."""
+        alias, taken = SEQUENCE_COLUMN, {key.lower() for key in types}
+        while alias in taken:
+            alias += "_"
+        self._alias = quote(alias)
         read = ", ".join(f"{literal(key)}: {literal(kind)}" for key, kind in types.items())
-        # The sequence expression, when rows are numbered, ends the select list (see `run`).
-        self._head = f"INSERT INTO {quote(STAGE_TABLE)} SELECT {', '.join(selected)}"
-        self._tail = f", format = 'array', columns = {{{read}}})"
+        self._read = f", format = 'array', columns = {{{read}}})"
 
     @classmethod
     def converted(cls, layout: TableLayout) -> JsonInsert:
@@ -105,21 +104,50 @@ class JsonInsert:
         sequences: Sequence[int] | None = None,
     ) -> None:
         """Ingest `path`. Rows without a sequence key are numbered from the batch's first
-        sequence number, or take `sequences` in file order."""
-        values = {
+        sequence number, or take `sequences` in file order. A file of several partitions'
+        records (`info.later_partitions`) gives each row its partition by its sequence number.
+        """
+        source = f"read_json({literal(str(path))}{self._read}"
+        inner: list[object] = []
+        sequence = self._sequence
+        if sequence is None:
+            numbered = (
+                f"? + {_NUMBERED}" if sequences is None else f"CAST(? AS BIGINT[])[{_NUMBERED}]"
+            )
+            inner.append(info.first_sequence - 1 if sequences is None else list(sequences))
+            source = f"(SELECT *, {numbered} AS {self._alias} FROM {source})"
+            sequence = self._alias
+        batch_values = {
             PARTITION_COLUMN: info.partition_key,
             EXTRACTED_AT_COLUMN: info.extracted_at,
             RUN_ID_COLUMN: info.run_id,
         }
-        parameters: list[object] = [values[name] for name in self._parameters]
-        sql = self._head
-        if self._numbered and sequences is None:
-            sql += f", ? + {_NUMBERED}"
-            parameters.append(info.first_sequence - 1)
-        elif self._numbered:
-            sql += f", CAST(? AS BIGINT[])[{_NUMBERED}]"
-            parameters.append(list(sequences))
-        connection.execute(sql + " FROM read_json(" + literal(str(path)) + self._tail, parameters)
+        selected, parameters = [], []
+        for name, expression in zip(self._names, self._columns, strict=True):
+            if expression is not None:
+                selected.append(expression)
+            elif name == PARTITION_COLUMN and info.later_partitions:
+                selected.append(_partition_by_sequence(sequence, info))
+            else:
+                selected.append("?")
+                parameters.append(batch_values[name])
+        selected.append(sequence)
+        sql = f"INSERT INTO {quote(STAGE_TABLE)} SELECT {', '.join(selected)} FROM {source}"
+        connection.execute(sql, parameters + inner)
+
+
+def _partition_by_sequence(sequence: str, info: BatchInfo) -> str:
+    """The partition key of a row of a file holding consecutive partitions' records."""
+    branches = []
+    key = info.partition_key
+    for first, later_key in info.later_partitions:
+        branches.append(f"WHEN {sequence} < {int(first)} THEN {_text(key)}")
+        key = later_key
+    return f"CASE {' '.join(branches)} ELSE {_text(key)} END"
+
+
+def _text(value: str | None) -> str:
+    return "NULL" if value is None else literal(value)
 
 
 def _cast(field: str, column_type: ColumnType) -> str:

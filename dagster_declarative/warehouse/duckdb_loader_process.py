@@ -97,8 +97,6 @@ class LoaderProcess:
             self._hand_over_group()
             self._hand_over(pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL), info)
             return
-        if not self._group.takes(info):
-            self._hand_over_group()
         self._group.add(text, len(records), info)
         grouped = self._group.records
         if grouped >= GROUP_MAX or (grouped >= GROUP_RECORDS and self._unanswered == 0):

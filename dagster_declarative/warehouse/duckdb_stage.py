@@ -67,8 +67,6 @@ class DuckDBStage:
         if isinstance(loader, LoaderProcess):
             loader.load(records, info)
             return
-        if not self._pending.takes(info):
-            self._load_pending(loader)
         self._pending.add(records, len(records), info)
         if self._staged >= self._background_after:
             loader.close()

@@ -1,0 +1,52 @@
+"""The schema check's verdicts: the compiled validator only speeds it up, jsonschema decides."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_declarative.checks import SchemaChecker
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "name": {"type": ["null", "string"]}},
+    "required": ["id"],
+}
+
+
+def _verdict(schema: dict, records: list[dict]) -> dict:
+    checker = SchemaChecker(schema)
+    for record in records:
+        checker.observe(record)
+    result = checker.result(dg.AssetKey("items"))
+    return {key: value.value for key, value in result.metadata.items()} | {"passed": result.passed}
+
+
+def test_violations_are_counted_with_examples_naming_the_field() -> None:
+    records = [{"id": 1, "name": "a"}, {"id": "2"}, {"name": None}, {"id": 3, "name": 4}]
+    assert _verdict(SCHEMA, records) == {
+        "records_checked": 4,
+        "violations": 3,
+        "examples": ["id: fails 'type'", "<record>: fails 'required'", "name: fails 'type'"],
+        "passed": False,
+    }
+
+
+def test_what_jsonschema_accepts_is_no_violation() -> None:
+    """Integers beyond 64 bits, formats (unchecked), and values JSON has no type for."""
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}},
+    }
+    records = [{"n": 1 << 70}, {"at": "not a date"}, {"extra": {1, 2}}, {"n": 2.0}]
+    assert _verdict(schema, records)["violations"] == 0
+
+
+def test_a_schema_the_compiled_validator_refuses_is_checked_by_jsonschema_alone() -> None:
+    """A reference it cannot resolve offline: jsonschema judges every record (and fails the
+    same way the check always did when the schema names what it cannot find)."""
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}},
+        "definitions": {"unused": {"$ref": "https://example.invalid/remote.json"}},
+    }
+    assert _verdict(schema, [{"id": 1}, {"id": "x"}])["violations"] == 1
