@@ -15,13 +15,14 @@ import orjson
 from dagster_declarative import checks, partitions
 from dagster_declarative.date_partitions import PartitionMappingError
 from dagster_declarative.descriptions import describe_stream
-from dagster_declarative.execution import StreamTarget, materialize_stream
+from dagster_declarative.execution import StreamTarget, failure_text, materialize_stream
 from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, child_keys_by_parent
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.schedules import build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
 from engine import ConfigError, EngineError, Manifest, load_source
 from engine.partial_load import load_manifest_skipping_unsupported
+from engine.secrets import SecretMasker
 
 DEFAULT_RESOURCE_KEY = "declarative_source"
 logger = logging.getLogger("dagster_declarative")
@@ -41,10 +42,17 @@ def describe_streams(
     manifest's spec here; those from the environment are checked by the run. A stream that
     cannot be built is left out with a warning (:func:`leave_out`), so the others still load."""
     given = dict(config or {})
-    source = load_source(manifest, _definition_config(manifest, given))
+    built = _definition_config(manifest, given)
+    from_environment = [built[key] for key, value in given.items() if _is_env_var(value)]
+    source = load_source(manifest, built, masker=SecretMasker(from_environment))
     if validate_config:
         source.validate_config(not_yet_known=[k for k, v in given.items() if _is_env_var(v)])
-    available, problems = source.buildable_streams()
+    try:
+        available, problems = source.buildable_streams()  # may list streams from the API
+    except EngineError:
+        raise
+    except Exception as error:  # whatever failed, its text is masked
+        raise EngineError(source.masker.mask(failure_text(error))) from None
     problems = [*manifest.left_out, *problems]
     broken = {problem.stream: problem for problem in problems}
     names = list(streams) if streams is not None else [*available, *broken]

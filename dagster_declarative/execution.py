@@ -34,6 +34,7 @@ from dagster_declarative.warehouse import (
 from engine import DeclarativeSource, EngineError, Manifest
 from engine.http.client import RequestStats
 from engine.reader import DONE, SliceEvent, iter_slices
+from engine.secrets import SecretMasker
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.slicing.per_partition import PerPartitionCursor
 from engine.slicing.router import partition_of
@@ -81,17 +82,30 @@ class _Unit:
 def materialize_stream(
     context: dg.AssetExecutionContext, resource: DeclarativeSourceResource, target: StreamTarget
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    """Read the target's slices into the warehouse, yielding a materialization per partition.
+
+    Whatever fails (the engine, ``requests``, a decoder, the warehouse, this module) fails the
+    step with a masked message and no chained exception, so no secret reaches the event log.
+    """
+    masker = SecretMasker(resource.secret_values())
+    source: DeclarativeSource | None = None
     try:
-        source = resource.open_source(target.manifest)
-    except EngineError as error:  # a config value from the environment is missing
-        raise dg.Failure(description=str(error)) from None
-    run = _Run(context, resource, source, target)
-    try:
-        yield from run.execute()
-    except EngineError as error:
-        raise dg.Failure(description=run.mask(str(error))) from None
+        source = resource.open_source(target.manifest, masker)
+        yield from _Run(context, resource, source, target).execute()
+    except dg.Failure as failure:
+        raise dg.Failure(description=masker.mask(failure.description or "")) from None
+    except Exception as error:
+        raise dg.Failure(description=masker.mask(failure_text(error))) from None
     finally:
-        run.source.close()
+        if source is not None:
+            source.close()
+
+
+def failure_text(error: BaseException) -> str:
+    """An engine error's own text; for anything else, its type too (it is a surprise)."""
+    if isinstance(error, EngineError):
+        return str(error)
+    return f"unexpected {type(error).__name__}: {error}"
 
 
 class _Run:

@@ -10,12 +10,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import dagster as dg
 from pydantic import Field
 
 from dagster_declarative.warehouse import Destination, destination_from_url
 from engine import ConfigError, DeclarativeSource, Manifest, load_source
+from engine.secrets import SecretMasker
 from engine.state.leases import LEASE_TTL_SECONDS
 from engine.state.store import StateStore
 
@@ -77,11 +79,23 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
         """The config with every ``EnvVar`` replaced by its value."""
         return {key: _resolve(value) for key, value in self.config.items()}
 
-    def open_source(self, manifest: Manifest) -> DeclarativeSource:
+    def secret_values(self) -> list[str]:
+        """What this resource knows to be secret before any manifest is read: config values
+        read from environment variables, and the passwords of the state and warehouse URLs."""
+        found = [str(v) for v in _environment_values(self.config)]
+        for url in (self.state_url, self.warehouse_url):
+            password = urlsplit(url).password if url and "://" in url else None
+            if password:
+                found += [password, unquote(password)]
+        return found
+
+    def open_source(
+        self, manifest: Manifest, masker: SecretMasker | None = None
+    ) -> DeclarativeSource:
         options: dict[str, Any] = {"custom_component_modules": self.custom_component_modules}
         if self.concurrency:
             options["concurrency"] = self.concurrency
-        return load_source(manifest, self.resolved_config(), **options)
+        return load_source(manifest, self.resolved_config(), masker=masker, **options)
 
     def get_state_url(self) -> str:
         return self.state_url or f"sqlite:///{default_data_dir() / 'state.db'}"
@@ -94,6 +108,18 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
 
     def open_destination(self) -> Destination:
         return destination_from_url(self.get_warehouse_url())
+
+
+def _environment_values(value: Any) -> list[Any]:
+    """The values of the environment variables ``value`` names (those that are set)."""
+    if isinstance(value, Mapping):
+        if set(value) == {"env"} and isinstance(value["env"], str):
+            found = os.environ.get(value["env"])
+            return [] if found is None else [found]
+        return [item for sub in value.values() for item in _environment_values(sub)]
+    if isinstance(value, list):
+        return [item for sub in value for item in _environment_values(sub)]
+    return []
 
 
 def _resolve(value: Any) -> Any:

@@ -8,7 +8,7 @@ read errors name the stream, slice, request and status. None of them ever contai
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -110,13 +110,27 @@ class ReadError(EngineError):
             parts.append(f"after {self.attempts} attempt{'s' if self.attempts != 1 else ''}")
         return "; ".join(parts)
 
-    def with_context(self, *, stream: str, stream_slice: Mapping[str, Any]) -> ReadError:
-        """Return a copy that also names the stream and slice (added where they are known)."""
+    def with_context(
+        self,
+        *,
+        stream: str,
+        stream_slice: Mapping[str, Any],
+        mask: Callable[[str], str] | None = None,
+    ) -> ReadError:
+        """Return a copy that also names the stream and slice (added where they are known).
+
+        ``mask`` (the source's secret masker) cleans what the copy says: a reason may quote a
+        response body (a decoder's error) and a slice may hold values read from the API.
+        """
+        clean = mask or (lambda text: text)
+        stream_slice = self.stream_slice or stream_slice
         return ReadError(
-            self.reason,
+            clean(self.reason),
             stream=self.stream or stream,
-            stream_slice=self.stream_slice or stream_slice,
-            url=self.url,
+            stream_slice={
+                k: clean(v) if isinstance(v, str) else v for k, v in stream_slice.items()
+            },
+            url=clean(self.url) if self.url else self.url,
             status=self.status,
             attempts=self.attempts,
             failure_type=self.failure_type,

@@ -65,7 +65,10 @@ class SecretMasker:
 
     def mask_url(self, url: str) -> str:
         """A URL fit for a log: sensitive query values and known secrets replaced."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # not a URL Python can split: its whole query goes
+            return self.mask(url.split("?", 1)[0] + ("?" + MASK if "?" in url else ""))
         if parts.query:
             query = [
                 (k, MASK if SENSITIVE_NAME.search(k) else v)
@@ -88,8 +91,10 @@ def derived_forms(value: str) -> set[str]:
     trailing newline appears as ``key\\n`` in a ``requests`` error) and its percent-encodings
     (``quote`` and ``quote_plus``, as query strings and form bodies carry it).
     """
-    forms = {value, value.strip(), repr(value)[1:-1], json.dumps(value)[1:-1]}
-    forms |= {quote(value, safe=""), quote(value), quote_plus(value)}
+    forms = set()
+    for text in {value, value.strip()}:
+        forms |= {text, repr(text)[1:-1], json.dumps(text)[1:-1]}
+        forms |= {quote(text, safe=""), quote(text), quote_plus(text)}
     return forms
 
 

@@ -22,6 +22,8 @@ class Stream:
     load_schema: Callable[[], dict[str, Any]] = dict
     checkpoint_interval: int | None = None
     parent_streams: list[str] = field(default_factory=list)
+    mask: Callable[[str], str] | None = None
+    """The source's secret masker: every error leaving the stream passes through it."""
     _schema: dict[str, Any] | None = field(default=None, init=False)
 
     @property
@@ -64,7 +66,9 @@ class Stream:
                 cursor.observe(stream_slice, record)
                 yield record
         except ReadError as error:
-            raise error.with_context(stream=self.name, stream_slice=stream_slice) from None
+            raise error.with_context(
+                stream=self.name, stream_slice=stream_slice, mask=self.mask
+            ) from None
 
     def read_records(self, state: Mapping[str, Any] | None = None) -> Iterator[dict]:
         """Every record of every slice, sequentially (the simple Python API)."""

@@ -43,6 +43,7 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
             slicer=retriever.slicer,
             primary_key=primary_key(ctx, d, path),
             load_schema=schema,
+            mask=ctx.masker.mask,
         )
     slicer, parents = build_slicer(ctx, d, retriever_def, path)
     retriever = build_retriever(
@@ -65,6 +66,7 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
         "load_schema": schema,
         "checkpoint_interval": d.get("checkpoint_interval"),
         "parent_streams": parents,
+        "mask": ctx.masker.mask,
     }
     migrations = _state_migrations(ctx, d, path, fields["cursor_field"])
     if migrations:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import requests
 
 from engine.decoders import Decoder
-from engine.errors import ReadError
+from engine.errors import EngineError, ReadError
 from engine.http.auth import Authenticator
 from engine.http.client import HttpClient, Page, RequestStats
 from engine.http.error_handling import ErrorHandler
@@ -78,7 +78,22 @@ class HttpRequester:
         # on the slice, as today's runtime does.
         context.update(getattr(stream_slice, "extra_fields", None) or {})
         url = self._url(context, url_override)
-        options = self.options(context).merge(extra).merge(self.authenticator.options())
+        try:
+            request = self._request(url, self.options(context).merge(extra))
+        except EngineError:
+            raise
+        except ValueError as error:  # a malformed URL (which may hold a secret) and the like
+            raise self.client.unsendable(error, self.method, url) from None
+        return self.client.send(
+            request,
+            error_handler=self.error_handler,
+            decode=self.decoder,
+            stats=stats,
+            cacheable=self.use_cache,
+        )
+
+    def _request(self, url: str, options: RequestOptions) -> requests.Request:
+        options = options.merge(self.authenticator.options())
         params = _without_params_already_in(url, options.params) if "?" in url else options.params
         request = requests.Request(
             self.method,
@@ -94,13 +109,7 @@ class HttpRequester:
                 request.json = options.body_json
             elif options.body_data not in (None, {}):
                 request.data = options.body_data
-        return self.client.send(
-            request,
-            error_handler=self.error_handler,
-            decode=self.decoder,
-            stats=stats,
-            cacheable=self.use_cache,
-        )
+        return request
 
     def options(self, context: Mapping[str, Any]) -> RequestOptions:
         """The options this requester itself contributes (parameters, headers, bodies)."""

@@ -1,0 +1,77 @@
+"""Failing Dagster runs say nothing secret: event log, console, compute logs (issue 15).
+
+The secrets come from an ``EnvVar`` that the manifest's spec does not mark secret and from the
+warehouse URL's password, and the step fails in ways the engine does not raise itself:
+``requests`` refusing a header, a database driver failing to connect.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from manifests import modern
+from support.api_server import Response
+
+from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
+
+SENTINEL = "SENTINEL-5a7d-dagster"
+KEY_HEADER = "type: ApiKeyAuthenticator\napi_token: \"{{ config['token'] }}\"\nheader: X-API-Key"
+
+
+def run_failing(tmp_path: Path, manifest: str, **resource: object) -> str:
+    """Materialize the manifest's stream (it fails); everything the run left, as text."""
+    path = tmp_path / "shop.yaml"
+    path.write_text(manifest)
+    (asset,) = build_declarative_assets(path)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = dg.materialize(
+            [asset],
+            instance=instance,
+            resources={
+                "declarative_source": DeclarativeSourceResource(
+                    config={"token": dg.EnvVar("DD_HOSTILE_TOKEN")},
+                    state_url=f"sqlite:///{tmp_path / 'state.db'}",
+                    **{"warehouse_url": f"duckdb:///{tmp_path / 'wh.duckdb'}", **resource},
+                )
+            },
+            run_config={"loggers": {"console": {"config": {"log_level": "DEBUG"}}}},
+            raise_on_error=False,
+        )
+        assert not result.success
+        logged = [
+            str(record.dagster_event or "") + str(record.user_message)
+            for record in instance.all_logs(result.run_id)
+        ]
+    stored = [
+        file.read_bytes().decode("utf-8", "replace") for file in home.rglob("*") if file.is_file()
+    ]
+    return "\n".join(logged + stored)
+
+
+FAILURES = {
+    # requests refuses the header (a key read with a trailing newline): InvalidHeader
+    "header": ({}, SENTINEL + "\n", "InvalidHeader"),
+    # the warehouse cannot be reached: a driver's exception, not the engine's
+    "warehouse": (
+        {"warehouse_url": f"postgresql+psycopg://someone:{SENTINEL}@127.0.0.1:1/nowhere"},
+        "token-of-no-interest",
+        "unexpected OperationalError",
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_a_failing_run_leaks_nothing_anywhere(api_server, tmp_path, monkeypatch, capfd, failure):
+    resource, token, expected = FAILURES[failure]
+    api_server.add_route("GET", "/items", lambda request: Response(200, {"data": [{"id": 1}]}))
+    monkeypatch.setenv("DD_HOSTILE_TOKEN", token)
+    manifest = modern(api_server.url, authenticator=KEY_HEADER, spec_properties="o: {}")
+    everything = run_failing(tmp_path, manifest, **resource)
+    console = capfd.readouterr()
+    everything += console.out + console.err
+    assert expected in everything
+    assert SENTINEL not in everything
