@@ -62,7 +62,10 @@ class HttpRequester:
     def _url_is_constant(self) -> bool:
         """No template in url / url_base / path (an empty string may render a default)."""
         parts = (self.url,) if self.url is not None else (self.url_base, self.path)
-        return all(part is None or (part.is_constant and part.raw) for part in parts)
+        # A path an API listed is checked per request (it must not leave url_base's origin).
+        return all(
+            part is None or (part.is_constant and part.raw and not part.is_data) for part in parts
+        )
 
     def send(
         self,
