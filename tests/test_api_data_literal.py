@@ -312,6 +312,22 @@ def test_a_page_token_is_sent_as_it_came(api_server):
     nothing_leaked(api_server)
 
 
+def test_a_response_header_used_as_page_token_is_sent_as_it_came(api_server):
+    pages = iter([({"X-Next": INJECTION}, [{"id": 1}]), ({}, [{"id": 2}])])
+
+    def answer(request):
+        headers, records = next(pages)
+        return Response(200, {"data": records}, headers=headers)
+
+    api_server.add_route("GET", "/rows", answer)
+    rows = stream("rows", api_server.url, "/rows")
+    token = "{{ headers.get('X-Next') }}"
+    rows["retriever"]["paginator"] = cursor_paginator(token, as_url=False)
+    assert len(list(source_of(rows).read_records("rows"))) == 2
+    assert api_server.requests[1].param("after") == INJECTION
+    nothing_leaked(api_server)
+
+
 @pytest.mark.parametrize("where", ["body", "link header"])
 def test_a_next_page_url_on_another_host_is_not_followed(api_server, elsewhere, where):
     target = f"{elsewhere.url}/steal?k={INJECTION}"

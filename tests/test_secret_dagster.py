@@ -17,7 +17,7 @@ from support.api_server import Response
 from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
 
 SENTINEL = "SENTINEL-5a7d-dagster"
-KEY_HEADER = "type: ApiKeyAuthenticator\napi_token: \"{{ config['token'] }}\"\nheader: X-API-Key"
+KEY_HEADER = "type: ApiKeyAuthenticator\napi_token: \"{{ config['ref'] }}\"\nheader: X-API-Key"
 
 
 def run_failing(tmp_path: Path, manifest: str, **resource: object) -> str:
@@ -33,7 +33,7 @@ def run_failing(tmp_path: Path, manifest: str, **resource: object) -> str:
             instance=instance,
             resources={
                 "declarative_source": DeclarativeSourceResource(
-                    config={"token": dg.EnvVar("DD_HOSTILE_TOKEN")},
+                    config={"ref": dg.EnvVar("DD_HOSTILE_TOKEN")},
                     state_url=f"sqlite:///{tmp_path / 'state.db'}",
                     **{"warehouse_url": f"duckdb:///{tmp_path / 'wh.duckdb'}", **resource},
                 )
@@ -55,6 +55,8 @@ def run_failing(tmp_path: Path, manifest: str, **resource: object) -> str:
 FAILURES = {
     # requests refuses the header (a key read with a trailing newline): InvalidHeader
     "header": ({}, SENTINEL + "\n", "InvalidHeader"),
+    # the API echoes a value that only the EnvVar makes secret (sent as a plain parameter)
+    "echo": ({}, SENTINEL, "status 400"),
     # the warehouse cannot be reached: a driver's exception, not the engine's
     "warehouse": (
         {"warehouse_url": f"postgresql+psycopg://someone:{SENTINEL}@127.0.0.1:1/nowhere"},
@@ -67,9 +69,14 @@ FAILURES = {
 @pytest.mark.parametrize("failure", sorted(FAILURES))
 def test_a_failing_run_leaks_nothing_anywhere(api_server, tmp_path, monkeypatch, capfd, failure):
     resource, token, expected = FAILURES[failure]
-    api_server.add_route("GET", "/items", lambda request: Response(200, {"data": [{"id": 1}]}))
     monkeypatch.setenv("DD_HOSTILE_TOKEN", token)
-    manifest = modern(api_server.url, authenticator=KEY_HEADER, spec_properties="o: {}")
+    if failure == "echo":
+        api_server.add_route("GET", "/items", lambda request: Response(400, {"q": request.query}))
+        account = "request_parameters: {account: \"{{ config['ref'] }}\"}"
+        manifest = modern(api_server.url, extra_requester=account, spec_properties="o: {}")
+    else:
+        api_server.add_route("GET", "/items", lambda r: Response(200, {"data": [{"id": 1}]}))
+        manifest = modern(api_server.url, authenticator=KEY_HEADER, spec_properties="o: {}")
     everything = run_failing(tmp_path, manifest, **resource)
     console = capfd.readouterr()
     everything += console.out + console.err
