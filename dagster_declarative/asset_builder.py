@@ -18,7 +18,7 @@ from dagster_declarative.descriptions import describe_stream
 from dagster_declarative.execution import StreamTarget, failure_text, materialize_stream
 from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, child_keys_by_parent
 from dagster_declarative.resource import DeclarativeSourceResource
-from dagster_declarative.schedules import build_stream_schedules
+from dagster_declarative.schedules import build_stream_jobs, build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
 from engine import ConfigError, EngineError, Manifest, load_source
 from engine.partial_load import load_manifest_skipping_unsupported
@@ -182,7 +182,8 @@ def build_declarative_definitions(
     resource_key: str = DEFAULT_RESOURCE_KEY,
     incremental_cron: str = "0 * * * *",
 ) -> dg.Definitions:
-    """Assets, schedules, parent-id sensors and the resource of one source, for a code location.
+    """Assets, a job per stream (``<source>__<stream>_job``), schedules, parent-id sensors and
+    the resource of one source, for a code location.
 
     Each stream partitioned by parent ids gets a sensor (stopped by default) that registers new
     ids and requests their runs.
@@ -209,9 +210,11 @@ def build_declarative_definitions(
         if isinstance(asset.partitions_def, dg.DynamicPartitionsDefinition)
         and asset.metadata_by_key[asset.key].get("declarative/slicer") == "substream"
     ]
+    jobs = build_stream_jobs(assets)
     return dg.Definitions(
         assets=assets,
-        schedules=build_stream_schedules(assets, incremental_cron=incremental_cron),
+        jobs=list(jobs.values()),
+        schedules=build_stream_schedules(assets, incremental_cron=incremental_cron, jobs=jobs),
         sensors=sensors,
         resources={resource_key: resource},
     )

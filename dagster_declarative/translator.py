@@ -64,8 +64,13 @@ class DeclarativeTranslator:
         return dg.AssetKey([sanitize_name(data.source_name), sanitize_name(data.stream_name)])
 
     def get_asset_spec(self, data: StreamDescription) -> dg.AssetSpec:
-        parent_keys = [
-            self.get_asset_key(_parent_description(data, parent)) for parent in data.parents
+        # a child partition (a parent id, or a window of the child) reads from the whole parent
+        parent_deps = [
+            dg.AssetDep(
+                self.get_asset_key(_parent_description(data, parent)),
+                partition_mapping=dg.AllPartitionMapping(),
+            )
+            for parent in data.parents
         ]
         metadata: dict[str, Any] = {
             "declarative/stream": data.stream_name,
@@ -78,7 +83,7 @@ class DeclarativeTranslator:
         }
         return dg.AssetSpec(
             key=self.get_asset_key(data),
-            deps=parent_keys,
+            deps=parent_deps,
             description=data.description
             or f"Stream `{data.stream_name}` of the declarative source `{data.source_name}`.",
             metadata=metadata,

@@ -1,7 +1,9 @@
-"""The Airbyte-protocol command line: ``python -m engine spec|check|discover|read ...``.
+"""The engine's command line: the Airbyte protocol, ``state`` import/export and ``explain``.
 
-One JSON message per line on stdout. Every failure becomes a TRACE error message and a non-zero
-exit code; no Python traceback reaches the terminal.
+Protocol commands print one JSON message per line on stdout. Every failure becomes a TRACE error
+message and a non-zero exit code; no Python traceback reaches the terminal. A failed ``check`` is
+not a failure of the command: as the protocol says, it is a CONNECTION_STATUS of FAILED with exit
+code 0 (``check --exit-code`` exits with 1 instead).
 """
 
 from __future__ import annotations
@@ -22,16 +24,31 @@ from engine.secrets import SecretMasker
 from engine.source import DeclarativeSource, load_manifest
 
 _STRICT_HELP = "refuse keys the manifest format does not define (default: warn and ignore them)"
+_PROTOCOL_COMMANDS = {
+    "spec": "print the manifest's SPEC (the config it needs)",
+    "check": "CONNECTION_STATUS: can one record be read with this config",
+    "discover": "CATALOG: every stream with its JSON schema",
+    "read": "RECORD and STATE messages of the catalog's streams",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m engine", description=__doc__.split("\n")[0].replace("``", "")
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("spec", "check", "discover", "read"):
-        command = commands.add_parser(name)
+    for name, summary in _PROTOCOL_COMMANDS.items():
+        command = commands.add_parser(name, help=summary)
         command.add_argument("--manifest", required=True, help="the connector manifest (YAML)")
         if name != "spec":
             command.add_argument("--config", required=True, help="the connector config (JSON file)")
+        if name == "check":
+            command.add_argument(
+                "--exit-code",
+                action="store_true",
+                help="exit with 1 when the connection status is FAILED (the Airbyte protocol "
+                "reports it with exit code 0)",
+            )
         if name == "read":
             command.add_argument(
                 "--catalog", help="configured catalog (JSON); default: all streams"
@@ -104,6 +121,8 @@ def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dic
         if args.command == "check":
             ok, message = source.check()
             yield protocol.connection_status(ok, message)
+            if not ok and args.exit_code:
+                raise SystemExit(1)
         elif args.command == "discover":
             yield protocol.catalog(source.discover())
         else:
@@ -184,7 +203,14 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(explanation))
     sys.stdout.flush()
-    return 0
+    broken = [
+        s["name"] or s["path"]
+        for s in explanation["streams"]
+        if (s["partitioning"] or {}).get("kind") == "unknown"
+    ]
+    if broken:
+        sys.stderr.write(f"streams that cannot be built: {', '.join(broken)}\n")
+    return 1 if broken else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

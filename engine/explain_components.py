@@ -10,7 +10,19 @@ from typing import Any
 
 
 def describe_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
-    """What a stream definition says, as written: request, pagination, auth, slicing."""
+    """What a stream definition says, as written: request, pagination, auth, slicing.
+
+    A StateDelegatingStream is described by the stream it reads incrementally (the one its
+    state selects after the first sync), with the full-refresh stream's request beside it.
+    """
+    if definition.get("type") == "StateDelegatingStream":
+        described = describe_definition(definition.get("incremental_stream") or {})
+        full_refresh = describe_definition(definition.get("full_refresh_stream") or {})
+        described["request"] = {
+            **described["request"],
+            "first_sync_reads": _inline_request(full_refresh["request"]),
+        }
+        return described
     retriever = definition.get("retriever") or {}
     is_async = retriever.get("type") == "AsyncRetriever"
     requester = retriever.get("creation_requester" if is_async else "requester") or {}
@@ -43,6 +55,11 @@ def custom_components(definition: Any, path: str = "") -> Iterator[dict[str, str
     elif isinstance(definition, list):
         for index, item in enumerate(definition):
             yield from custom_components(item, f"{path}[{index}]")
+
+
+def _inline_request(request: Mapping[str, Any]) -> str:
+    where = request.get("url") or f"{request.get('url_base') or ''}{request.get('path') or ''}"
+    return f"{request.get('method', 'GET')} {where}"
 
 
 def describe_resolver(resolver: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,8 @@ from typing import Any, TextIO
 
 import dagster as dg
 
+from dagster_declarative.schedules import job_name
+
 EXAMPLE_DIR = Path(__file__).resolve().parent
 DEFAULT_HOME = EXAMPLE_DIR / ".dagster_home"
 DEFAULT_SOURCE = "demo"
@@ -110,16 +112,11 @@ def run_stream(
     keys: list[str] | None,
     instance: dg.DagsterInstance,
 ) -> dg.ExecuteInProcessResult:
-    """One in-process run of ``asset``: a partition range when ``keys`` is given."""
+    """One in-process run of the stream's job (``<source>__<stream>_job``, so the Runs page
+    names it): a partition range when ``keys`` is given."""
     tags = {RANGE_START: keys[0], RANGE_END: keys[-1]} if keys else None
-    return dg.materialize(
-        list(defs.assets or ()),
-        selection=[asset.key],
-        resources=defs.resources,
-        instance=instance,
-        tags=tags,
-        run_config=QUIET_RUN_CONFIG,
-        raise_on_error=False,
+    return defs.resolve_job_def(job_name(asset.key)).execute_in_process(
+        instance=instance, tags=tags, run_config=QUIET_RUN_CONFIG, raise_on_error=False
     )
 
 
@@ -128,15 +125,28 @@ def stream_result(
 ) -> StreamResult:
     """Records and table from the run's materializations (one per partition)."""
     if not result.success:
-        failures = [e.message for e in result.all_events if e.is_failure and e.message]
         raise DemoRunError(
             f"the run of {asset.key.to_user_string()} failed ({result.run_id}): "
-            + (failures[-1] if failures else "see its logs in the Dagster UI")
+            + (failure_cause(result) or "see its logs in the Dagster UI")
         )
     events = result.asset_materializations_for_node(asset.node_def.name)
     records = sum(_metadata(event, "records", 0) for event in events)
     table = next((_metadata(e, "dagster/table_name", "") for e in events), "")
     return StreamResult(asset.key, result.run_id, len(keys or ()), records, table)
+
+
+def failure_cause(result: dg.ExecuteInProcessResult) -> str | None:
+    """The error that failed the run's step (e.g. the API's refusal), not just "failed"."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while (
+                error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError"
+            ):
+                error = error.cause
+            head, _, rest = error.message.strip().partition(": ")
+            return rest if rest and " " not in head else error.message.strip()
+    return None
 
 
 def _metadata(event: dg.AssetMaterialization, name: str, default: Any) -> Any:
@@ -234,11 +244,11 @@ def summary(results: Sequence[StreamResult], home: Path, warehouse_url: str) -> 
             f"  total: {sum(r.partitions for r in results)} partitions, "
             f"{sum(r.records for r in results)} records",
             f"Warehouse (DuckDB): {warehouse}",
-            '  look inside: python -c "import duckdb; print(duckdb.connect('
+            f'  look inside: {sys.executable} -c "import duckdb; print(duckdb.connect('
             f"'{warehouse}', read_only=True).sql('show all tables'))\"",
             f"Dagster instance (runs, logs, partitions): {home}",
             f"Dagster UI: cd {EXAMPLE_DIR.parent} && DAGSTER_HOME={home} "
-            f"{Path(sys.executable).parent / 'dagster'} dev -w workspace.yaml",
+            f"{Path(sys.executable).parent / 'dg'} dev",
             f"  then open http://127.0.0.1:3000 (tables are in schema {first})",
         ]
     )

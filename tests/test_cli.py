@@ -70,7 +70,10 @@ def test_failures_are_trace_messages_without_secrets(api_server, tmp_path):
     manifest, config = setup(api_server, tmp_path, token="wrong-secret-value")
     code, [status] = run("check", "--manifest", manifest, "--config", config)
     assert status["connectionStatus"]["status"] == "FAILED"
+    assert code == 0, "the Airbyte protocol reports a failed check with exit code 0"
     assert "wrong-secret-value" not in json.dumps(status)
+    code, [again] = run("check", "--manifest", manifest, "--config", config, "--exit-code")
+    assert code == 1 and again == status
     code, messages = run("read", "--manifest", manifest, "--config", config)
     assert code == 1
     trace = messages[-1]["trace"]
@@ -90,3 +93,11 @@ def test_missing_config_file(tmp_path, api_server):
     manifest, _ = setup(api_server, tmp_path)
     code, [message] = run("read", "--manifest", manifest, "--config", str(tmp_path / "nope.json"))
     assert code == 1 and "cannot read the config file" in message["trace"]["error"]["message"]
+
+
+def test_help_lists_every_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "--help"], capture_output=True, text=True, timeout=60
+    )
+    for command in ("spec", "check", "discover", "read", "state", "explain"):
+        assert f"\n    {command} " in done.stdout, command

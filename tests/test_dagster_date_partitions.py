@@ -286,7 +286,9 @@ def test_schedules_for_date_partitions_and_incremental_streams(
     document["streams"].append(plain)
     dated.write_text(yaml.safe_dump(document))
     assets = build_declarative_assets(dated)
-    schedules = {s.name: s for s in build_stream_schedules(assets, incremental_cron="*/15 * * * *")}
-    assert set(schedules) == {"shop__events_job_schedule", "shop__cursorless_schedule"}
-    assert schedules["shop__events_job_schedule"].cron_schedule == "0 0 * * *"
-    assert schedules["shop__cursorless_schedule"].cron_schedule == "*/15 * * * *"
+    built = build_stream_schedules(assets, incremental_cron="*/15 * * * *")
+    resources = {"declarative_source": DeclarativeSourceResource()}
+    defs = dg.Definitions(assets=assets, schedules=built, resources=resources)
+    assert {s.name for s in built} == {"shop__events_job_schedule", "shop__cursorless_schedule"}
+    assert defs.resolve_schedule_def("shop__events_job_schedule").cron_schedule == "0 0 * * *"
+    assert defs.resolve_schedule_def("shop__cursorless_schedule").cron_schedule == "*/15 * * * *"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -272,11 +273,18 @@ def test_main_job_materializes_recent_partitions_through_dagster(
     out = capsys.readouterr().out
     assert "demo/customers     2 partitions" in out
     assert "demo/orders        3 partitions" in out
-    assert f"DAGSTER_HOME={example_env} " in out and "dagster dev -w workspace.yaml" in out
+    assert f"DAGSTER_HOME={example_env} " in out and "/dg dev" in out
+    look = next(line for line in out.splitlines() if "look inside:" in line)
+    command = look.split("look inside: ", 1)[1]
+    shown = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "orders" in shown.stdout, shown.stderr
 
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert len(runs) == 3 and all(run.is_success for run in runs)
+        assert {run.job_name for run in runs} == {
+            f"demo__{stream}_job" for stream in ("customers", "orders", "notes")
+        }
         customers = instance.get_materialized_partitions(dg.AssetKey(["demo", "customers"]))
         notes_keys = instance.get_dynamic_partitions("demo__notes")
         assert len(customers) == 2 and notes_keys
@@ -287,3 +295,13 @@ def test_main_job_materializes_recent_partitions_through_dagster(
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         (orders,) = connection.execute("select count(*) from demo.orders").fetchone()
     assert orders == ORDER_COUNT
+
+
+def test_a_failed_demo_run_prints_its_cause(
+    example_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEMO_API_KEY", "not-the-key")
+    assert run_demo_main(["--days", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "The example failed: the run of demo/customers failed" in err
+    assert "401" in err and "not-the-key" not in err

@@ -288,3 +288,51 @@ def test_every_corpus_manifest_is_explained(manifest: Path):
         (s["name"], s["partitioning"]) for s in explanation["streams"]
     ]
     assert render_text(explanation)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "problem"),
+    [("step", "P1X", "Invalid duration 'P1X'"), ("path", "/{{ config['x' }}", "template")],
+)
+def test_explain_exits_non_zero_when_a_stream_cannot_be_built(
+    tmp_path: Path, setting: str, value: str, problem: str
+) -> None:
+    cursor = date_cursor("2024-01-01T00:00:00Z", None, step="P1D")
+    stream = modern_stream(URL, "events", "/events", incremental=cursor)
+    if setting == "step":
+        cursor["step"] = value
+    else:
+        stream["retriever"]["requester"]["path"] = value
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(modern(stream)))
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "explain", "--manifest", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "streams that cannot be built: events" in result.stderr
+    assert problem in result.stdout
+
+
+def test_a_state_delegating_stream_shows_its_request_and_authenticator() -> None:
+    incremental = modern_stream(URL, "events", "/events/changes")
+    incremental["retriever"]["requester"]["authenticator"] = {
+        "type": "BearerAuthenticator",
+        "api_token": "{{ config['token'] }}",
+    }
+    full = modern_stream(URL, "events", "/events")
+    full["retriever"]["requester"]["authenticator"] = incremental["retriever"]["requester"][
+        "authenticator"
+    ]
+    delegating = {
+        "type": "StateDelegatingStream",
+        "name": "events",
+        "full_refresh_stream": full,
+        "incremental_stream": incremental,
+    }
+    (stream,) = explain(modern(delegating))["streams"]
+    assert stream["authentication"]["type"] == "BearerAuthenticator"
+    assert stream["request"]["path"] == "/events/changes"
+    assert stream["request"]["first_sync_reads"] == f"GET {URL}/events"
