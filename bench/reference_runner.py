@@ -55,10 +55,12 @@ def run(
     *,
     catalog: Mapping[str, Any] | None = None,
     state: Any = None,
-    timeout: float = 300,
+    frozen_at: str | None = None,
+    timeout: float = 120,
 ) -> list[dict[str, Any]]:
     """The protocol messages of ``command`` (check / discover / read) under ``runner``
-    ("reference" or "engine")."""
+    ("reference" or "engine"). With ``frozen_at`` (ISO 8601) both runners see that instant as
+    "now" (freezegun, installed in each environment), so date windows ending now agree."""
     with tempfile.TemporaryDirectory(prefix="reference-run-") as folder:
         files = {"manifest": manifest, "config": config, "catalog": catalog, "state": state}
         paths = {}
@@ -66,12 +68,19 @@ def run(
             if content is not None:
                 paths[name] = Path(folder) / f"{name}.json"
                 paths[name].write_text(json.dumps(content))
+        # The clock is frozen once the runner's modules are imported: pydantic cannot subclass
+        # freezegun's date class.
+        clock = f"import freezegun; freezegun.freeze_time({frozen_at!r}).start(); " * bool(
+            frozen_at
+        )
         if runner == "reference":
-            launcher = "from airbyte_cdk.cli.source_declarative_manifest import run; run()"
-            argv = [str(reference_python()), "-c", launcher, command]
+            launcher = "from airbyte_cdk.cli.source_declarative_manifest import run; " + clock
+            argv = [str(reference_python()), "-c", launcher + "run()", command]
             argv += ["--manifest-path", str(paths["manifest"])]
         else:
-            argv = [sys.executable, "-m", "engine", command, "--manifest", str(paths["manifest"])]
+            launcher = "import sys; from engine.__main__ import main; " + clock
+            argv = [sys.executable, "-c", launcher + "sys.exit(main())", command]
+            argv += ["--manifest", str(paths["manifest"])]
         argv += ["--config", str(paths["config"])]
         for name in ("catalog", "state"):
             if name in paths and command == "read":
@@ -86,7 +95,15 @@ def run(
             messages.append(json.loads(line))
         except ValueError:
             continue
+    if not messages and done.returncode:
+        messages.append(_crash(done.stderr))
     return messages
+
+
+def _crash(stderr: str) -> dict[str, Any]:
+    """A TRACE error standing for a runner that died before printing any message."""
+    last = stderr.strip().splitlines()[-1:] or ["no output"]
+    return {"type": "TRACE", "trace": {"type": "ERROR", "error": {"message": last[0]}}}
 
 
 def final_states(messages: list[dict[str, Any]]) -> dict[str, Any]:

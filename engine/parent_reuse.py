@@ -2,10 +2,10 @@
 
 A stream that slices by a parent (SubstreamPartitionRouter) reads the parent's records; a read of
 several children of one parent, or of the parent and its children, would fetch the same parent
-pages again for each. As in the reference runner, the requests of every stream that is some
-stream's parent go through a response cache (`engine/http/response_cache.py`), so the repeats
-are answered from it. The cache exists only while a check, or a read of streams that share a
-parent, runs: a read of one stream fetches each page once anyway and keeps nothing.
+pages again for each. As in the reference runner, the requests of parent streams go through a
+response cache (`engine/http/response_cache.py`), so the repeats are answered from it. The cache
+exists only while a check, or a read of streams that share a parent, runs: a read of one stream
+fetches each page once anyway and keeps nothing.
 """
 
 from __future__ import annotations
@@ -20,19 +20,45 @@ from engine.http.response_cache import ResponseCache
 from engine.stream import Stream
 
 
-def parent_stream_names(definition: Any) -> frozenset[str]:
-    """Names of the streams some SubstreamPartitionRouter of the manifest reads as a parent."""
-    names: set[str] = set()
-    for node in _mappings(definition):
-        if node.get("type") != "SubstreamPartitionRouter":
+def mark_parent_requesters(streams: list[Any]) -> None:
+    """Set ``use_cache`` on the requesters the reference runner caches, unless a manifest
+    turned it off (``use_cache: false``: APIs whose scrolling pages must not be replayed).
+
+    As in the reference: the parents named in the partition routers of the manifest's streams
+    (also inside cartesian, union and grouping routers), and the manifest's streams that are
+    such a parent; both halves of a StateDelegatingStream. A parent's own parents, defined
+    inside it, are not marked (the reference does not cache them either).
+    """
+    parents = []
+    for stream in streams:
+        for router in _routers((stream.get("retriever") or {}).get("partition_router")):
+            parents.extend(
+                config["stream"]
+                for config in router.get("parent_stream_configs") or []
+                if isinstance(config, Mapping) and isinstance(config.get("stream"), Mapping)
+            )
+    names = {_name(parent) for parent in parents}
+    for stream in [*parents, *(s for s in streams if _name(s) in names)]:
+        for part in (stream.get("full_refresh_stream"), stream.get("incremental_stream"), stream):
+            requester = ((part or {}).get("retriever") or {}).get("requester")
+            if isinstance(requester, dict) and requester.get("use_cache") is not False:
+                requester["use_cache"] = True
+
+
+def _routers(router: Any) -> Iterator[Mapping[str, Any]]:
+    pending = list(router) if isinstance(router, list) else [router]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, Mapping):
             continue
-        for config in node.get("parent_stream_configs") or []:
-            stream = config.get("stream") if isinstance(config, Mapping) else None
-            if isinstance(stream, Mapping):
-                name = stream.get("name") or (stream.get("$parameters") or {}).get("name")
-                if isinstance(name, str):
-                    names.add(name)
-    return frozenset(names)
+        yield current
+        pending.extend(current.get("partition_routers") or [])
+        if current.get("underlying_partition_router"):
+            pending.append(current["underlying_partition_router"])
+
+
+def _name(stream: Mapping[str, Any]) -> Any:
+    return stream.get("name") or (stream.get("$parameters") or {}).get("name")
 
 
 def shares_a_parent(streams: Mapping[str, Stream], selected: Iterable[str]) -> bool:
@@ -61,15 +87,3 @@ def parent_responses_reused(client: HttpClient) -> Iterator[ResponseCache]:
     finally:
         client.response_cache = None
         cache.close()
-
-
-def _mappings(node: Any, seen: set[int] | None = None) -> Iterator[Mapping[str, Any]]:
-    """Every mapping in ``node``, each once (resolved references share their nodes)."""
-    seen = set() if seen is None else seen
-    if not isinstance(node, Mapping | list) or id(node) in seen:
-        return
-    seen.add(id(node))
-    if isinstance(node, Mapping):
-        yield node
-    for value in node.values() if isinstance(node, Mapping) else node:
-        yield from _mappings(value, seen)

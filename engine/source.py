@@ -28,7 +28,7 @@ from engine.http.client import HttpClient, RateLimiter
 from engine.manifest.normalize import normalize_manifest
 from engine.manifest.references import resolve_references
 from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
-from engine.parent_reuse import parent_responses_reused, parent_stream_names, shares_a_parent
+from engine.parent_reuse import mark_parent_requesters, parent_responses_reused, shares_a_parent
 from engine.secrets import SecretMasker, secret_config_values
 from engine.stream import Stream
 
@@ -100,6 +100,7 @@ def load_manifest(manifest: str | Path | Mapping[str, Any], *, strict: bool = Fa
     resolved = resolve_references(document, file=file)
     definition, warnings = normalize_manifest(resolved, file=file, strict=strict)
     check_dynamic_streams(definition, file)
+    mark_parent_requesters(list(definition.get("streams") or []))
     if not definition.get("spec") and file is not None:
         definition["spec"] = _packaged_spec(base_dir)
     return Manifest(definition, base_dir, file, warnings)
@@ -157,7 +158,6 @@ class DeclarativeSource:
             base_dir=manifest.base_dir,
             file=manifest.file,
             custom_modules=tuple(custom_component_modules),
-            parent_streams=parent_stream_names(manifest.definition),
         )
         self._built: tuple[dict[str, Stream], dict[str, tuple[StreamProblem, Exception]]] | None
         self._built = None

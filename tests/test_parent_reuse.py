@@ -176,3 +176,19 @@ def test_the_store_stops_growing_at_its_bound(api_server: ApiServer) -> None:
     assert kept.headers["Content-Type"] == responses[0].headers["Content-Type"]
     assert cache.get(pages[1]) is None  # past the bound: not stored, sent again when asked
     cache.close()
+
+
+def test_a_parent_with_use_cache_false_is_fetched_again(api_server: ApiServer) -> None:
+    """The reference's escape hatch for APIs whose pages must not be replayed (scrolling)."""
+    _serve(api_server)
+    manifest = _modern_manifest(api_server.url)
+    manifest["streams"][0]["retriever"]["requester"]["use_cache"] = False
+    for child in manifest["streams"][1:]:
+        parent = child["retriever"]["partition_router"]["parent_stream_configs"][0]["stream"]
+        parent["retriever"]["requester"]["use_cache"] = False
+    source = load_source(manifest, {})
+    try:
+        assert sum(m["type"] == "RECORD" for m in source.read()) == 15
+    finally:
+        source.close()
+    assert _parent_requests(api_server) == {"0": 3, "2": 3, "4": 3}

@@ -69,8 +69,6 @@ class BuildContext:
     definitions: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     custom_modules: tuple[str, ...] = ()
     warnings: list[str] = dataclasses.field(default_factory=list)
-    parent_streams: frozenset[str] = frozenset()
-    """Streams some stream reads as a parent: their requesters keep responses for reuse."""
     _custom: Any = dataclasses.field(default=None, repr=False)
 
     # -- dispatch --------------------------------------------------------------------------

@@ -49,8 +49,6 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
     retriever = build_retriever(
         ctx, retriever_def, f"{path}.retriever", slicer, transformations, schema
     )
-    if name in ctx.parent_streams and isinstance(retriever, SimpleRetriever):
-        retriever.requester.use_cache = True
     incremental = d.get("incremental_sync") or {}
     cursor_field = incremental.get("cursor_field") or d.get("cursor_field") or []
     if isinstance(cursor_field, str):
