@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bench import manifests, plain
+from bench import manifests, multi_run, plain
 from bench.api import CHILDREN_PER_PARENT, DAILY_RECORDS, DAYS, PARENTS
 
 Side = Callable[[str, Path], int]
@@ -186,6 +186,16 @@ def _dagster_minimal(url: str, workdir: Path) -> int:
     return _dagster_script().run_dagster_minimal(manifest, DAYS)
 
 
+def _multi_run_backfill(runs: int) -> Side:
+    """The first `multi_run.PARTITIONS` days at 20 ms latency as ``runs`` concurrent runs."""
+
+    def run(url: str, workdir: Path) -> int:
+        manifest = _write_manifest(workdir, manifests.daily(url, "/lat20/daily"))
+        return multi_run.backfill(manifest, workdir, runs)
+
+    return run
+
+
 def _dagster_script_present() -> str | None:
     if not DAGSTER_SCRIPT.is_file():
         return "bench/dagster_backfill.py is not there"
@@ -286,6 +296,22 @@ SCENARIOS = [
         f"minimal Dagster asset (read only, bare events), {DAYS} daily partitions",
         _dagster_minimal,
         ENGINE,
+    ),
+    Scenario(
+        name="multi_run",
+        title=(
+            f"{multi_run.PARTITIONS} daily partitions at 20 ms latency into PostgreSQL, "
+            f"{multi_run.CONCURRENT_RUNS} concurrent runs"
+        ),
+        records=multi_run.PARTITIONS * DAILY_RECORDS,
+        server_records=0,
+        project=_multi_run_backfill(multi_run.CONCURRENT_RUNS),
+        limit=_multi_run_backfill(1),
+        limit_label="1 run",
+        target=Target("time", 0.5),
+        needs=multi_run.postgres_missing,
+        project_imports=(*WAREHOUSE, "dagster", "dagster_declarative"),
+        limit_imports=(*WAREHOUSE, "dagster", "dagster_declarative"),
     ),
     Scenario(
         name="duckdb",
