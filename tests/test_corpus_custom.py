@@ -44,7 +44,6 @@ REFUSED = {
 # connector -> why it does not read every stream yet (each must fail: strict).
 NOT_YET = {
     "amplitude": "its extractors expect Amplitude's own response shape, not the generic server's",
-    "apify-dataset": "the loader rejects request_options_provider in a today's-dialect requester",
     "bigcommerce": "its transformation parses dates in RFC 2822, the generic server sends ISO",
     "bing-ads": "a dynamic stream template's state migration has no type",
     "github": "RateLimitedMultipleTokenAuthenticator is not supported",
@@ -54,7 +53,6 @@ NOT_YET = {
     "notion": "CustomRetriever: the reference's whole stream is not run yet",
     "outreach": "CustomIncrementalSync: the reference's whole stream is not run yet",
     "paypal-transaction": "the loader rejects a string page_token_option.field_path",
-    "qualaroo": "the loader rejects spec.documentationUrl",
     "retently": "with the generated OAuth config its authenticator reads a missing api_key",
     "slack": "CustomRetriever: the reference's whole stream is not run yet",
     "zendesk-support": "its extractors expect Zendesk's own response shape",
