@@ -26,6 +26,7 @@ import pytest
 import yaml
 from support.api_collections import RecordCollection
 from support.api_server import ApiServer, DateFilter, Pagination, RecordedRequest
+from support.dagster_daemon import fresh_database, postgres_url_or_skip
 from support.slicing_manifests import daily_records, date_cursor, modern, modern_stream
 
 from engine.state.store import StateStore
@@ -167,15 +168,21 @@ ZYGOTE = textwrap.dedent("""
 
     import dagster as dg
     import duckdb
+    import sqlalchemy as sa
 
     from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
     from engine.state.store import StateStore
 
-    manifest, workdir, kills, seed, first, last = sys.argv[1:7]
-    state_url = f"sqlite:///{workdir}/state.db"
+    manifest, workdir, kills, seed, first, last, postgres = sys.argv[1:8]
+    state_url = postgres or f"sqlite:///{workdir}/state.db"
     warehouse = f"{workdir}/wh.duckdb"
     assets = build_declarative_assets(manifest)
-    resource = DeclarativeSourceResource(state_url=state_url, warehouse_url=f"duckdb:///{warehouse}")
+    # A killed run's leases lapse after a second (not a minute), so the next run starts at once.
+    resource = DeclarativeSourceResource(
+        state_url=state_url,
+        warehouse_url=postgres or f"duckdb:///{warehouse}",
+        lease_ttl_seconds=1.0,
+    )
     tags = {
         "dagster/asset_partition_range_start": first,
         "dagster/asset_partition_range_end": last,
@@ -195,7 +202,16 @@ ZYGOTE = textwrap.dedent("""
         os._exit(0 if result.success else 3)
 
 
-    def inspect(kind, status):
+    def warehouse_ids():
+        if postgres:
+            engine = sa.create_engine(postgres)
+            try:
+                with engine.connect() as connection:
+                    return [r[0] for r in connection.exec_driver_sql("select id from shop.events")]
+            except sa.exc.ProgrammingError:  # the table is not there yet
+                return []
+            finally:
+                engine.dispose()
         rows = []
         if os.path.exists(warehouse):
             connection = duckdb.connect(warehouse, read_only=True)
@@ -205,9 +221,14 @@ ZYGOTE = textwrap.dedent("""
                 rows = []
             finally:
                 connection.close()
+        return rows
+
+
+    def inspect(kind, status):
+        rows = warehouse_ids()
         store = StateStore(state_url)
         try:
-            exists = os.path.exists(f"{workdir}/state.db")
+            exists = postgres or os.path.exists(f"{workdir}/state.db")
             states = store.load_all("shop", "events") if exists else {}
         finally:
             store.dispose()
@@ -229,9 +250,22 @@ ZYGOTE = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the zygote forks one child per run")
+@pytest.mark.parametrize(
+    "backend", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_dagster_partition_run_killed_at_random_points_keeps_state_behind_data(
-    server: ApiServer, tmp_path: Path
+    server: ApiServer, tmp_path: Path, backend: str
 ) -> None:
+    if backend == "postgres":
+        with fresh_database(postgres_url_or_skip()) as database:
+            _kill_dagster_runs(server, tmp_path, database.render_as_string(hide_password=False))
+    else:
+        _kill_dagster_runs(server, tmp_path, "")
+
+
+def _kill_dagster_runs(server: ApiServer, tmp_path: Path, postgres: str) -> None:
+    """Run the zygote (warehouse and state in ``postgres``, or DuckDB and SQLite files), then
+    check every observation."""
     manifest = _manifest_file(tmp_path, server.url)
     script = tmp_path / "zygote.py"
     script.write_text(ZYGOTE)
@@ -240,7 +274,7 @@ def test_dagster_partition_run_killed_at_random_points_keeps_state_behind_data(
         [
             sys.executable,
             *(str(script), str(manifest), str(tmp_path), str(KILLS), "5"),
-            *("2024-01-01", last_day),
+            *("2024-01-01", last_day, postgres),
         ],
         capture_output=True,
         timeout=120,
