@@ -116,7 +116,21 @@ def run_engine(path: Path) -> int:
         source.close()
 
 
-def run_dagster(path: Path, workdir: Path, days: int) -> int:
+def prepare_postgres_instance(url: str, workdir: Path) -> None:
+    """Make ``workdir`` the home of a Dagster instance whose run, event-log and schedule
+    storages are PostgreSQL at ``url`` (``postgresql://user@host:port/database``;
+    dagster-postgres), its tables created and emptied of earlier runs, so that every run starts
+    from the same storage. Open it with ``dg.DagsterInstance.from_config(workdir)``."""
+    (workdir / "dagster.yaml").write_text(
+        yaml.safe_dump({"storage": {"postgres": {"postgres_url": url}}})
+    )
+    with dg.DagsterInstance.from_config(str(workdir)) as instance:
+        instance.wipe()
+
+
+def run_dagster(
+    path: Path, workdir: Path, days: int, instance: dg.DagsterInstance | None = None
+) -> int:
     (asset,) = build_declarative_assets(path)
     keys = asset.partitions_def.get_partition_keys()
     assert len(keys) == days, f"{len(keys)} partitions, expected {days}"
@@ -126,6 +140,7 @@ def run_dagster(path: Path, workdir: Path, days: int) -> int:
     )
     result = dg.materialize(
         [asset],
+        instance=instance,
         resources={"declarative_source": resource},
         run_config=QUIET,
         tags={
@@ -138,7 +153,7 @@ def run_dagster(path: Path, workdir: Path, days: int) -> int:
     return sum(e.materialization.metadata["records"].value for e in events)
 
 
-def run_dagster_minimal(path: Path, days: int) -> int:
+def run_dagster_minimal(path: Path, days: int, instance: dg.DagsterInstance | None = None) -> int:
     """The least a Dagster integration can do for the same backfill: one single-run asset over
     the same daily partitions that reads every slice with the engine and yields one bare
     materialization per partition (no warehouse, no state, no logs). What this costs above the
@@ -173,6 +188,7 @@ def run_dagster_minimal(path: Path, days: int) -> int:
     assert len(keys) == days, f"{len(keys)} partitions, expected {days}"
     result = dg.materialize(
         [minimal],
+        instance=instance,
         run_config=QUIET,
         tags={
             "dagster/asset_partition_range_start": keys[0],

@@ -10,6 +10,7 @@ of it costs.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -27,6 +28,8 @@ MEMORY_RECORDS = 1_000_000
 SLICE_WORKERS = 16
 WRITE_BATCH = 100  # the Dagster resource's default `batch_size`
 DAGSTER_SCRIPT = Path(__file__).with_name("dagster_backfill.py")
+DAGSTER_POSTGRES = "BENCH_DAGSTER_POSTGRES"
+"""Names the database of Dagster's PostgreSQL storage (`--dagster-postgres`) for the workers."""
 ENGINE = ("engine", "engine.reader")
 WAREHOUSE = (*ENGINE, "dagster_declarative.warehouse")
 
@@ -35,12 +38,14 @@ WAREHOUSE = (*ENGINE, "dagster_declarative.warehouse")
 class Target:
     """``speed``: project records/s >= bound x the limit's; ``time``: project seconds <= bound x
     the limit's; ``rss``: project peak RSS < bound MB; ``rss_growth``: project peak RSS <= bound x
-    the limit's."""
+    the limit's. A bound of None only reports the ratio (the scenario measures a yardstick)."""
 
     kind: str
-    bound: float
+    bound: float | None
 
     def describe(self) -> str:
+        if self.bound is None:
+            return "reported, no target"
         return {
             "speed": f"project >= {self.bound}x the limit's records/s",
             "time": f"project time <= {self.bound}x the limit's",
@@ -61,6 +66,7 @@ class Scenario:
     target: Target
     needs: Callable[[], str | None] = lambda: None  # a reason to skip, or None
     rounds: int | None = None  # fewer rounds than --repeat where one run is long and steady
+    prepare: Callable[[Path], None] | None = None  # before the clock starts, in the workdir
     limit_records: int | None = None  # when the limit reads another count than the project
     # Imported before the clock starts, so that neither time nor CPU counts module loading.
     project_imports: tuple[str, ...] = ENGINE
@@ -173,17 +179,31 @@ def _dagster_script() -> Any:
     return module
 
 
+def _dagster_instance(workdir: Path) -> Any:
+    """The Dagster instance of a run: ephemeral (in memory) by default, or the one that
+    `_prepare_postgres` set up in ``workdir``."""
+    if not (workdir / "dagster.yaml").is_file():
+        return None
+    import dagster as dg
+
+    return dg.DagsterInstance.from_config(str(workdir))
+
+
 def _dagster_backfill(url: str, workdir: Path) -> int:
     """``run_dagster`` of bench/dagster_backfill.py (the Dagster side's own script), pointed at
     this suite's API: one Dagster run over every daily partition, writing DuckDB and state."""
     manifest = _write_manifest(workdir, manifests.daily(url, "/daily"))
-    return _dagster_script().run_dagster(manifest, workdir, DAYS)
+    return _dagster_script().run_dagster(manifest, workdir, DAYS, _dagster_instance(workdir))
 
 
 def _dagster_minimal(url: str, workdir: Path) -> int:
     """``run_dagster_minimal``: the same run as a bare asset that only reads (Dagster's floor)."""
     manifest = _write_manifest(workdir, manifests.daily(url, "/daily"))
-    return _dagster_script().run_dagster_minimal(manifest, DAYS)
+    return _dagster_script().run_dagster_minimal(manifest, DAYS, _dagster_instance(workdir))
+
+
+def _prepare_postgres(workdir: Path) -> None:
+    _dagster_script().prepare_postgres_instance(os.environ[DAGSTER_POSTGRES], workdir)
 
 
 def _multi_run_backfill(runs: int) -> Side:
@@ -204,22 +224,34 @@ def _dagster_script_present() -> str | None:
     return None
 
 
-def _dagster_scenario(name: str, title: str, project: Side, imports: tuple[str, ...]) -> Scenario:
-    """A Dagster run over every daily partition, against the engine alone reading those slices."""
+def _dagster_postgres_ready() -> str | None:
+    if not os.environ.get(DAGSTER_POSTGRES):
+        return (
+            "no PostgreSQL server for Dagster's storage (--dagster-postgres or TEST_POSTGRES_URL)"
+        )
+    if importlib.util.find_spec("dagster_postgres") is None:
+        return "dagster-postgres is not installed (pip install -e '.[test]')"
+    return _dagster_script_present()
+
+
+DAGSTER_IMPORTS = (*WAREHOUSE, "dagster", "dagster_declarative")
+
+
+def _backfill_scenario(name: str, title: str, storage: str, **options: Any) -> Scenario:
+    """This package's run over every daily partition against Dagster's floor: the bare asset
+    that reads the same slices and yields one bare materialization per partition."""
     return Scenario(
         name=name,
         title=title,
         records=DAYS * DAILY_RECORDS,
         server_records=0,
-        project=project,
-        limit=lambda url, workdir: _read_slices(
-            manifests.daily(url, "/daily"), "daily", workdir, 1
-        ),
-        limit_label="engine alone",
-        target=Target("time", 1.5),
-        needs=_dagster_script_present,
-        project_imports=(*imports, "dagster", "dagster_declarative"),
-        limit_imports=ENGINE,
+        project=_dagster_backfill,
+        limit=_dagster_minimal,
+        limit_label=f"Dagster floor, {storage}",
+        target=Target("time", 1.25),
+        project_imports=DAGSTER_IMPORTS,
+        limit_imports=DAGSTER_IMPORTS,
+        **options,
     )
 
 
@@ -285,17 +317,33 @@ SCENARIOS = [
         limit_label="plain loop",
         target=Target("rss", 150),
     ),
-    _dagster_scenario(
+    _backfill_scenario(
         "dagster",
-        f"Dagster single-run backfill of {DAYS} daily partitions",
-        _dagster_backfill,
-        WAREHOUSE,
+        f"Dagster single-run backfill of {DAYS} daily partitions, vs Dagster's floor",
+        "in-memory storage",
+        needs=_dagster_script_present,
     ),
-    _dagster_scenario(
-        "dagster_floor",
-        f"minimal Dagster asset (read only, bare events), {DAYS} daily partitions",
-        _dagster_minimal,
-        ENGINE,
+    _backfill_scenario(
+        "dagster_pg",
+        "the same backfill with Dagster's PostgreSQL storage (dagster-postgres)",
+        "PostgreSQL storage",
+        needs=_dagster_postgres_ready,
+        prepare=_prepare_postgres,
+    ),
+    Scenario(
+        name="dagster_floor",
+        title=f"Dagster's floor (read only, bare events), {DAYS} daily partitions, vs the engine",
+        records=DAYS * DAILY_RECORDS,
+        server_records=0,
+        project=_dagster_minimal,
+        limit=lambda url, workdir: _read_slices(
+            manifests.daily(url, "/daily"), "daily", workdir, 1
+        ),
+        limit_label="engine alone",
+        target=Target("time", None),
+        needs=_dagster_script_present,
+        project_imports=DAGSTER_IMPORTS,
+        limit_imports=ENGINE,
     ),
     Scenario(
         name="multi_run",

@@ -38,6 +38,8 @@ def main() -> None:
         importlib.import_module(module)
     run = getattr(scenario, side)
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
+        if scenario.prepare is not None:
+            scenario.prepare(Path(workdir))
         rss_before = _peak_rss_mb()
         wall, cpu = time.perf_counter(), _cpu_seconds()
         records = run(url, Path(workdir))

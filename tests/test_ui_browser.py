@@ -3,8 +3,9 @@
 One test walks the path a new user takes: ``dagster dev -w workspace.yaml`` loads the example,
 the asset catalog lists the stream assets of both sources, the date-partitioned ``customers``
 asset launches a run of its latest partition, the run succeeds and its logs hold the per-slice
-lines. The server runs in its own process group with a temporary ``DAGSTER_HOME`` and is always
-killed as a group (it may ignore SIGTERM); the browser may only talk to 127.0.0.1. On failure,
+line (the message of the partition's materialization event, found by filtering for "slice").
+The server runs in its own process group with a temporary ``DAGSTER_HOME`` and is always killed
+as a group (it may ignore SIGTERM); the browser may only talk to 127.0.0.1. On failure,
 screenshots and the server log are kept in ``ui-browser-artifacts/`` at the repository root.
 """
 
