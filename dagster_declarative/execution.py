@@ -23,6 +23,7 @@ from dagster_declarative.checks import SchemaChecker
 from dagster_declarative.parent_ids import ChildKeys
 from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.resource import DeclarativeSourceResource
+from dagster_declarative.run_log import RunLog
 from dagster_declarative.translator import StreamDescription, column_schema, sanitize_name
 from dagster_declarative.warehouse import (
     Destination,
@@ -121,6 +122,8 @@ class _Run:
         self.stream: Stream = source.stream(self.data.stream_name)
         self.mask = source.masker.mask
         self.checker = SchemaChecker(self.data.json_schema) if target.check_schema else None
+        self.log = RunLog(context.log, lambda text: self.mask(text))
+        source.client.on_wait = self.log.retry_wait
 
     def execute(self) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
         self.source.validate_config()
@@ -135,7 +138,7 @@ class _Run:
             ttl_seconds=self.resource.lease_ttl_seconds,
         )
         try:
-            with leases:
+            with leases, self.log:
                 claims = leases.claim_in_turn(
                     [key or UNPARTITIONED for key in keys], self.resource.lease_wait_seconds
                 )
@@ -161,6 +164,7 @@ class _Run:
     ) -> Iterator[dg.AssetMaterialization]:
         """Read and write the units of ``keys`` (all leased by this run) in chunks."""
         units = self._units(store, keys)
+        self.log.expect(len(units))
         flat = [s for unit in units for s in unit.slices]
         reading = _Reading(iter_slices(self.stream, flat, self.source.concurrency))
         position = 0
@@ -182,6 +186,7 @@ class _Run:
         self.source = self.resource.open_source(self.target.manifest)
         self.stream = self.source.stream(self.data.stream_name)
         self.mask = self.source.masker.mask
+        self.source.client.on_wait = self.log.retry_wait
 
     def _units(self, store: StateStore, keys: list[str | None]) -> list[_Unit]:
         partitions_def = self.target.partitions_def
@@ -189,9 +194,10 @@ class _Run:
             state = store.load(self.data.source_name, self.data.stream_name, UNPARTITIONED)
             slices = self.stream.slices(state if self.stream.cursor is not None else None)
             return [_Unit(None, [dict(s) for s in slices])]
+        progress = self.log.parent_progress(f"the parent stream(s) of {self.data.stream_name}")
         units = [
             _Unit(key, [dict(s)])
-            for key, s in slices_for_partitions(self.stream, partitions_def, keys)
+            for key, s in slices_for_partitions(self.stream, partitions_def, keys, progress)
         ]
         if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
             stored = store.get_many(self.data.source_name, self.data.stream_name, keys)
@@ -302,6 +308,8 @@ class _Run:
         self, unit: _Unit, reading: _Reading, child_keys: dict[str, dict[str, None]]
     ) -> Iterator[list[dict]]:
         unit.started = time.monotonic()
+        what = f"slice {_bounds(unit.slices[0])}" if len(unit.slices) == 1 else "slices"
+        self.log.unit_started(f"[{unit.partition_key or 'all slices'}] {what}")
         batch: list[dict] = []
         done = 0
         while done < len(unit.indexes):
@@ -318,6 +326,7 @@ class _Run:
                 self._collect_child_keys(batch, child_keys)
                 yield batch
                 batch = []
+        self.log.unit_done(unit.stats.records)
         unit.state = self._unit_state(unit)
         unit.seconds = time.monotonic() - unit.started
         if batch:

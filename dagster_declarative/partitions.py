@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("dagster_declarative")
 
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_.:@-]{1,255}")
+_HASHED_KEY = re.compile(r"id_[0-9a-f]{20}")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_]+")
 DATE_DIMENSION = "date"
 
@@ -127,7 +128,7 @@ def sanitize_key(value: Any) -> str:
     text = str(value)
     if _SAFE_KEY.fullmatch(text) and "..." not in text:
         return text
-    return "id_" + hashlib.sha1(text.encode()).hexdigest()[:20]
+    return "id_" + hashlib.sha1(text.encode()).hexdigest()[:20]  # matches _HASHED_KEY
 
 
 def dynamic_partitions_name(source_name: str, stream_name: str) -> str:
@@ -191,7 +192,10 @@ def router_slices(router: PartitionRouter) -> dict[str, dict]:
 
 
 def slices_for_partitions(
-    stream: Stream, partitions_def: dg.PartitionsDefinition, keys: Sequence[str]
+    stream: Stream,
+    partitions_def: dg.PartitionsDefinition,
+    keys: Sequence[str],
+    progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, dict]]:
     """The engine slice of each partition key, in the order of ``keys``.
 
@@ -218,7 +222,8 @@ def slices_for_partitions(
                 f"the stream's slicing dimensions {names}; name them alike"
             )
         mappers = {
-            n: _DimensionKeys(d, defs[n], stream.name) for n, d in zip(names, dims, strict=True)
+            n: _DimensionKeys(d, defs[n], stream.name, progress)
+            for n, d in zip(names, dims, strict=True)
         }
         result = []
         for key in keys:
@@ -233,7 +238,7 @@ def slices_for_partitions(
             f"stream {stream.name!r} is sliced on {len(dims)} dimensions but its partitions "
             "definition has one; use a MultiPartitionsDefinition"
         )
-    mapper = _DimensionKeys(dims[0], partitions_def, stream.name)
+    mapper = _DimensionKeys(dims[0], partitions_def, stream.name, progress)
     return [(key, mapper.slice_for(key)) for key in keys]
 
 
@@ -244,18 +249,35 @@ def _split_multi_key(definition: dg.MultiPartitionsDefinition, key: str) -> dict
 
 
 class _DimensionKeys:
-    """Keys of one dimension to the part of the slice they select."""
+    """Keys of one dimension to the part of the slice they select.
 
-    def __init__(self, dim: Dimension, partitions_def: Any, stream_name: str) -> None:
+    A parent id is turned into its slice directly when the id is all the slice holds
+    (:meth:`SubstreamPartitionRouter.partition_for_value`); otherwise the router's partitions
+    are read lazily, only until every key asked for is found (``progress`` hears about a long
+    parent read).
+    """
+
+    def __init__(
+        self,
+        dim: Dimension,
+        partitions_def: Any,
+        stream_name: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.dim, self.partitions_def, self.stream_name = dim, partitions_def, stream_name
-        self._by_key: dict[str, dict] | None = None
+        self._found: dict[str, dict] = {}
+        self._partitions: Iterator[dict] | None = None
+        self._read = 0
+        self._progress = progress
 
     def slice_for(self, key: str) -> dict:
         if self.dim.kind == "datetime":
             return date_slice_for_key(self.dim.slicer, self.partitions_def, key, self.stream_name)
-        if self._by_key is None:
-            self._by_key = router_slices(self.dim.slicer)
-        found = self._by_key.get(key)
+        if self.dim.kind == "substream" and not _HASHED_KEY.fullmatch(key):
+            direct = self.dim.slicer.partition_for_value(key)
+            if direct is not None:
+                return direct
+        found = self._scan(key)
         if found is None:
             raise PartitionMappingError(
                 f"stream {self.stream_name!r} has no slice for partition {key!r}: the "
@@ -263,3 +285,16 @@ class _DimensionKeys:
                 "is gone, or the manifest changed since the key was registered)"
             )
         return found
+
+    def _scan(self, key: str) -> dict | None:
+        if self._partitions is None:
+            self._partitions = iter(self.dim.slicer.iter_partitions({}))
+        while key not in self._found:
+            partition = next(self._partitions, None)
+            if partition is None:
+                break
+            self._found.setdefault(sanitize_key(partition_value(partition)), partition)
+            self._read += 1
+            if self._progress is not None:
+                self._progress(self._read)
+        return self._found.get(key)

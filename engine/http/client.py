@@ -99,6 +99,29 @@ class Page:
         return self.response.headers if self.response is not None else {}
 
 
+@dataclass(frozen=True)
+class RetryWait:
+    """A wait before sending a request again, as a run log shows it (never a secret)."""
+
+    request: str
+    """``METHOD url``, masked."""
+    status: str
+    """The HTTP status, or the transport error, that caused the retry."""
+    seconds: float
+    source: str
+    """Where the wait came from: ``header Retry-After``, ``exponential``, ``constant``..."""
+    attempt: int
+    """The attempt that failed (1 is the first send)."""
+    attempts: int
+    """How many attempts the error handler allows."""
+
+    def describe(self) -> str:
+        return (
+            f"retrying {self.request} after {self.status}: waiting {self.seconds:.1f} s "
+            f"({self.source}), attempt {self.attempt + 1} of {self.attempts}"
+        )
+
+
 class _Retry(Exception):
     def __init__(self, decision: Decision, outcome: Outcome, wait: float) -> None:
         super().__init__(decision.message)
@@ -118,6 +141,8 @@ class HttpClient:
     sleep: Callable[[float], None] = time.sleep
     response_cache: ResponseCache | None = None
     """Set while a check or read reuses parent responses (see engine/parent_reuse.py)."""
+    on_wait: Callable[[RetryWait], None] | None = None
+    """Told of every wait before a retry, before the wait starts (from the reading thread)."""
     session: requests.Session = field(init=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +184,7 @@ class HttpClient:
             | stop_after_delay(MAX_RETRY_SECONDS),
             wait=_wait_from_decision,
             sleep=self.sleep,
+            before_sleep=lambda state: self._announce(state, prepared, error_handler),
             reraise=True,
         )
         try:
@@ -295,6 +321,29 @@ class HttpClient:
             "(HttpClient.max_response_bytes)",
             url=self.masker.mask_url(prepared.url or ""),
             status=response.status_code,
+        )
+
+    def _announce(
+        self, state: RetryCallState, prepared: requests.PreparedRequest, handler: ErrorHandler
+    ) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if self.on_wait is None or not isinstance(error, _Retry):
+            return
+        outcome = error.outcome
+        status = (
+            f"status {outcome.status}"
+            if outcome.status is not None
+            else self.masker.mask(outcome.error_message() or "a transport error")
+        )
+        self.on_wait(
+            RetryWait(
+                request=self.masker.request_label(prepared.method, prepared.url),
+                status=status,
+                seconds=error.wait,
+                source=getattr(error.wait, "source", "backoff"),
+                attempt=state.attempt_number,
+                attempts=handler.max_retries + 1,
+            )
         )
 
     def _backoff(

@@ -94,15 +94,34 @@ def _find_message(body: Any) -> str:
 # -- backoff strategies --------------------------------------------------------------------------
 
 
+class Wait(float):
+    """Seconds to wait before a retry, and where the number came from (``Retry-After``,
+    ``exponential``, ``constant``...), for the run log. It is a float everywhere else."""
+
+    source: str
+
+    def __new__(cls, seconds: float, source: str) -> Wait:
+        wait = super().__new__(cls, seconds)
+        wait.source = source
+        return wait
+
+
 class BackoffStrategy:
+    source = "backoff"
+    """How the run log names this strategy's waits."""
+
     def backoff(self, outcome: Outcome, attempt: int) -> float | None:
         raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.source
 
 
 @dataclass(frozen=True)
 class ExponentialBackoff(BackoffStrategy):
     factor: float = 5.0
     jitter: float = 0.0
+    source = "exponential"
 
     def backoff(self, outcome: Outcome, attempt: int) -> float | None:
         return self.factor * 2**attempt + _jitter(self.jitter)
@@ -112,6 +131,7 @@ class ExponentialBackoff(BackoffStrategy):
 class ConstantBackoff(BackoffStrategy):
     seconds: float
     jitter: float = 0.0
+    source = "constant"
 
     def backoff(self, outcome: Outcome, attempt: int) -> float | None:
         return self.seconds + _jitter(self.jitter)
@@ -129,6 +149,9 @@ class WaitTimeFromHeader(BackoffStrategy):
     header: str
     regex: re.Pattern[str] | None = None
     max_wait: float | None = None
+
+    def describe(self) -> str:
+        return f"header {self.header}"
 
     def backoff(self, outcome: Outcome, attempt: int) -> float | None:
         value = _header_value(outcome, self.header, self.regex)
@@ -148,6 +171,9 @@ class WaitUntilTimeFromHeader(BackoffStrategy):
     min_wait: float | None = None
     regex: re.Pattern[str] | None = None
     max_wait: float | None = None
+
+    def describe(self) -> str:
+        return f"header {self.header} (a time to wait until)"
 
     def backoff(self, outcome: Outcome, attempt: int) -> float | None:
         value = _header_value(outcome, self.header, self.regex)
@@ -281,8 +307,8 @@ class DefaultErrorHandler(ErrorHandler):
         for strategy in strategies:
             seconds = strategy.backoff(outcome, attempt)
             if seconds:
-                return float(seconds)
-        return fallback_backoff(attempt, legacy=self.legacy_defaults)
+                return Wait(seconds, strategy.describe())
+        return Wait(fallback_backoff(attempt, legacy=self.legacy_defaults), "exponential")
 
 
 def fallback_backoff(attempt: int, *, legacy: bool) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.http.options import EMPTY, RequestOption, RequestOptions
-from engine.slicing.base import Slice
+from engine.slicing.base import Cursor, SingleSlice, Slice
 from engine.slicing.router import EXTRA_FIELDS, PartitionRouter
 from engine.stream import Stream
 
@@ -64,6 +64,23 @@ class SubstreamPartitionRouter(PartitionRouter):
     def parent_state(self) -> dict[str, Any]:
         return dict(self._parent_state)
 
+    def partition_for_value(self, value: str) -> Slice | None:
+        """The partition of the parent record whose key is ``value`` (as text), built without
+        reading the parent when nothing else goes into it: one parent, no extra fields, and a
+        parent not partitioned by a router of its own (its partition is then ``{}``). None when
+        the parent must be read to find it. The value takes the type the parent's schema gives
+        its key (an integer id stays an integer, as in a full read)."""
+        if len(self.parent_stream_configs) != 1:
+            return None
+        config = self.parent_stream_configs[0]
+        slicer = config.stream.slicer
+        unrouted = isinstance(slicer, SingleSlice) or (
+            isinstance(slicer, Cursor) and type(slicer).partition is Cursor.partition
+        )
+        if config.extra_fields or not unrouted:
+            return None
+        return {config.partition_field: _typed(value, config), "parent_slice": {}}
+
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         options = EMPTY
         for config in self.parent_stream_configs:
@@ -87,6 +104,18 @@ def _partition(
             for path in config.extra_fields
         }
     return partition
+
+
+def _typed(value: str, config: ParentStreamConfig) -> Any:
+    """``value`` as the parent's schema types its key: an integer when it says integer."""
+    node: Any = config.stream.json_schema
+    for part in config.parent_key:
+        node = (node.get("properties") or {}).get(part) if isinstance(node, Mapping) else None
+    declared = node.get("type") if isinstance(node, Mapping) else None
+    types = {declared} if isinstance(declared, str) else set(declared or ())
+    if "integer" in types and value.lstrip("-").isdigit():
+        return int(value)
+    return value
 
 
 def dig(record: Any, path: Sequence[str]) -> Any:
