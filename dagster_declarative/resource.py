@@ -16,7 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_declarative.warehouse import Destination, destination_from_url
-from engine import ConfigError, DeclarativeSource, Manifest, load_source
+from engine import ConfigError, DeclarativeSource, Manifest, PageLimits, load_source
 from engine.secrets import SecretMasker
 from engine.state.leases import LEASE_TTL_SECONDS
 from engine.state.store import StateStore
@@ -74,6 +74,26 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
             " other partition, before it fails naming them."
         ),
     )
+    read_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds to wait for each piece of a response (default 60).",
+    )
+    request_deadline: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds one request may take in all, connect to last byte (default 300).",
+    )
+    max_pages_per_slice: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fail a slice whose paginator still asks for more after this many pages.",
+    )
+    max_records_per_slice: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fail a slice whose paginator still asks for more after this many records.",
+    )
 
     def resolved_config(self) -> dict[str, Any]:
         """The config with every ``EnvVar`` replaced by its value."""
@@ -92,8 +112,13 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
     def open_source(
         self, manifest: Manifest, masker: SecretMasker | None = None
     ) -> DeclarativeSource:
-        options: dict[str, Any] = {"custom_component_modules": self.custom_component_modules}
-        if self.concurrency:
+        options: dict[str, Any] = {
+            "custom_component_modules": self.custom_component_modules,
+            "read_timeout": self.read_timeout,
+            "deadline": self.request_deadline,
+            "page_limits": PageLimits(self.max_pages_per_slice, self.max_records_per_slice),
+        }
+        if self.concurrency is not None:
             options["concurrency"] = self.concurrency
         return load_source(manifest, self.resolved_config(), masker=masker, **options)
 

@@ -10,6 +10,7 @@ from engine.errors import (
     ReadError,
     UnsupportedComponentError,
 )
+from engine.pagination import PageLimits
 from engine.source import DeclarativeSource, Manifest, load_manifest, load_source
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "EngineError",
     "Manifest",
     "ManifestError",
+    "PageLimits",
     "ReadError",
     "UnsupportedComponentError",
     "load_manifest",

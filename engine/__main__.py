@@ -9,6 +9,9 @@ code 0 (``check --exit-code`` exits with 1 instead).
 from __future__ import annotations
 
 import argparse
+import collections
+import logging
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,10 +21,12 @@ import orjson
 
 from engine import protocol
 from engine.errors import EngineError
+from engine.http.client import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from engine.json_files import read_json_file as _read_json
+from engine.pagination import PageLimits
 from engine.partial_load import load_manifest_skipping_unsupported
 from engine.secrets import SecretMasker
-from engine.source import DeclarativeSource, load_manifest
+from engine.source import MAX_CONCURRENCY, DeclarativeSource, load_manifest
 
 _STRICT_HELP = "refuse keys the manifest format does not define (default: warn and ignore them)"
 _PROTOCOL_COMMANDS = {
@@ -67,8 +72,27 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument(
                 "--source-name", dest="connection", help="former name of --connection"
             )
-        command.add_argument("--concurrency", type=int, help="slices read at once")
+            for unit in ("pages", "records"):
+                command.add_argument(
+                    f"--max-{unit}-per-slice",
+                    type=_positive_count,
+                    help=f"fail a slice whose paginator still asks for more after this many {unit}",
+                )
         command.add_argument("--strict", action="store_true", help=_STRICT_HELP)
+        command.add_argument(
+            "--concurrency", type=_concurrency, help=f"slices read at once (1 to {MAX_CONCURRENCY})"
+        )
+        command.add_argument(
+            "--read-timeout",
+            type=_positive_seconds,
+            help=f"seconds to wait for each piece of a response (default {DEFAULT_TIMEOUT[1]:g})",
+        )
+        command.add_argument(
+            "--request-deadline",
+            type=_positive_seconds,
+            help="seconds a request may take in all, connect to last byte "
+            f"(default {DEFAULT_DEADLINE:g})",
+        )
         command.add_argument(
             "--custom-components",
             action="append",
@@ -96,6 +120,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
+
+
+def _positive_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return count
+
+
+def _concurrency(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {MAX_CONCURRENCY}, got {text!r}"
+        )
+    return count
+
+
 def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dict[str, Any]]:
     args = _parser().parse_args(argv)
     if args.command in ("spec", "check"):
@@ -116,6 +172,11 @@ def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dic
         masker=masker,
         concurrency=args.concurrency,
         custom_component_modules=args.custom_components,
+        read_timeout=args.read_timeout,
+        deadline=args.request_deadline,
+        page_limits=PageLimits(
+            getattr(args, "max_pages_per_slice", None), getattr(args, "max_records_per_slice", None)
+        ),
     )
     try:
         if args.command == "check":
@@ -186,6 +247,24 @@ def _only(source: DeclarativeSource, catalog: dict | None, streams: list[str]) -
     return {**catalog, "streams": [e for e in catalog.get("streams") or [] if kept(e)]}
 
 
+class _EngineWarnings(logging.Handler):
+    """Collects the engine's warnings (from any slice's thread) for the writer to send as LOG
+    messages between the others, so no two lines ever interleave on stdout."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._pending: collections.deque[str] = collections.deque()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._pending.append(record.getMessage())
+
+    def take(self) -> list[str]:
+        taken = []
+        while self._pending:
+            taken.append(self._pending.popleft())
+        return taken
+
+
 def _explain(args: argparse.Namespace) -> int:
     """Text or JSON for a person or a script, not protocol messages; failures go to stderr."""
     from engine.explain import explain, render_text
@@ -226,12 +305,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(exit_.code or 0)
     out = sys.stdout.buffer
     masker = SecretMasker()
+    warnings = _EngineWarnings()
+    logging.getLogger("engine").addHandler(warnings)
     try:
         for message in run(argv, masker):
+            for warning in warnings.take():
+                out.write(protocol.dumps(protocol.log(masker.mask(warning), "WARN")))
             out.write(protocol.dumps(message))
             if message["type"] == "STATE":
                 # The state table is written once this returns: the STATE line goes out first.
                 out.flush()
+        for warning in warnings.take():
+            out.write(protocol.dumps(protocol.log(masker.mask(warning), "WARN")))
         out.flush()
         return 0
     except SystemExit as exit_:
@@ -239,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # every failure becomes a TRACE message, never a traceback
+        for warning in warnings.take():
+            out.write(protocol.dumps(protocol.log(masker.mask(warning), "WARN")))
         out.write(protocol.dumps(protocol.error_trace(error, masker)))
         out.flush()
         return 1 if isinstance(error, EngineError) else 2

@@ -190,12 +190,13 @@ class _XmlTree:
             parent[name] = [parent[name], value]
 
 
-def decode_gzip(inner: Decoder) -> Decoder:
+def decode_gzip(inner: Decoder, max_bytes: int) -> Decoder:
     """GzipDecoder: inflate a gzip body (known by its magic bytes), then decode it with ``inner``.
 
     A body that is not gzip (the HTTP client already inflated a ``Content-Encoding: gzip``
     response) goes to ``inner`` as it is. A line-oriented ``inner`` reads the gzip data as it
-    inflates it, so the inflated body is never held whole.
+    inflates it, so the inflated body is never held whole. Either way the inflated size is held
+    to ``max_bytes`` (the response size limit): a few kilobytes of gzip can inflate to gigabytes.
     """
 
     def decode(response: requests.Response) -> Any:
@@ -203,9 +204,15 @@ def decode_gzip(inner: Decoder) -> Decoder:
         if content[:2] != _GZIP_MAGIC:
             return inner(response)
         if isinstance(inner, LineDecoder):
-            return BodyStream(lambda: gzip.GzipFile(fileobj=io.BytesIO(content)), inner.parse)
+            return BodyStream(
+                lambda: io.BufferedReader(
+                    _BoundedReader(gzip.GzipFile(fileobj=io.BytesIO(content)), max_bytes)
+                ),
+                inner.parse,
+            )
         try:
-            content = gzip.decompress(content)
+            with _BoundedReader(gzip.GzipFile(fileobj=io.BytesIO(content)), max_bytes) as body:
+                content = body.read()
         except (OSError, EOFError, zlib.error) as error:
             raise ValueError(f"the gzip body is corrupt: {error}") from None
         clone = requests.Response()
@@ -217,3 +224,29 @@ def decode_gzip(inner: Decoder) -> Decoder:
         return inner(clone)
 
     return decode
+
+
+class _BoundedReader(io.RawIOBase):
+    """A binary stream that fails once more than ``limit`` bytes were read from ``inner``."""
+
+    def __init__(self, inner: IO[bytes], limit: int) -> None:
+        self._inner, self._limit, self._count = inner, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        room = max(min(len(buffer), self._limit + 1 - self._count), 1)
+        data = self._inner.read(room)
+        self._count += len(data)
+        if self._count > self._limit:
+            raise ReadError(
+                f"the gzip body inflates to more than {self._limit:,} bytes, the response size "
+                "limit (HttpClient.max_response_bytes)"
+            )
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()

@@ -101,7 +101,7 @@ class ReadError(EngineError):
         if self.stream:
             parts.append(f"stream {self.stream!r}")
         if self.stream_slice:
-            parts.append(f"slice {_compact(self.stream_slice)}")
+            parts.append(f"slice {describe_slice(self.stream_slice)}")
         if self.url:
             parts.append(f"request {self.url}")
         if self.status is not None:
@@ -137,7 +137,8 @@ class ReadError(EngineError):
         )
 
 
-def _compact(value: Mapping[str, Any]) -> str:
+def describe_slice(value: Mapping[str, Any]) -> str:
+    """A slice as errors and warnings show it: ``{start_time='2024-01-01', ...}``."""
     shown = {k: v for k, v in value.items() if k not in ("parent_slice",)}
     return "{" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + "}"
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.decoders import BodyStream
+from engine.errors import ReadError
+from engine.http.error_handling import find_message as _find_message
 from engine.interpolation import InterpolatedBoolean
 
 Record = dict[str, Any]
@@ -89,6 +91,38 @@ def _walk(node: Any, path: Sequence[str]) -> Any:
     return node
 
 
+def _check_records_field(extractor: DpathExtractor, body: Any, warnings: list[str] | None) -> None:
+    if not extractor.path or "*" in extractor.path or not isinstance(body, (dict, list)):
+        return
+    value = extractor.value(body)
+    where = "/".join(extractor.path)
+    if isinstance(value, (str, int, float, bool)):
+        raise ReadError(
+            f"the record selector found a {type(value).__name__} at {where!r} where records "
+            "belong (a list of objects, or one object)"
+        )
+    if value is None and body and isinstance(body, dict) and warnings is not None:
+        said = _find_message(body)
+        keys = ", ".join(list(map(str, body))[:8]) or "none"
+        warnings.append(
+            f"a page has no records field {where!r} (its keys: {keys})"
+            + (f"; it says: {said[:300]}" if said else "")
+        )
+
+
+def _only_objects(raw: list, extractor: Extractor, warnings: list[str] | None) -> list:
+    records = [record for record in raw if isinstance(record, dict)]
+    if warnings is not None:
+        example = next(type(record).__name__ for record in raw if not isinstance(record, dict))
+        path = getattr(extractor, "path", None)
+        where = f" at {'/'.join(path)!r}" if path else ""
+        warnings.append(
+            f"{len(raw) - len(records)} of {len(raw)} records{where} are not objects "
+            f"(e.g. a {example}) and were skipped"
+        )
+    return records
+
+
 @dataclass
 class RecordFilter:
     config: Mapping[str, Any]
@@ -112,15 +146,28 @@ class RecordSelector:
     extra_filters: list[Callable[[Record, Mapping[str, Any]], bool]] = field(default_factory=list)
 
     def select(
-        self, body: Any, context: Mapping[str, Any], response: Any = None
+        self,
+        body: Any,
+        context: Mapping[str, Any],
+        response: Any = None,
+        warnings: list[str] | None = None,
     ) -> tuple[list[Record], int]:
-        """The page's records, and how many the extractor found before filtering."""
+        """The page's records, and how many the extractor found before filtering.
+
+        Records must be objects: a scalar where records belong fails the read, and items of a
+        record list that are not objects are skipped with a note in ``warnings``, as is a page
+        that lacks the records field altogether (often an error envelope sent with a 200).
+        """
         if self.extractor.reads_response and response is not None:
             raw = self.extractor.extract_response(response)
         elif isinstance(body, BodyStream):
             raw = extract_each(self.extractor, body)
         else:
+            if isinstance(self.extractor, DpathExtractor):
+                _check_records_field(self.extractor, body, warnings)
             raw = self.extractor.extract(body)
+        if not all(isinstance(record, dict) for record in raw):
+            raw = _only_objects(raw, self.extractor, warnings)
         if not (self.record_filter or self.transformations or self.normalize or self.extra_filters):
             return raw, len(raw)
         records: Iterable[Record] = raw

@@ -17,6 +17,7 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
+from engine.errors import ConfigError, ReadError
 from engine.http.client import Page
 from engine.http.options import EMPTY, RequestOption, RequestOptions
 from engine.interpolation import InterpolatedBoolean, InterpolatedString
@@ -111,6 +112,40 @@ class CursorPagination(Strategy):
         return token if token not in ("", None, {}, 0, [], False) else None
 
 
+@dataclass(frozen=True)
+class PageLimits:
+    """How far one slice may page before the read fails: a paginator that always finds a next
+    page (a full page every time, a fresh token every time) would otherwise never end."""
+
+    max_pages: int | None = None
+    max_records: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_pages", "max_records"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} per slice must be a whole number of at least 1")
+
+    def check(self, pages: int, records: int) -> None:
+        """Called when a slice has read ``pages`` pages and ``records`` records and the
+        paginator asks for one more page."""
+        for limit, count, unit, setting in (
+            (self.max_pages, pages, "pages", "max_pages_per_slice"),
+            (self.max_records, records, "records", "max_records_per_slice"),
+        ):
+            if limit is not None and count >= limit:
+                raise ReadError(
+                    f"the paginator still asks for another page after {count:,} {unit}, the "
+                    f"limit of {limit:,} per slice ({setting}); the API may page without end"
+                )
+
+
+NO_LIMITS = PageLimits()
+# Tokens of one slice remembered to notice a cycle (A, B, A); a longer cycle is ended by the
+# page limits.
+_REMEMBERED_TOKENS = 1_000
+
+
 @dataclass
 class Paginator:
     """DefaultPaginator (and NoPagination, which is a paginator without a strategy)."""
@@ -119,21 +154,29 @@ class Paginator:
     page_size_option: RequestOption | None = None
     page_token_option: RequestOption | None = None
     token_is_url: bool = False
+    limits: PageLimits = NO_LIMITS
 
     def start(self) -> PageCursor:
         return PageCursor(self)
 
 
 class PageCursor:
-    """Pagination state of one slice."""
+    """Pagination state of one slice.
 
-    __slots__ = ("_paginator", "done", "token")
+    ``stop_reason`` says why pagination ended early (a token the API had already handed out:
+    following it would read the same pages again, forever); None when it ended normally.
+    """
+
+    __slots__ = ("_pages", "_paginator", "_records", "_seen", "done", "stop_reason", "token")
 
     def __init__(self, paginator: Paginator) -> None:
         self._paginator = paginator
         strategy = paginator.strategy
         self.token = strategy.initial_token() if strategy else None
         self.done = False
+        self.stop_reason: str | None = None
+        self._seen: dict[str, None] = {}
+        self._pages = self._records = 0
 
     @property
     def next_page_token(self) -> Mapping[str, Any] | None:
@@ -157,6 +200,33 @@ class PageCursor:
         if strategy is None or info.page.response is None or not info.page.response.ok:
             self.done = True
             return
+        self._pages += 1
+        self._records += info.raw_count
         previous, self.token = self.token, strategy.next_token(info, self.token)
-        # A cursor the API hands back unchanged would request the same page forever.
-        self.done = self.token is None or self.token == previous
+        if self.token is None:
+            self.done = True
+            return
+        if self._repeated(previous):
+            self.done = True
+            return
+        self._paginator.limits.check(self._pages, self._records)
+
+    def _repeated(self, previous: Any) -> bool:
+        """A token from the API that it already handed out in this slice (the same page
+        again, or a cycle): following it would read the same pages forever."""
+        seen = self._seen
+        if previous is not None:
+            seen[repr(previous)] = None
+        key = repr(self.token)
+        if key in seen:
+            again = (
+                "the page token just sent" if self.token == previous else "an earlier page token"
+            )
+            self.stop_reason = (
+                f"the API answered page {self._pages} with {again} as the next one; "
+                "pagination stopped there"
+            )
+            return True
+        if len(seen) >= _REMEMBERED_TOKENS:
+            del seen[next(iter(seen))]
+        return False

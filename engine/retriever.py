@@ -52,7 +52,9 @@ class SimpleRetriever:
             if page.body is None:  # an ignored error response ends the slice
                 return
             context["next_page_token"] = cursor.next_page_token
-            records, raw_count = self.record_selector.select(page.body, context, page.response)
+            records, raw_count = self.record_selector.select(
+                page.body, context, page.response, stats.warnings
+            )
             stats.records += len(records)
             yield from records
             if isinstance(page.body, BodyStream):
@@ -61,6 +63,8 @@ class SimpleRetriever:
                 page = Page(page.response, {})
             cursor.advance(PageInfo(page, raw_count, records[-1] if records else None, records))
             if cursor.done:
+                if cursor.stop_reason:
+                    stats.warnings.append(cursor.stop_reason)
                 return
 
 

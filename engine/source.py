@@ -24,15 +24,18 @@ from engine.dynamic_streams import check_dynamic_streams
 from engine.errors import ConfigError, EngineError, ManifestError
 from engine.factory import BuildContext
 from engine.factory.dynamic import build_dynamic_stream
-from engine.http.client import HttpClient, RateLimiter
+from engine.http.client import DEFAULT_TIMEOUT, HttpClient, RateLimiter
 from engine.manifest.normalize import normalize_manifest
 from engine.manifest.references import resolve_references
 from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
+from engine.pagination import NO_LIMITS, PageLimits
 from engine.parent_reuse import mark_parent_requesters, parent_responses_reused, shares_a_parent
 from engine.secrets import SecretMasker, secret_config_values
 from engine.stream import Stream
 
 TEST_ONLY_CONFIG_KEYS = ("_limit", "_page_size")
+# Slices read at once: each holds a thread and a connection; more than this is a typo.
+MAX_CONCURRENCY = 256
 
 
 @dataclass(frozen=True)
@@ -133,11 +136,18 @@ class DeclarativeSource:
         concurrency: int | None = None,
         requests_per_second: float | None = None,
         timeout: tuple[float, float] | None = None,
+        read_timeout: float | None = None,
+        deadline: float | None = None,
+        page_limits: PageLimits | None = None,
     ) -> None:
         self.manifest = manifest
         self.config = {k: v for k, v in dict(config).items() if k not in TEST_ONLY_CONFIG_KEYS}
         self.masker = masker if masker is not None else SecretMasker()
         self.masker.add(*secret_config_values(self._connection_specification(), self.config))
+        if concurrency is not None and not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise ConfigError(
+                f"concurrency must be from 1 to {MAX_CONCURRENCY} slices at once, got {concurrency}"
+            )
         self.concurrency = concurrency or _default_concurrency(manifest.definition, self.config)
         client_options: dict[str, Any] = {
             "masker": self.masker,
@@ -145,6 +155,13 @@ class DeclarativeSource:
         }
         if timeout:
             client_options["timeout"] = timeout
+        if read_timeout:
+            client_options["timeout"] = (
+                client_options.get("timeout", DEFAULT_TIMEOUT)[0],
+                read_timeout,
+            )
+        if deadline:
+            client_options["deadline"] = deadline
         if requests_per_second:
             client_options["rate_limiter"] = RateLimiter(requests_per_second)
         self.client = HttpClient(**client_options)
@@ -158,6 +175,7 @@ class DeclarativeSource:
             base_dir=manifest.base_dir,
             file=manifest.file,
             custom_modules=tuple(custom_component_modules),
+            page_limits=page_limits or NO_LIMITS,
         )
         self._built: tuple[dict[str, Stream], dict[str, tuple[StreamProblem, Exception]]] | None
         self._built = None
@@ -404,7 +422,14 @@ def _default_concurrency(definition: Mapping[str, Any], config: Mapping[str, Any
     except (TypeError, ValueError):
         count = 1
     maximum = level.get("max_concurrency")
-    return max(1, min(count, int(maximum)) if maximum else count)
+    count = max(1, min(count, int(maximum)) if maximum else count)
+    if count > MAX_CONCURRENCY:
+        raise ManifestError(
+            f"concurrency_level asks for {count} slices at once; at most {MAX_CONCURRENCY} "
+            "are read at once",
+            path="concurrency_level.default_concurrency",
+        )
+    return count
 
 
 def _about(error: jsonschema.ValidationError, keys: Collection[str]) -> bool:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import ReadError
+from engine.errors import ReadError, describe_slice
 from engine.http.client import RequestStats
 from engine.retriever import SimpleRetriever
 from engine.slicing.base import Cursor, Slice, Slicer
+
+logger = logging.getLogger("engine")
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Stream:
         """The records of one slice; errors name this stream and slice."""
         stats = stats if stats is not None else RequestStats()
         cursor = self.cursor
+        warned = len(stats.warnings)
         try:
             if cursor is None:  # no per-record work: delegate without a Python-level loop
                 yield from self.retriever.read_slice(stream_slice, stats)
@@ -69,6 +73,11 @@ class Stream:
             raise error.with_context(
                 stream=self.name, stream_slice=stream_slice, mask=self.mask
             ) from None
+        finally:
+            for warning in stats.warnings[warned:]:
+                where = f", slice {describe_slice(stream_slice)}" if stream_slice else ""
+                text = f"stream {self.name!r}{where}: {warning}"
+                logger.warning("%s", self.mask(text) if self.mask else text)
 
     def read_records(self, state: Mapping[str, Any] | None = None) -> Iterator[dict]:
         """Every record of every slice, sequentially (the simple Python API)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from engine.interpolation import (
     TemplateError,
 )
 from engine.manifest.yaml_loader import line_of
+from engine.pagination import NO_LIMITS, PageLimits
 from engine.secrets import SecretMasker
 
 Builder = Callable[["BuildContext", dict, str], Any]
@@ -70,6 +72,7 @@ class BuildContext:
     custom_modules: tuple[str, ...] = ()
     warnings: list[str] = dataclasses.field(default_factory=list)
     _custom: Any = dataclasses.field(default=None, repr=False)
+    page_limits: PageLimits = NO_LIMITS
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -152,11 +155,14 @@ class BuildContext:
         if value is None or value == "":
             return default
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if not math.isfinite(number):
             raise self.error(
-                f"{key} must be a number, found {value!r}", definition, key, path
-            ) from None
+                f"{key} must be a finite number, found {str(value)[:40]!r}", definition, key, path
+            )
+        return number
 
     def integer(
         self, definition: dict, key: str, path: str, default: int | None = None

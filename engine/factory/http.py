@@ -170,7 +170,7 @@ def oauth(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
     if not endpoint and not static:
         raise ctx.error("OAuthAuthenticator needs token_refresh_endpoint", d, None, path)
     return auth.OAuth(
-        session=ctx.client.session,
+        client=ctx.client,
         masker=ctx.masker,
         token_refresh_endpoint=str(endpoint or ""),
         body=body,
@@ -180,7 +180,6 @@ def oauth(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
         expiry_date_format=d.get("token_expiry_date_format"),
         as_query_params=bool(d.get("send_refresh_request_as_query_params")),
         static_token=static,
-        timeout=ctx.client.timeout[1],
     )
 
 
@@ -370,4 +369,4 @@ def xml_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
 @builds("GzipDecoder")
 def gzip_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
     inner = ctx.build(d.get("decoder") or {"type": "JsonDecoder"}, f"{path}.decoder")
-    return decoders.decode_gzip(inner)
+    return decoders.decode_gzip(inner, ctx.client.max_response_bytes)

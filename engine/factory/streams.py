@@ -212,6 +212,7 @@ def default_paginator(ctx: BuildContext, d: dict, path: str) -> Paginator:
         if is_url or token_option is None
         else ctx.build(token_option, f"{path}.page_token_option"),
         token_is_url=is_url,
+        limits=ctx.page_limits,
     )
 
 

@@ -17,6 +17,7 @@ import requests
 
 from engine.datetimes import parse_datetime
 from engine.errors import ConfigError, ReadError
+from engine.http.client import HttpClient
 from engine.http.options import EMPTY, RequestOption, RequestOptions
 from engine.secrets import SecretMasker, basic_token
 
@@ -61,7 +62,7 @@ def basic(username: str, password: str) -> StaticAuth:
 class OAuth(Authenticator):
     """Refresh-token (or client-credentials) OAuth 2 flow with expiry tracking."""
 
-    session: requests.Session
+    client: HttpClient
     masker: SecretMasker
     token_refresh_endpoint: str
     body: dict[str, Any]
@@ -71,7 +72,6 @@ class OAuth(Authenticator):
     expiry_date_format: str | None = None
     as_query_params: bool = False
     static_token: str | None = None
-    timeout: float = 30.0
     _token: str | None = field(default=None, init=False)
     _expires_at: float = field(default=0.0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -89,21 +89,11 @@ class OAuth(Authenticator):
 
     def _refresh(self) -> None:
         started = time.time()
+        body = {"params" if self.as_query_params else "data": self.body}
         try:
-            if self.as_query_params:
-                response = self.session.post(
-                    self.token_refresh_endpoint,
-                    params=self.body,
-                    headers=self.headers,
-                    timeout=self.timeout,
-                )
-            else:
-                response = self.session.post(
-                    self.token_refresh_endpoint,
-                    data=self.body,
-                    headers=self.headers,
-                    timeout=self.timeout,
-                )
+            response = self.client.fetch(
+                "POST", self.token_refresh_endpoint, headers=self.headers, **body
+            )
             payload = response.json() if response.ok else None
         except (requests.RequestException, ValueError) as error:
             # The text may quote the endpoint's URL or the request's values: masked.

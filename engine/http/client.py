@@ -8,6 +8,7 @@ request-rate limit shared across worker threads, and counters. Retries are drive
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -26,6 +26,7 @@ from tenacity import (
 )
 
 from engine.errors import ReadError
+from engine.http.deadline import DeadlineAdapter, DeadlineWatch
 from engine.http.error_handling import (
     FAIL,
     IGNORE,
@@ -40,8 +41,12 @@ from engine.http.response_cache import ResponseCache
 from engine.secrets import SecretMasker
 
 DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read: never unbounded
+# Connect, headers and body of one attempt together; the read timeout alone restarts with
+# every byte, so it cannot stop a server that trickles.
+DEFAULT_DEADLINE = 300.0
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_RETRY_SECONDS = 600.0
+MAX_SINGLE_WAIT = 86_400.0  # what any backoff may wait at once, whatever the manifest says
 MAX_REDIRECTS = 5
 _READ_CHUNK_BYTES = 256 * 1024
 _TRANSPORT_ERRORS = (
@@ -61,6 +66,9 @@ class RequestStats:
     pages: int = 0
     bytes: int = 0
     records: int = 0
+    # What a reader should know although the slice succeeded (a page token repeated, records
+    # that were not objects); the stream logs them naming itself and the slice.
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, other: RequestStats) -> None:
         self.requests += other.requests
@@ -68,6 +76,7 @@ class RequestStats:
         self.pages += other.pages
         self.bytes += other.bytes
         self.records += other.records
+        self.warnings.extend(other.warnings)
 
 
 class RateLimiter:
@@ -134,6 +143,7 @@ class _Retry(Exception):
 class HttpClient:
     masker: SecretMasker = field(default_factory=SecretMasker)
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     rate_limiter: RateLimiter | None = None
     pool_size: int = 16
@@ -147,15 +157,45 @@ class HttpClient:
 
     def __post_init__(self) -> None:
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
+        self._deadlines = DeadlineWatch()
         self.session = GuardedSession(self.masker)
         self.session.verify = self.verify_tls
         self.session.max_redirects = MAX_REDIRECTS
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.pool_size, 4))
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=max(self.pool_size, 4))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
     def close(self) -> None:
+        self._deadlines.close()
         self.session.close()
+
+    def fetch(self, method: str, url: str, **options: Any) -> requests.Response:
+        """One request outside any stream (an OAuth token), under the same timeout, deadline
+        and size limit as every other; transport errors are ``requests`` exceptions."""
+        prepared = self.session.prepare_request(requests.Request(method, url, **options))
+        return self._send_bounded(prepared)
+
+    def _send_bounded(self, prepared: requests.PreparedRequest) -> requests.Response:
+        """Send and read the whole body within the deadline (``requests.Timeout`` after it)."""
+        with self._deadlines.request(self.deadline) as deadline:
+            try:
+                response = self.session.send(
+                    prepared,
+                    timeout=self.timeout,
+                    allow_redirects=True,
+                    stream=True,
+                    proxies=self._proxies_for(prepared.url or ""),
+                )
+                self._read_body(response, prepared)
+            except _TRANSPORT_ERRORS:
+                if not deadline.expired:
+                    raise
+            if deadline.expired:
+                raise requests.Timeout(
+                    f"the response took longer than the deadline of {self.deadline:g} s "
+                    "(connect, headers and body together)"
+                )
+        return response
 
     def send(
         self,
@@ -219,15 +259,7 @@ class HttpClient:
             self.rate_limiter.wait()
         stats.requests += 1
         try:
-            response = self.session.send(
-                prepared,
-                timeout=self.timeout,
-                allow_redirects=True,
-                stream=True,
-                proxies=self._proxies_for(prepared.url or ""),
-            )
-            self._read_body(response, prepared)
-            outcome = Outcome(response)
+            outcome = Outcome(self._send_bounded(prepared))
         except _TRANSPORT_ERRORS as error:
             outcome = Outcome(None, error)
         except requests.TooManyRedirects:
@@ -354,11 +386,19 @@ class HttpClient:
         prepared: requests.PreparedRequest,
     ) -> float:
         try:
-            return max(error_handler.backoff(outcome, attempt), 0.0)
+            seconds = error_handler.backoff(outcome, attempt)
         except WaitTooLong as error:
             raise ReadError(
                 str(error), url=self.masker.mask_url(prepared.url or ""), status=outcome.status
             ) from None
+        if not math.isfinite(seconds) or seconds > MAX_SINGLE_WAIT:
+            raise ReadError(
+                f"the backoff asked to wait {seconds:g} s, more than the {MAX_SINGLE_WAIT:g} s "
+                "one wait may last",
+                url=self.masker.mask_url(prepared.url or ""),
+                status=outcome.status,
+            )
+        return max(seconds, 0.0)
 
     def _failure(
         self,

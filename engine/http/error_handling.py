@@ -10,7 +10,9 @@ manifest says which with ``legacy_defaults``.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import math
 import random
 import re
 import time
@@ -68,7 +70,7 @@ class Outcome:
 
     def error_message(self) -> str:
         """The API's own error text, found under the usual keys of a JSON error body."""
-        found = _find_message(self.body)
+        found = find_message(self.body)
         if found:
             return found
         if self.error is not None:
@@ -78,14 +80,15 @@ class Outcome:
         return ""
 
 
-def _find_message(body: Any) -> str:
+def find_message(body: Any) -> str:
+    """The text under the usual error keys of a JSON body (``""`` when it has none)."""
     if isinstance(body, dict):
         for key in ERROR_MESSAGE_KEYS:
             if body.get(key):
-                return _find_message(body[key]) or str(body[key])
+                return find_message(body[key]) or str(body[key])
         return ""
     if isinstance(body, list):
-        return ", ".join(filter(None, (_find_message(item) or str(item) for item in body)))
+        return ", ".join(filter(None, (find_message(item) or str(item) for item in body)))
     if isinstance(body, str):
         return body
     return ""
@@ -142,9 +145,17 @@ def _jitter(range_seconds: float) -> float:
     return random.uniform(0, 2 * range_seconds) if range_seconds else 0.0
 
 
+DEFAULT_MAX_HEADER_WAIT = 600.0
+
+
 @dataclass(frozen=True)
 class WaitTimeFromHeader(BackoffStrategy):
-    """Wait the number of seconds (or until the HTTP date) a header such as Retry-After says."""
+    """Wait the number of seconds (or until the HTTP date) a header such as Retry-After says.
+
+    A header is the API's word, not the manifest's: a wait above ``max_wait`` (the manifest's
+    ``max_waiting_time_in_seconds``, else :data:`DEFAULT_MAX_HEADER_WAIT`) fails the request
+    instead of holding the sync, and a value that is not a number (``nan``) is ignored.
+    """
 
     header: str
     regex: re.Pattern[str] | None = None
@@ -157,15 +168,13 @@ class WaitTimeFromHeader(BackoffStrategy):
         value = _header_value(outcome, self.header, self.regex)
         if value is None:
             return None
-        seconds = _seconds_or_http_date(value)
-        if seconds is not None and self.max_wait is not None and seconds >= self.max_wait:
-            raise WaitTooLong(self.header, seconds, self.max_wait)
-        return seconds
+        return _capped(_seconds_or_http_date(value), self.header, value, self.max_wait)
 
 
 @dataclass(frozen=True)
 class WaitUntilTimeFromHeader(BackoffStrategy):
-    """Wait until the epoch timestamp a header names (e.g. X-RateLimit-Reset)."""
+    """Wait until the epoch timestamp a header names (e.g. X-RateLimit-Reset), capped like
+    :class:`WaitTimeFromHeader`."""
 
     header: str
     min_wait: float | None = None
@@ -179,25 +188,39 @@ class WaitUntilTimeFromHeader(BackoffStrategy):
         value = _header_value(outcome, self.header, self.regex)
         if value is None:
             return self.min_wait
-        try:
-            wait = float(value) - time.time()
-        except ValueError:
+        until = _header_number(value)
+        if until is None:
             return self.min_wait
+        wait = until - time.time()
         if self.min_wait is not None:
             wait = max(wait, self.min_wait)
         if wait < 0:
             return None
-        if self.max_wait is not None and wait >= self.max_wait:
-            raise WaitTooLong(self.header, wait, self.max_wait)
-        return wait
+        return _capped(wait, self.header, value, self.max_wait)
 
 
 class WaitTooLong(Exception):
-    def __init__(self, header: str, seconds: float, limit: float) -> None:
-        super().__init__(
-            f"the API asked to wait {seconds:.0f} s ({header}), more than the manifest's "
-            f"max_waiting_time_in_seconds of {limit:.0f} s"
+    """The API asked for a wait above the ceiling: the request fails rather than hang."""
+
+    def __init__(self, header: str, value: str, seconds: float, limit: float | None) -> None:
+        asked = f"{seconds:,.0f} s" if math.isfinite(seconds) else "forever"
+        ceiling = (
+            f"the manifest's max_waiting_time_in_seconds of {limit:,.0f} s"
+            if limit is not None
+            else f"the default ceiling of {DEFAULT_MAX_HEADER_WAIT:,.0f} s (raise it with the "
+            "backoff strategy's max_waiting_time_in_seconds)"
         )
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        super().__init__(f"the API asked to wait {asked} ({header}: {shown}), more than {ceiling}")
+
+
+def _capped(seconds: float | None, header: str, value: str, limit: float | None) -> float | None:
+    if seconds is None:
+        return None
+    ceiling = DEFAULT_MAX_HEADER_WAIT if limit is None else limit
+    if seconds >= ceiling:
+        raise WaitTooLong(header, value, seconds, limit)
+    return seconds
 
 
 def _header_value(outcome: Outcome, header: str, regex: re.Pattern[str] | None) -> str | None:
@@ -210,15 +233,26 @@ def _header_value(outcome: Outcome, header: str, regex: re.Pattern[str] | None) 
     return value
 
 
-def _seconds_or_http_date(value: str) -> float | None:
+def _header_number(value: str) -> float | None:
+    """``value`` as a number: ``inf`` and numbers past float range are infinite (too long to
+    wait), ``nan`` is no number at all."""
     try:
-        return max(float(value), 0.0)
+        number = float(value)
     except ValueError:
-        pass
+        return None
+    return None if math.isnan(number) else number
+
+
+def _seconds_or_http_date(value: str) -> float | None:
+    number = _header_number(value)
+    if number is not None:
+        return max(number, 0.0)
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
     return max(moment.timestamp() - time.time(), 0.0)
 
 
