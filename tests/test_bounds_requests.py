@@ -49,9 +49,9 @@ def test_a_wait_header_above_the_default_ceiling_fails_naming_the_wait(
     api_server.add_collection("/items", [{"id": 1}])
     waits: list[float] = []
     handler = HEADER_WAIT.format(strategy="WaitTimeFromHeader", extra="")
-    if value == "-inf":  # a wait in the past is no wait: the retry goes at once
+    if value == "-inf":  # a wait in the past is no wait: the default backoff applies
         assert _read(api_server.url, handler, waits) == [{"id": 1}]
-        assert not any(waits)
+        assert waits == [1.0]
         return
     with pytest.raises(ReadError) as caught:
         _read(api_server.url, handler, waits)
@@ -156,7 +156,7 @@ def test_the_oauth_token_request_has_the_same_deadline(api_server: ApiServer) ->
         token_refresh_endpoint: "{token_server.url}/token"
         client_id: id
         client_secret: secret
-        refresh_token: refresh
+        refresh_token: r3fr3sh-t0ken
         """
         source = load_source(modern(api_server.url, authenticator=authenticator), {}, deadline=1.0)
         with pytest.raises(ReadError, match="OAuth token refresh failed: Timeout"):
@@ -196,7 +196,7 @@ def test_an_oversized_token_response_is_refused(api_server: ApiServer) -> None:
     token_refresh_endpoint: "{api_server.url}/token"
     client_id: id
     client_secret: secret
-    refresh_token: refresh
+    refresh_token: r3fr3sh-t0ken
     """
     source = load_source(modern(api_server.url, authenticator=authenticator), {})
     source.client.max_response_bytes = 100_000
