@@ -259,3 +259,43 @@ def test_a_component_the_reference_cannot_build_names_its_path(items, tmp_path):
     )
     with pytest.raises(ManifestError, match=r"record_selector\.extractor: the reference runtime"):
         load_source(_write(tmp_path, text), {"token": "t" * 8}).streams  # noqa: B018
+
+
+def test_a_custom_retriever_runs_the_reference_stream_and_state_follows_the_data(
+    api_server, tmp_path
+):
+    def items(request):
+        day = f"2024-01-0{len(api_server.requests)}"
+        return Response(200, {"data": [{"id": 1, "updated_at": f"{day}T12:00:00Z"}]})
+
+    api_server.add_route("GET", "/items", items)
+    text = modern(
+        api_server.url,
+        extra_stream="incremental_sync:\n  type: DatetimeBasedCursor\n  cursor_field: updated_at\n"
+        "  datetime_format: '%Y-%m-%dT%H:%M:%SZ'\n  start_datetime: '2024-01-01T00:00:00Z'\n"
+        "  end_datetime: '2024-01-02T23:59:59Z'\n  step: P1D\n  cursor_granularity: PT1S",
+    ).replace(
+        "      type: SimpleRetriever",
+        "      type: CustomRetriever\n      class_name: components.Retriever",
+    )
+    source = load_source(_write(tmp_path, text), {"token": "t" * 8})
+    stream = source.streams["items"]
+    slices = stream.slices(None)
+    assert [s["start_time"][:10] for s in slices] == ["2024-01-01", "2024-01-02"]
+    first = list(stream.read_slice(slices[0]))
+    assert first == [{"id": 1, "updated_at": "2024-01-01T12:00:00Z", "by_retriever": True}]
+    stream.cursor.close_slice(slices[0])
+    # The state covers the first slice only: never past its end while the second is unread.
+    assert "2024-01-01T12:00:00Z" <= stream.cursor.state()["updated_at"] <= "2024-01-01T23:59:59Z"
+    assert isinstance(_seen("retriever")[0]["stream_slice"], StreamSlice)
+    source.close()
+
+
+def test_a_custom_incremental_cursor_is_refused_as_the_reference_refuses_it(items, tmp_path):
+    text = modern(
+        items.url,
+        extra_stream="incremental_sync: {type: CustomIncrementalSync, "
+        "class_name: components.Transformation, cursor_field: updated_at}",
+    )
+    with pytest.raises(ManifestError, match="the reference runtime cannot build the stream"):
+        load_source(_write(tmp_path, text), {"token": "t" * 8}).streams  # noqa: B018

@@ -97,6 +97,42 @@ class CustomBuilder:
             )
         return adapt(self.ctx, self.reference_component(definition, path, **kwargs))
 
+    def stream(self, definition: dict, path: str, fields: dict[str, Any]) -> Any:
+        """A stream with a custom retriever or incremental cursor, run by the reference
+        (:mod:`engine.custom.streams` says why); ``fields`` are the stream's name, keys and
+        schema as this engine reads them."""
+        from engine.custom.streams import ReferenceRetriever, ReferenceStreamCursor
+        from engine.stream import Stream
+
+        for custom in _custom_parts(definition):
+            self.load(custom, path)
+        client = self.ctx.client
+        try:
+            reference = self.reference
+        except MissingExtraError as error:
+            first = next(iter(_custom_parts(definition)))
+            raise _missing_cdk(self.ctx, first, path, str(first["class_name"]), error) from None
+        cursor = ReferenceStreamCursor(
+            reference, definition, self.ctx.masker, (client.timeout, client.max_response_bytes)
+        )
+        try:
+            cursor.built()
+        except Exception as error:  # the connector's own code may raise anything
+            raise self.ctx.error(
+                f"the reference runtime cannot build the stream: {type(error).__name__}: "
+                f"{self.ctx.masker.mask(str(error))}",
+                definition,
+                None,
+                path,
+            ) from None
+        return Stream(
+            retriever=ReferenceRetriever(cursor),  # type: ignore[arg-type]
+            slicer=cursor,
+            cursor_field=[cursor.cursor_field] if cursor.cursor_field else [],
+            load_schema=lambda: dict(cursor.built().get_json_schema()),
+            **fields,
+        )
+
     def reference_component(self, definition: dict, path: str, **kwargs: Any) -> Any:
         """The component as the reference's factory builds it; its errors name the path."""
         try:
@@ -159,6 +195,18 @@ def _kwargs_for(definition: dict, given: dict[str, Any]) -> dict[str, Any]:
     if kind in ("CustomRequester", "CustomAuthenticator"):
         kwargs.setdefault("name", name)
     return kwargs
+
+
+def _custom_parts(definition: Any) -> list[dict]:
+    """Every custom component (a mapping with ``class_name``) inside a definition."""
+    if isinstance(definition, dict):
+        own = [definition] if definition.get("class_name") else []
+        return own + [
+            p for k, v in definition.items() if k != "$parameters" for p in _custom_parts(v)
+        ]
+    if isinstance(definition, list):
+        return [p for item in definition for p in _custom_parts(item)]
+    return []
 
 
 def _parents(definition_component: Any) -> tuple[str, ...]:

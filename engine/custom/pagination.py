@@ -32,12 +32,15 @@ class ReferenceStrategy(Strategy):
     def next_token(self, info: PageInfo, current: Any) -> Any:
         if info.page.response is None:
             return None
-        return self.component.next_page_token(
-            response=info.page.response,
-            last_page_size=info.raw_count,
-            last_record=_last_record(info),
-            last_page_token_value=current,
-        )
+        try:
+            return self.component.next_page_token(
+                response=info.page.response,
+                last_page_size=info.raw_count,
+                last_record=_last_record(info),
+                last_page_token_value=current,
+            )
+        except Exception as error:
+            raise values.failure(self.component, error) from None
 
 
 class ReferencePaginator(Paginator):

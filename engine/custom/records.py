@@ -29,7 +29,10 @@ class ReferenceExtractor(Extractor):
         self.component = component
 
     def extract_response(self, response: requests.Response) -> list:
-        return [values.plain(r) for r in self.component.extract_records(response)]
+        try:
+            return [values.plain(r) for r in self.component.extract_records(response)]
+        except Exception as error:
+            raise values.failure(self.component, error) from None
 
     def extract(self, body: Any) -> list:
         """Only a body at hand (an async job's download): it becomes the response's content."""
@@ -47,13 +50,16 @@ class ReferenceRecordFilter:
         self.component = component
 
     def filter_page(self, records: Iterable[Record], context: Mapping[str, Any]) -> list[Record]:
-        kept = self.component.filter_records(
-            list(records),
-            stream_state=dict(context.get("stream_state") or {}),
-            stream_slice=values.stream_slice(context.get("stream_slice") or {}),
-            next_page_token=context.get("next_page_token"),
-        )
-        return [values.plain(r) for r in kept]
+        try:
+            kept = self.component.filter_records(
+                list(records),
+                stream_state=dict(context.get("stream_state") or {}),
+                stream_slice=values.stream_slice(context.get("stream_slice") or {}),
+                next_page_token=context.get("next_page_token"),
+            )
+            return [values.plain(r) for r in kept]
+        except Exception as error:
+            raise values.failure(self.component, error) from None
 
     def keep(self, record: Record, context: Mapping[str, Any]) -> bool:
         return bool(self.filter_page([record], context))
@@ -68,12 +74,15 @@ class ReferenceTransformation:
         self.config = config
 
     def __call__(self, record: Record, context: Mapping[str, Any]) -> Record | None:
-        self.component.transform(
-            record,
-            config=self.config,
-            stream_state=dict(context.get("stream_state") or {}),
-            stream_slice=values.stream_slice(context.get("stream_slice") or {}),
-        )
+        try:
+            self.component.transform(
+                record,
+                config=self.config,
+                stream_state=dict(context.get("stream_state") or {}),
+                stream_slice=values.stream_slice(context.get("stream_slice") or {}),
+            )
+        except Exception as error:
+            raise values.failure(self.component, error) from None
         return record
 
 

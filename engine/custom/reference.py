@@ -47,6 +47,30 @@ class ReferenceFactory:
         }
         return self._factory.create_component(model, prepared, self.config, **kwargs)
 
+    def stream(self, definition: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
+        """The reference's whole stream, starting from ``state`` (its own state manager)."""
+        factory_module = _cdk("airbyte_cdk.sources.declarative.parsers.model_to_component_factory")
+        models = _cdk("airbyte_cdk.models")
+        manager = _cdk("airbyte_cdk.sources.connector_state_manager").ConnectorStateManager
+        name = str(definition.get("name") or "")
+        messages = []
+        if state:
+            messages.append(
+                models.AirbyteStateMessage(
+                    type=models.AirbyteStateType.STREAM,
+                    stream=models.AirbyteStreamState(
+                        stream_descriptor=models.StreamDescriptor(name=name),
+                        stream_state=models.AirbyteStateBlob(**state),
+                    ),
+                )
+            )
+        factory = factory_module.ModelToComponentFactory(
+            disable_cache=True, connector_state_manager=manager(messages)
+        )
+        prepared = self._prepared(definition)
+        model = getattr(self._models, str(prepared["type"]))
+        return factory.create_component(model, prepared, self.config)
+
     def model(self, definition: Mapping[str, Any]) -> Any:
         """The reference's pydantic model of a definition (what it hands some components)."""
         prepared = self._prepared(definition)

@@ -28,8 +28,11 @@ class ReferencePartitionRouter(PartitionRouter):
     def iter_partitions(self, parent_state: Mapping[str, Any]) -> Iterator[Slice]:
         if parent_state:
             self.component.set_initial_state({"parent_state": dict(parent_state)})
-        for stream_slice in self.component.stream_slices():
-            yield values.our_slice(stream_slice)
+        try:
+            for stream_slice in self.component.stream_slices():
+                yield values.our_slice(stream_slice)
+        except Exception as error:
+            raise values.failure(self.component, error) from None
 
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         kwargs = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.errors import EngineError, ReadError
 from engine.slicing.router import EXTRA_FIELDS
 
 # The default partition_field_start / partition_field_end of a date cursor.
@@ -55,3 +56,15 @@ def plain(value: Any) -> dict[str, Any]:
     if isinstance(data, Mapping):
         return dict(data)
     return value if type(value) is dict else dict(value)
+
+
+def failure(component: Any, error: Exception) -> Exception:
+    """An exception a custom component raised, as a read error naming its class (our own
+    errors pass through: they already say what happened)."""
+    if isinstance(error, EngineError):
+        return error
+    kind = type(component)
+    return ReadError(
+        f"custom component {kind.__module__}.{kind.__qualname__} failed: "
+        f"{type(error).__name__}: {error}"
+    )

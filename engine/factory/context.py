@@ -223,8 +223,15 @@ class BuildContext:
 
     def custom(self, definition: dict, path: str, **kwargs: Any) -> Any:
         """A user's class (``class_name``): see :mod:`engine.custom` for what may load and how."""
+        return self._custom_builder().build(definition, path, **kwargs)
+
+    def reference_stream(self, definition: dict, path: str, fields: dict[str, Any]) -> Any:
+        """A stream whose retriever or cursor is custom, run whole by airbyte-cdk."""
+        return self._custom_builder().stream(definition, path, fields)
+
+    def _custom_builder(self) -> Any:
         if self._custom is None:
             from engine.custom import CustomBuilder
 
             self._custom = CustomBuilder(self)
-        return self._custom.build(definition, path, **kwargs)
+        return self._custom

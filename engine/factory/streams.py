@@ -34,6 +34,9 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
         for i, t in enumerate(d.get("transformations") or [])
     ]
     retriever_def = d["retriever"]
+    if _runs_in_reference(d):
+        fields = {"name": name, "primary_key": primary_key(ctx, d, path)}
+        return ctx.reference_stream(d, path, fields)
     build_retriever = _RETRIEVERS.get(retriever_def["type"])
     if build_retriever is None:
         retriever = ctx.build(retriever_def, f"{path}.retriever")
@@ -70,6 +73,14 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
     if migrations:
         return MigratingStream(state_migrations=migrations, **fields)
     return Stream(**fields)
+
+
+def _runs_in_reference(d: dict) -> bool:
+    """A custom retriever or incremental cursor: the reference runs the whole stream."""
+    incremental = d.get("incremental_sync") or {}
+    return d["retriever"]["type"] == "CustomRetriever" or (
+        isinstance(incremental, dict) and str(incremental.get("type", "")).startswith("Custom")
+    )
 
 
 @builds("StateDelegatingStream")

@@ -1,0 +1,160 @@
+"""Streams whose retriever or incremental cursor is custom: the reference runs the whole stream.
+
+Why the whole stream: a custom retriever (a ``SimpleRetriever`` subclass) owns the request loop
+and a custom incremental cursor owns the slices and the state; an adapter would have to
+re-implement what the subclass changes. So the reference's factory builds the stream
+(``DefaultStream``), and this engine drives it as it drives its own: the reference's partitions
+are our slices, each slice's records come from its partition's ``read()``, every record is
+shown to the reference's cursor and a slice is closed only after all its records have been
+handed on, so the state we save (the reference cursor's ``state``) never runs ahead of the data.
+Our other guarantees are kept around it: each HTTP session the stream holds gets this engine's
+timeout and response size limit, and every error is masked and names the stream and slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from engine.custom import values
+from engine.custom.reference import ReferenceFactory
+from engine.errors import EngineError, ReadError
+from engine.http.client import RequestStats
+from engine.secrets import SecretMasker
+from engine.slicing.base import Cursor, Slice
+
+
+class ReferenceStreamCursor(Cursor):
+    """The slices and state of a stream the reference runs (see the module docstring)."""
+
+    def __init__(
+        self,
+        reference: ReferenceFactory,
+        definition: Mapping[str, Any],
+        masker: SecretMasker,
+        limits: tuple[tuple[float, float], int],
+    ) -> None:
+        self.reference = reference
+        self.definition = definition
+        self.masker = masker
+        self.limits = limits
+        self._initial: dict[str, Any] = {}
+        self._stream: Any = None
+        self._partitions: list[tuple[Slice, Any]] = []
+        self.cursor_field = str(definition.get("incremental_sync", {}).get("cursor_field") or "")
+
+    def built(self, state: Mapping[str, Any] | None = None) -> Any:
+        """The reference's stream, built with ``state`` as its starting state."""
+        if self._stream is None or state is not None:
+            self._stream = self.reference.stream(self.definition, dict(state or {}))
+            guard_sessions(self._stream, *self.limits)
+        return self._stream
+
+    def set_initial_state(self, state: Mapping[str, Any]) -> None:
+        self._initial = dict(state or {})
+        self._stream = None
+
+    def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
+        stream = self.built(dict(state) if state else self._initial)
+        self._partitions = [
+            (values.our_slice(p.to_slice() or {}), p) for p in stream.generate_partitions()
+        ]
+        return [dict(our) for our, _ in self._partitions]
+
+    def partition(self, stream_slice: Mapping[str, Any]) -> Any:
+        for our, partition in self._partitions:
+            if our == dict(stream_slice):
+                return partition
+        raise ReadError(f"slice {dict(stream_slice)!r} is not one of the stream's slices")
+
+    def read(self, stream_slice: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        partition = self.partition(stream_slice)
+        cursor = self.built().cursor
+        for record in partition.read():
+            cursor.observe(record)
+            yield values.plain(record)
+
+    def close_slice(self, stream_slice: Mapping[str, Any]) -> None:
+        self.built().cursor.close_partition(self.partition(stream_slice))
+
+    def state(self) -> dict[str, Any]:
+        if not self.cursor_field or self._stream is None:
+            return {}
+        return dict(self._stream.cursor.state or {})
+
+
+class ReferenceRetriever:
+    """Reads one slice of a reference-run stream; errors are masked ``ReadError`` s."""
+
+    def __init__(self, cursor: ReferenceStreamCursor) -> None:
+        self.cursor = cursor
+        self.slicer = cursor
+
+    def read_slice(
+        self, stream_slice: Mapping[str, Any], stats: RequestStats
+    ) -> Iterator[dict[str, Any]]:
+        try:
+            for record in self.cursor.read(stream_slice):
+                stats.records += 1
+                yield record
+        except EngineError:
+            raise
+        except Exception as error:  # the connector's own code may raise anything
+            message = self.cursor.masker.mask(f"{type(error).__name__}: {error}")
+            raise ReadError(f"the reference runtime failed: {message}") from None
+
+
+class _BoundedAdapter(HTTPAdapter):
+    """This engine's timeout and response size limit on a session we do not drive."""
+
+    def __init__(self, timeout: tuple[float, float], max_bytes: int) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        response = super().send(request, **kwargs)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response.close()
+            raise ReadError(
+                f"the response is {int(declared):,} bytes, more than the limit of "
+                f"{self.max_bytes:,} bytes"
+            )
+        return response
+
+
+def guard_sessions(root: Any, timeout: tuple[float, float], max_bytes: int) -> None:
+    """Mount the bounded adapter on every ``requests.Session`` reachable from ``root``."""
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen or isinstance(node, (str, bytes, int, float, bool, type(None))):
+            continue
+        seen.add(id(node))
+        if isinstance(node, requests.Session):
+            adapter = _BoundedAdapter(timeout, max_bytes)
+            node.mount("https://", adapter)
+            node.mount("http://", adapter)
+            continue
+        if isinstance(node, Mapping):
+            pending.extend(node.values())
+        elif isinstance(node, (list, tuple, set)):
+            pending.extend(node)
+        elif hasattr(node, "__dict__") and type(node).__module__.split(".")[0] in (
+            "airbyte_cdk",
+            *_connector_modules(node),
+        ):
+            pending.extend(vars(node).values())
+
+
+def _connector_modules(node: Any) -> tuple[str, ...]:
+    """A connector's own objects are walked too (they subclass airbyte-cdk's)."""
+    module = type(node).__module__.split(".")[0]
+    return (module,) if module in ("components",) or module.startswith("source_") else ()
