@@ -16,7 +16,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from support.api_server import ApiServer, DateFilter
+from support.api_collections import RecordCollection
+from support.api_server import ApiServer, DateFilter, Pagination, RecordedRequest, Response
 from support.slicing_manifests import daily_records, date_cursor, modern, modern_stream
 
 from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
@@ -94,6 +95,10 @@ def manifest(api_server: ApiServer, tmp_path: Path) -> Path:
     api_server.add_collection(
         "/events", daily_records(DAY0, DAYS), date_filter=DateFilter("updated_at")
     )
+    return _write_manifest(api_server, tmp_path)
+
+
+def _write_manifest(api_server: ApiServer, tmp_path: Path) -> Path:
     end = f"{KEYS[-1]}T23:59:59Z"
     cursor = date_cursor("2024-01-01T00:00:00Z", end, step="P1D", cursor_granularity="PT1S")
     stream = modern_stream(api_server.url, "events", "/events", incremental=cursor, retries=False)
@@ -176,3 +181,30 @@ def test_a_lease_of_a_run_that_stopped_heartbeating_is_taken_over_whatever_its_s
         time.sleep(max(0.0, lapses - time.monotonic()) + 0.1)
         assert _backfill(manifest, tmp_path, instance, lease_wait_seconds=0).success
         assert instance.get_run_by_id(killed.run_id).status == DagsterRunStatus.STARTED
+
+
+def test_a_run_longer_than_its_lease_ttl_keeps_its_partitions(
+    api_server: ApiServer, tmp_path: Path, store: StateStore
+) -> None:
+    """The API answers one day slowly (6 TTLs); meanwhile another owner tries to take it."""
+    collection = RecordCollection(
+        daily_records(DAY0, DAYS),
+        api_server.url,
+        Pagination("none"),
+        "data",
+        DateFilter("updated_at"),
+    )
+    intruder_refused: list[list[str]] = []
+
+    def slow_day_three(request: RecordedRequest) -> Response:
+        if (request.param("updated_since") or "").startswith(KEYS[2]):
+            time.sleep(1.5)
+            intruder_refused.append(store.acquire_leases("shop", "events", [KEYS[2]], "other", 5))
+        return collection(request)
+
+    api_server.add_route("GET", "/events", slow_day_three)
+    manifest = _write_manifest(api_server, tmp_path)
+    with dg.instance_for_test() as instance:
+        result = _backfill(manifest, tmp_path, instance, lease_ttl_seconds=0.25)
+    assert result.success
+    assert intruder_refused == [[KEYS[2]]]
