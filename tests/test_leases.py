@@ -40,10 +40,10 @@ def store(tmp_path: Path) -> StateStore:
 def test_a_heartbeat_keeps_a_lease_past_its_ttl_and_a_silent_holder_loses_it(
     store: StateStore,
 ) -> None:
-    with LeaseKeeper(store, "shop", "events", "run-a", ttl_seconds=0.4) as alive:
+    with LeaseKeeper(store, "shop", "events", "run-a", ttl_seconds=1.0) as alive:
         assert alive.acquire(["p1"]) == []
-        time.sleep(1.2)  # three TTLs: only the heartbeat keeps the lease
-        assert store.acquire_leases("shop", "events", ["p1"], "run-b", 0.4) == ["p1"]
+        time.sleep(3.0)  # three TTLs: only the heartbeat keeps the lease
+        assert store.acquire_leases("shop", "events", ["p1"], "run-b", 1.0) == ["p1"]
         alive.check(["p1"])
     assert store.lease_owner("shop", "events", "p1") is None  # released on exit
 
@@ -75,7 +75,7 @@ def test_claims_come_free_partitions_first_then_held_ones_after_a_bounded_wait(
     started = time.monotonic()
     with pytest.raises(LeasesHeld) as held:
         next(claims)
-    assert 0.25 < time.monotonic() - started < 2
+    assert 0.25 < time.monotonic() - started < 10
     assert held.value.holders == {"b": "other-run", "d": "other-run"}
     assert "b (held by other-run), d (held by other-run)" in str(held.value)
 
@@ -172,13 +172,13 @@ def test_a_lease_of_a_run_that_stopped_heartbeating_is_taken_over_whatever_its_s
 
     with dg.instance_for_test() as instance:
         killed = create_run_for_test(instance, status=DagsterRunStatus.STARTED)
-        # The killed run's last heartbeat left a lease with a short life: it lapses unrenewed.
-        lapses = time.monotonic() + 4
-        assert store.acquire_leases("shop", "events", KEYS, killed.run_id, 4) == []
+        assert store.acquire_leases("shop", "events", KEYS, killed.run_id, 60) == []
         refused = _backfill(manifest, tmp_path, instance, lease_wait_seconds=0)
         assert not refused.success
         assert f"held by {killed.run_id}" in str(refused.get_step_failure_events()[0])
-        time.sleep(max(0.0, lapses - time.monotonic()) + 0.1)
+        # Its last heartbeat, then it was killed: the lease lapses unrenewed.
+        assert store.renew_leases("shop", "events", KEYS, killed.run_id, 0.01) == []
+        time.sleep(0.05)
         assert _backfill(manifest, tmp_path, instance, lease_wait_seconds=0).success
         assert instance.get_run_by_id(killed.run_id).status == DagsterRunStatus.STARTED
 
@@ -198,13 +198,13 @@ def test_a_run_longer_than_its_lease_ttl_keeps_its_partitions(
 
     def slow_day_three(request: RecordedRequest) -> Response:
         if (request.param("updated_since") or "").startswith(KEYS[2]):
-            time.sleep(1.5)
+            time.sleep(3.0)
             intruder_refused.append(store.acquire_leases("shop", "events", [KEYS[2]], "other", 5))
         return collection(request)
 
     api_server.add_route("GET", "/events", slow_day_three)
     manifest = _write_manifest(api_server, tmp_path)
     with dg.instance_for_test() as instance:
-        result = _backfill(manifest, tmp_path, instance, lease_ttl_seconds=0.25)
+        result = _backfill(manifest, tmp_path, instance, lease_ttl_seconds=0.5)
     assert result.success
     assert intruder_refused == [[KEYS[2]]]

@@ -155,9 +155,7 @@ class LeaseKeeper:
             held = list(self._held)
         if not held:
             return
-        lost = self.store.acquire_leases(
-            self.source, self.stream, held, self.owner, self.ttl_seconds
-        )
+        lost = self.store.renew_leases(self.source, self.stream, held, self.owner, self.ttl_seconds)
         with self._guard:
             for partition in lost:
                 self._held.pop(partition, None)

@@ -425,6 +425,26 @@ class StateStore:
                 )
             ]
 
+    def renew_leases(
+        self, source: str, stream: str, partitions: Sequence[str], owner: str, ttl_seconds: float
+    ) -> list[str]:
+        """Extend ``owner``'s leases of ``partitions`` by ``ttl_seconds`` from now; return the
+        partitions it no longer holds (taken over after they lapsed). One UPDATE per 500."""
+        table = self._lease
+        expires_at = datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
+        kept: set[str] = set()
+        with self._transaction(f"renewing leases of {source}/{stream}") as connection:
+            for chunk in _chunks(partitions):
+                mine = (
+                    table.c.source == source,
+                    table.c.stream == stream,
+                    table.c.partition.in_(chunk),
+                    table.c.owner == owner,
+                )
+                connection.execute(sa.update(table).where(*mine).values(expires_at=expires_at))
+                kept.update(connection.execute(sa.select(table.c.partition).where(*mine)).scalars())
+        return [partition for partition in partitions if partition not in kept]
+
     def lease_owner(self, source: str, stream: str, partition: str) -> str | None:
         """Who holds the unexpired lease of a partition, if anyone."""
         table = self._lease
