@@ -327,6 +327,8 @@ class _Run:
                 yield batch
                 batch = []
         self.log.unit_done(unit.stats.records)
+        for warning in self.stream.take_warnings():  # e.g. cursor values that do not parse
+            self.context.log.warning(self.source.masker.mask(warning))
         unit.state = self._unit_state(unit)
         unit.seconds = time.monotonic() - unit.started
         if batch:

@@ -360,7 +360,11 @@ class InterpolatedString:
     """A manifest string compiled once and evaluated many times.
 
     ``default`` (itself a template) is used when the string renders empty or reads an attribute
-    of an undefined value; with no default such a render evaluates to ``None``.
+    of an undefined value. With no default such a render is ``""``, as in the reference runner,
+    whose interpolated strings fall back to their own text: a missing key renders as nothing,
+    and so does the fallback (``"{{ stream_partition['id'] }}"`` without an ``id`` is ``""``).
+    Inside a mapping (query parameters, headers, bodies) an empty value is ``None`` instead,
+    which leaves the entry out; see :func:`_evaluate_leaf`.
     """
 
     __slots__ = (
@@ -413,7 +417,8 @@ class InterpolatedString:
         """Render with ``config``, the component's parameters and ``context``, then coerce."""
         if self.is_constant and self.raw:
             return self._constant_value(valid_types)
-        return self._evaluate(_variables(config, self._parameters, context), valid_types)
+        variables = _variables(config, self._parameters, context)
+        return self._evaluate(variables, valid_types, empty="")
 
     def eval_str(self, config: Mapping[str, Any] | None, /, **context: Any) -> str:
         """The rendered text without literal coercion (``""`` when nothing renders)."""
@@ -431,16 +436,20 @@ class InterpolatedString:
         return _choose(self.raw, self._constant, valid_types)
 
     def _evaluate(
-        self, variables: dict[str, Any] | None, valid_types: tuple[type, ...] | None
+        self,
+        variables: dict[str, Any] | None,
+        valid_types: tuple[type, ...] | None,
+        empty: str | None = None,
     ) -> Any:
-        """Steps 3-5 of the format's algorithm; ``variables`` may be None for constants."""
+        """Steps 3-5 of the format's algorithm; ``variables`` may be None for constants.
+        ``empty`` is the value of an empty render when there is no default."""
         if self.is_constant and self.raw:
             return self._constant_value(valid_types)
         text = self._render_or_empty(variables)  # type: ignore[arg-type]
         if text:
             return literal(text, valid_types)
         if self._default is None:
-            return None
+            return empty
         return literal(self._render_default(variables), valid_types)  # type: ignore[arg-type]
 
     def _render_or_empty(self, variables: dict[str, Any]) -> str:

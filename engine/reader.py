@@ -159,9 +159,12 @@ def read_messages(
                 yield protocol.record(name, event.record or {})
                 if incremental and interval and count % interval == 0 and cursor is not None:
                     yield protocol.state(name, cursor.state(), {**states, name: cursor.state()})
-            elif incremental and cursor is not None:
-                states[name] = cursor.state()
-                yield protocol.state(name, states[name], states, record_count=count)
+            else:
+                for warning in stream.take_warnings():
+                    yield protocol.log(source.masker.mask(warning), "WARN")
+                if incremental and cursor is not None:
+                    states[name] = cursor.state()
+                    yield protocol.state(name, states[name], states, record_count=count)
         if incremental and not slices:
             yield protocol.state(name, states.get(name, {}), states)
         yield protocol.log(f"Read {count} records from {name} stream")

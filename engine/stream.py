@@ -79,6 +79,11 @@ class Stream:
                 text = f"stream {self.name!r}{where}: {warning}"
                 logger.warning("%s", self.mask(text) if self.mask else text)
 
+    def take_warnings(self) -> list[str]:
+        """Warnings of the read so far (records whose cursor value did not parse), each once."""
+        cursor = self.cursor
+        return [f"stream {self.name!r}: {w}" for w in cursor.take_warnings()] if cursor else []
+
     def read_records(self, state: Mapping[str, Any] | None = None) -> Iterator[dict]:
         """Every record of every slice, sequentially (the simple Python API)."""
         for stream_slice in self.slices(state):

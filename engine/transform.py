@@ -36,7 +36,7 @@ class AddFields:
         for added in self.fields:
             valid = (_VALUE_TYPES[added.value_type],) if added.value_type in _VALUE_TYPES else None
             value = added.value.eval(self.config, valid_types=valid, record=record, **context)
-            if valid and value is not None and not isinstance(value, valid):
+            if valid and value not in (None, "") and not isinstance(value, valid):
                 value = _cast(value, added.value_type or "")
             if self.condition is not None and not self.condition.eval(
                 self.config, record=record, value=value, path=list(added.path), **context

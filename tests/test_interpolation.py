@@ -104,13 +104,19 @@ def test_literal_passes_non_text_through() -> None:
     assert literal(5) == 5  # type: ignore[arg-type]
 
 
-def test_missing_values_evaluate_to_none_without_default() -> None:
-    assert render("{{ config.missing }}") is None
-    assert render("{{ config['missing'] }}") is None
-    assert render("{{ config.missing.deeper }}") is None  # UndefinedError is caught
-    assert render("{{ config.empty }}") is None
-    assert render("") is None
-    assert render("{{ nobody }}") is None
+def test_missing_values_render_empty_without_default() -> None:
+    """The reference runner's strings fall back to their own text, which renders "" again."""
+    assert render("{{ config.missing }}") == ""
+    assert render("{{ config['missing'] }}") == ""
+    assert render("{{ config.missing.deeper }}") == ""  # UndefinedError is caught
+    assert render("{{ config.empty }}") == ""
+    assert render("") == ""
+    assert render("{{ nobody }}") == ""
+
+
+def test_missing_values_inside_mappings_leave_the_entry_out() -> None:
+    mapping = InterpolatedMapping({"a": "{{ config.missing }}", "b": "{{ config.page_size }}"})
+    assert mapping.eval(CONFIG) == {"b": 10}
 
 
 def test_missing_value_inside_text_renders_empty() -> None:
@@ -367,7 +373,7 @@ def test_sanitize_url_camel_case_and_uuid() -> None:
 
 
 def test_range_is_not_available() -> None:
-    assert render("{{ range(3) | list }}") is None
+    assert render("{{ range(3) | list }}") == ""
 
 
 # --- filters --------------------------------------------------------------------------------------
@@ -402,7 +408,7 @@ def test_regex_filters() -> None:
     assert render("{{ link | regex_search('<(.*)>') }}", link=link) == (
         "https://api.example.com/x?page=2"
     )
-    assert render("{{ link | regex_search('nothing(here)') }}", link=link) is None
+    assert render("{{ link | regex_search('nothing(here)') }}", link=link) == ""
     assert render("{{ 'a-b-c' | regex_replace('-', '_') }}") == "a_b_c"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from engine.datetimes import parse_datetime
+from engine.datetimes import DatetimeFormatError, parse_datetime, parse_iso_datetime
 from engine.errors import ConfigError, ReadError
 from engine.http.client import HttpClient
 from engine.http.options import EMPTY, RequestOption, RequestOptions
@@ -117,11 +117,35 @@ class OAuth(Authenticator):
         if value is None:
             return started + 3600
         if self.expiry_date_format:
-            return parse_datetime(str(value), self.expiry_date_format).timestamp()
+            return expiry_timestamp(value, self.expiry_date_format)
         try:
             return started + float(value)
         except (TypeError, ValueError):
             return started + 3600
+
+
+def expiry_timestamp(value: Any, declared_format: str) -> float:
+    """When a token expires, from the moment the token endpoint names (epoch seconds).
+
+    As leniently as the reference runner reads it: the declared ``token_expiry_date_format``
+    first, then ISO 8601 with any offset (or none: UTC), then epoch seconds.
+    """
+    text = str(value).strip()
+    try:
+        return parse_datetime(text, declared_format).timestamp()
+    except DatetimeFormatError:
+        pass
+    try:
+        return parse_iso_datetime(text).timestamp()
+    except DatetimeFormatError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ReadError(
+            f"the OAuth token expiry {text[:40]!r} matches neither token_expiry_date_format "
+            f"{declared_format!r}, ISO 8601 nor epoch seconds"
+        ) from None
 
 
 @dataclass

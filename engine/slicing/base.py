@@ -13,6 +13,34 @@ from typing import Any
 
 from engine.http.options import EMPTY, RequestOptions
 
+# At most this many distinct unparsable cursor values are reported per stream and read.
+MAX_UNPARSABLE_REPORTED = 10
+
+
+class UnparsableValues:
+    """Cursor values of records that did not parse: each is reported once (the record is kept,
+    and the state does not move past it, as in the reference runner). Shared by the per-partition
+    copies of a cursor, so a read reports each value once."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._pending: list[str] = []
+
+    def note(self, field: str, value: Any) -> None:
+        text = repr(value)[:80]
+        if text in self._seen or len(self._seen) >= MAX_UNPARSABLE_REPORTED:
+            return
+        self._seen.add(text)
+        self._pending.append(
+            f"the cursor field {field!r} holds {text}, which does not parse: the record is "
+            "emitted and the state does not move past it"
+        )
+
+    def take(self) -> list[str]:
+        taken, self._pending = self._pending, []
+        return taken
+
+
 Slice = dict[str, Any]
 
 # Slice keys that carry information for templates but do not identify a partition.
@@ -49,6 +77,10 @@ class Cursor(Slicer):
 
     def observe(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> None:
         """Note a record read in ``stream_slice``."""
+
+    def take_warnings(self) -> list[str]:
+        """Warnings met since the last call (cursor values that did not parse), then forgotten."""
+        return []
 
     def close_slice(self, stream_slice: Mapping[str, Any]) -> None:
         """All records of ``stream_slice`` were emitted; fold its cursor into the state."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.errors import ReadError
 from engine.http.options import EMPTY, RequestOption, RequestOptions
-from engine.slicing.base import Cursor, Slice
+from engine.slicing.base import Cursor, Slice, UnparsableValues
 
 
 @dataclass(eq=False, kw_only=True)
@@ -26,9 +26,13 @@ class IncrementingCountCursor(Cursor):
     _cursor: int | None = field(default=None, init=False, repr=False)
     _highest: int | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _unparsable: UnparsableValues = field(default_factory=UnparsableValues, init=False)
 
     def __post_init__(self) -> None:
         self._start = self.start_value
+
+    def take_warnings(self) -> list[str]:
+        return self._unparsable.take()
 
     def set_initial_state(self, state: Mapping[str, Any] | None) -> None:
         value = (state or {}).get(self.cursor_field)
@@ -50,7 +54,11 @@ class IncrementingCountCursor(Cursor):
         value = record.get(self.cursor_field)
         if value is None or value == "":
             return
-        number = _integer(value, f"the record's {self.cursor_field!r}")
+        try:
+            number = _integer(value, f"the record's {self.cursor_field!r}")
+        except ReadError:  # kept, and the state does not move for it, as the reference does
+            self._unparsable.note(self.cursor_field, value)
+            return
         with self._lock:
             if self._highest is None or number > self._highest:
                 self._highest = number

@@ -3,8 +3,9 @@
 One class serves three rule sets, because manifests written against each runtime depend on
 its exact window boundaries:
 
-- ``modern``: windows ``[start, start + step - granularity]``, the state cursor (minus the
-  lookback) narrows the start, records count toward the state only inside their window, and
+- ``modern``: windows ``[start, start + step - granularity]`` (the last one ends exactly at
+  the end boundary; none starts at or after it), the state cursor (minus the lookback) narrows
+  the start, records count toward the state only inside their window, and
   values are compared as datetimes.
 - ``jan2023`` (2022 dialect with ``cursor_granularity``): the lookback is subtracted from the
   start wherever it came from.
@@ -40,7 +41,7 @@ from engine.datetimes import (
 from engine.errors import ConfigError, ReadError
 from engine.http.options import EMPTY, RequestOption, RequestOptions
 from engine.interpolation import InterpolatedString
-from engine.slicing.base import Cursor, Slice
+from engine.slicing.base import Cursor, Slice, UnparsableValues
 
 Rules = Literal["modern", "jan2023", "nov2022"]
 DEFAULT_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
@@ -147,6 +148,8 @@ class DatetimeBasedCursor(Cursor):
     # Per-partition state: how long the previous read took, re-read for partitions that start
     # from the global cursor (the larger of this and ``lookback_window`` applies).
     runtime_lookback: datetime.timedelta | None = None
+    # Shared with the per-partition copies (``fresh``), so each bad value is reported once.
+    unparsable: UnparsableValues = field(default_factory=UnparsableValues, repr=False)
     _cursor: Any = field(default=None, init=False, repr=False)  # str, or datetime (modern)
     _highest: dict[tuple, Any] = field(default_factory=dict, init=False, repr=False)
     _bounds: dict[tuple, tuple[datetime.datetime, datetime.datetime]] = field(
@@ -208,6 +211,8 @@ class DatetimeBasedCursor(Cursor):
         if self.end_datetime is not None:
             end = min(self._evaluate(self.end_datetime, context), now)
         start = self._first_start(self._evaluate(self.start_datetime, context), end)
+        if self.rules == "modern":
+            return self._modern_windows(start, end)
         if self.step is None:
             return [self._window(start, end)] if self._continues(start, end) else []
         windows = []
@@ -215,6 +220,17 @@ class DatetimeBasedCursor(Cursor):
             following = self.step.add_to(start)
             windows.append(self._window(start, min(self._window_end(following), end)))
             start = following
+        return windows
+
+    def _modern_windows(self, start: datetime.datetime, end: datetime.datetime) -> list[Slice]:
+        """Today's rule: windows ``[start, start + step - granularity]``, but the last one ends
+        exactly at the end boundary, and no window starts at or after it (a P1M step from
+        2023-12-01 to an end of 2024-01-01T00:00:00 is one window, not a second empty one)."""
+        windows = []
+        while self._continues(start, end):
+            upper = end if self.step is None else min(self.step.add_to(start), end)
+            windows.append(self._window(start, upper if upper >= end else self._window_end(upper)))
+            start = upper
         return windows
 
     def _first_start(self, start: datetime.datetime, end: datetime.datetime) -> datetime.datetime:
@@ -243,7 +259,11 @@ class DatetimeBasedCursor(Cursor):
         return self.parse(cursor)
 
     def _continues(self, start: datetime.datetime, end: datetime.datetime) -> bool:
-        return start < end if self.is_compare_strictly else start <= end
+        """Whether a window starts at ``start``: today's rule never starts one at the end; the
+        2022 runtime did, unless ``is_compare_strictly``."""
+        if self.rules == "modern" or self.is_compare_strictly:
+            return start < end
+        return start <= end
 
     def _window_end(self, next_start: datetime.datetime) -> datetime.datetime:
         if self.rules == "nov2022":
@@ -298,9 +318,12 @@ class DatetimeBasedCursor(Cursor):
         start, end = _aware(start).astimezone(zone), _aware(end).astimezone(zone)
         limit = self._window_end(end)
         if clamp:
-            limit = min(limit, now_utc())
+            bound = now_utc()
             if self.end_datetime is not None:
-                limit = min(self._evaluate(self.end_datetime, {"stream_state": {}}), limit)
+                bound = min(self._evaluate(self.end_datetime, {"stream_state": {}}), bound)
+            if self.rules == "modern" and end >= bound:
+                return self._window(start, max(start, bound))  # the last window ends at the end
+            limit = min(limit, bound)
         return self._window(start, max(start, limit))
 
     def window_starts(self, limit: int) -> list[datetime.datetime]:
@@ -330,6 +353,18 @@ class DatetimeBasedCursor(Cursor):
             raise ReadError(f"the cursor field {self.cursor_field!r}: {error}") from None
         return parsed.replace(tzinfo=UTC) if self.legacy else parsed
 
+    def _record_moment(self, value: Any) -> datetime.datetime | None:
+        """A record's cursor value as a datetime, or None (noted as a warning) when it does not
+        parse: the reference runner keeps such a record and does not move its state for it."""
+        try:
+            return self.parse(value)
+        except ReadError:
+            self.unparsable.note(self.cursor_field, value)
+            return None
+
+    def take_warnings(self) -> list[str]:
+        return self.unparsable.take()
+
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         options = EMPTY
         if self.start_time_option is not None:
@@ -350,8 +385,11 @@ class DatetimeBasedCursor(Cursor):
         value = record.get(self.cursor_field)
         if value is None:
             return True
+        moment = self._record_moment(value)
+        if moment is None:
+            return True
         start, end = self.bounds(stream_slice)
-        return start <= self.parse(value) <= end
+        return start <= moment <= end
 
     def feed_exhausted(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
         """A data feed lists newest first: once a record is older than the window's start (the
@@ -361,7 +399,8 @@ class DatetimeBasedCursor(Cursor):
         value = record.get(self.cursor_field)
         if value is None or value == "":
             return False
-        return self.parse(value) < self.bounds(stream_slice)[0]
+        moment = self._record_moment(value)
+        return moment is not None and moment < self.bounds(stream_slice)[0]
 
     def observe(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> None:
         value = record.get(self.cursor_field)
@@ -375,7 +414,9 @@ class DatetimeBasedCursor(Cursor):
                 if best is None or text > best:
                     self._highest[key] = text
             return
-        moment = self.parse(value)
+        moment = self._record_moment(value)
+        if moment is None:
+            return
         start, end = self.bounds(stream_slice)
         if not start <= moment <= end:
             return

@@ -153,6 +153,9 @@ class PerPartitionCursor(Cursor):
     def observe(self, stream_slice: Mapping[str, Any], record: Mapping[str, Any]) -> None:
         self._cursor_of(stream_slice).observe(stream_slice, record)
 
+    def take_warnings(self) -> list[str]:
+        return self.datetime_cursor.take_warnings()  # the partitions' cursors share its notes
+
     def close_slice(self, stream_slice: Mapping[str, Any]) -> None:
         cursor = self._cursor_of(stream_slice)
         cursor.close_slice(stream_slice)
