@@ -3,6 +3,10 @@
 Never imports Dagster. Start with :func:`load_source`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from engine.errors import (
     ConfigError,
     EngineError,
@@ -10,8 +14,29 @@ from engine.errors import (
     ReadError,
     UnsupportedComponentError,
 )
-from engine.pagination import PageLimits
-from engine.source import DeclarativeSource, Manifest, load_manifest, load_source
+
+if TYPE_CHECKING:
+    from engine.pagination import PageLimits
+    from engine.source import DeclarativeSource, Manifest, load_manifest, load_source
+
+_LAZY = {
+    "DeclarativeSource": "engine.source",
+    "Manifest": "engine.source",
+    "load_manifest": "engine.source",
+    "load_source": "engine.source",
+    "PageLimits": "engine.pagination",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The source API, imported on first use: ``python -m engine`` imports this package first,
+    and a command that needs less (``spec``) should not wait for it."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",

@@ -23,7 +23,6 @@ from engine import protocol
 from engine.errors import EngineError
 from engine.http.client import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from engine.json_files import read_json_file as _read_json
-from engine.pagination import PageLimits
 from engine.partial_load import load_manifest_skipping_unsupported
 from engine.secrets import SecretMasker
 from engine.source import MAX_CONCURRENCY, DeclarativeSource, load_manifest
@@ -152,7 +151,11 @@ def _concurrency(text: str) -> int:
     return count
 
 
-def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dict[str, Any]]:
+def run(
+    argv: Sequence[str], masker: SecretMasker | None = None, *, records_as_lines: bool = False
+) -> Iterable[dict[str, Any] | bytes]:
+    """The command's protocol messages as dicts; with ``records_as_lines``, a read's RECORD
+    messages come as ready JSON lines (``bytes``), many at a time."""
     args = _parser().parse_args(argv)
     if args.command in ("spec", "check"):
         # Neither needs every stream: one using an unsupported component is left out (a check
@@ -165,6 +168,8 @@ def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dic
     if args.command == "spec":
         yield protocol.spec(manifest.spec)
         return
+    from engine.pagination import PageLimits  # (spec never needs it: see engine/source.py)
+
     config = _read_json(args.config, "config")
     source = DeclarativeSource(
         manifest,
@@ -187,16 +192,18 @@ def run(argv: Sequence[str], masker: SecretMasker | None = None) -> Iterable[dic
         elif args.command == "discover":
             yield protocol.catalog(source.discover())
         else:
-            yield from _read(source, args)
+            yield from _read(source, args, records_as_lines)
     finally:
         source.close()
 
 
-def _read(source: DeclarativeSource, args: argparse.Namespace) -> Iterable[dict[str, Any]]:
+def _read(
+    source: DeclarativeSource, args: argparse.Namespace, records_as_lines: bool
+) -> Iterable[dict[str, Any] | bytes]:
     catalog = _read_json(args.catalog, "catalog") if args.catalog else None
     state = _read_json(args.state, "state") if args.state else {}
     if not args.state_db:
-        yield from source.read(catalog, state)
+        yield from source.read(catalog, state, records_as_lines=records_as_lines)
         return
     from engine.state.command_line import CommandLineState
 
@@ -210,9 +217,10 @@ def _read(source: DeclarativeSource, args: argparse.Namespace) -> Iterable[dict[
         for stream, saved in table.load(claimed).items():
             state.setdefault(stream, saved)
         if claimed:
-            for message in source.read(_only(source, catalog, claimed), state):
+            chosen = _only(source, catalog, claimed)
+            for message in source.read(chosen, state, records_as_lines=records_as_lines):
                 yield message
-                if message["type"] == "STATE":
+                if isinstance(message, dict) and message["type"] == "STATE":
                     stream_state = message["state"]["stream"]
                     name = stream_state["stream_descriptor"]["name"]
                     if not table.save(name, stream_state["stream_state"]):
@@ -308,9 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings = _EngineWarnings()
     logging.getLogger("engine").addHandler(warnings)
     try:
-        for message in run(argv, masker):
+        for message in run(argv, masker, records_as_lines=True):
             for warning in warnings.take():
                 out.write(protocol.dumps(protocol.log(masker.mask(warning), "WARN")))
+            if isinstance(message, bytes):  # a read's records, serialised already
+                out.write(message)
+                continue
             out.write(protocol.dumps(message))
             if message["type"] == "STATE":
                 # The state table is written once this returns: the STATE line goes out first.

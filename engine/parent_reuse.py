@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.http.client import HttpClient
-from engine.http.response_cache import ResponseCache
-from engine.stream import Stream
+if TYPE_CHECKING:  # loading a manifest marks parents without importing the HTTP machinery
+    from engine.http.client import HttpClient
+    from engine.http.response_cache import ResponseCache
+    from engine.stream import Stream
 
 
 def mark_parent_requesters(streams: list[Any]) -> None:
@@ -81,6 +82,8 @@ def parent_responses_reused(client: HttpClient) -> Iterator[ResponseCache]:
     if client.response_cache is not None:  # an enclosing check or read already keeps them
         yield client.response_cache
         return
+    from engine.http.response_cache import ResponseCache
+
     cache = client.response_cache = ResponseCache()
     try:
         yield cache

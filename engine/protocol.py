@@ -99,3 +99,8 @@ def dumps(message: Mapping[str, Any]) -> bytes:
     return orjson.dumps(
         message, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS, default=str
     )
+
+
+def dumps_value(value: Any) -> bytes:
+    """One value of a message (a record) as `dumps` writes it inside the message."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)

@@ -143,8 +143,15 @@ def _drain(handoff: queue.Queue) -> None:
 
 
 def read_messages(
-    source: DeclarativeSource, catalog: Mapping[str, Any] | None, state: Mapping[str, Any]
-) -> Iterator[dict[str, Any]]:
+    source: DeclarativeSource,
+    catalog: Mapping[str, Any] | None,
+    state: Mapping[str, Any],
+    *,
+    records_as_lines: bool = False,
+) -> Iterator[dict[str, Any] | bytes]:
+    """Protocol messages of a read, as dicts; with ``records_as_lines``, RECORD messages come
+    as ``bytes``: the JSON lines of up to `_LINES_PER_WRITE` records at once, serialised
+    straight from the records (the command line writes them as they are)."""
     states = {name: dict(value) for name, value in _state_by_stream(state).items()}
     for name, incremental in _selected(source, catalog):
         stream = source.stream(name)
@@ -153,21 +160,57 @@ def read_messages(
         count = 0
         interval = stream.checkpoint_interval
         cursor = stream.cursor
+        lines = _RecordLines(name) if records_as_lines else None
         for event in iter_slices(stream, slices, source.concurrency):
             if event.kind == RECORD:
                 count += 1
-                yield protocol.record(name, event.record or {})
+                if lines is None:
+                    yield protocol.record(name, event.record or {})
+                elif lines.add(event.record or {}) >= _LINES_PER_WRITE:
+                    yield lines.take()
                 if incremental and interval and count % interval == 0 and cursor is not None:
+                    if lines is not None and lines.pending:
+                        yield lines.take()
                     yield protocol.state(name, cursor.state(), {**states, name: cursor.state()})
-            else:
-                for warning in stream.take_warnings():
-                    yield protocol.log(source.masker.mask(warning), "WARN")
-                if incremental and cursor is not None:
-                    states[name] = cursor.state()
-                    yield protocol.state(name, states[name], states, record_count=count)
+                continue
+            if lines is not None and lines.pending:
+                yield lines.take()
+            for warning in stream.take_warnings():
+                yield protocol.log(source.masker.mask(warning), "WARN")
+            if incremental and cursor is not None:
+                states[name] = cursor.state()
+                yield protocol.state(name, states[name], states, record_count=count)
         if incremental and not slices:
             yield protocol.state(name, states.get(name, {}), states)
         yield protocol.log(f"Read {count} records from {name} stream")
+
+
+_LINES_PER_WRITE = 1_000
+
+
+class _RecordLines:
+    """RECORD messages of one stream, gathered as serialised records and written as one
+    ``bytes`` (the same text `protocol.dumps(protocol.record(...))` gives each, with the
+    ``emitted_at`` of the moment they are taken)."""
+
+    def __init__(self, stream: str) -> None:
+        self._head = b'{"type":"RECORD","record":{"stream":' + protocol.dumps_value(stream)
+        self._head += b',"data":'
+        self._records: list[bytes] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self._records)
+
+    def add(self, record: Mapping[str, Any]) -> int:
+        self._records.append(protocol.dumps_value(record))
+        return len(self._records)
+
+    def take(self) -> bytes:
+        tail = b',"emitted_at":%d}}\n' % protocol.now_ms()
+        text = self._head + (tail + self._head).join(self._records) + tail
+        self._records = []
+        return text
 
 
 def _selected(

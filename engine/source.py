@@ -15,23 +15,23 @@ import contextlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
-from engine.budget import budget_from_manifest, install_budget
-from engine.dynamic_streams import check_dynamic_streams
 from engine.errors import ConfigError, EngineError, ManifestError
-from engine.factory import BuildContext
-from engine.factory.dynamic import build_dynamic_stream
-from engine.http.client import DEFAULT_TIMEOUT, HttpClient, RateLimiter
 from engine.manifest.normalize import normalize_manifest
 from engine.manifest.references import resolve_references
 from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
-from engine.pagination import NO_LIMITS, PageLimits
 from engine.parent_reuse import mark_parent_requesters, parent_responses_reused, shares_a_parent
 from engine.secrets import SecretMasker, secret_config_values
-from engine.stream import Stream
+
+# Loading a manifest (all that `spec` needs) imports no HTTP, template, JSON Schema or
+# component code: a source imports them when it first needs them, so that the command line
+# starts in a fraction of a second (see `python -m bench startup_spec startup_check`).
+if TYPE_CHECKING:
+    import jsonschema
+
+    from engine.pagination import PageLimits
+    from engine.stream import Stream
 
 TEST_ONLY_CONFIG_KEYS = ("_limit", "_page_size")
 # Slices read at once: each holds a thread and a connection; more than this is a typo.
@@ -102,11 +102,23 @@ def load_manifest(manifest: str | Path | Mapping[str, Any], *, strict: bool = Fa
         document, base_dir, file = load_yaml_text(str(manifest)), Path.cwd(), None
     resolved = resolve_references(document, file=file)
     definition, warnings = normalize_manifest(resolved, file=file, strict=strict)
-    check_dynamic_streams(definition, file)
+    if _has_dynamic_streams(definition):
+        from engine.dynamic_streams import check_dynamic_streams
+
+        check_dynamic_streams(definition, file)
     mark_parent_requesters(list(definition.get("streams") or []))
     if not definition.get("spec") and file is not None:
         definition["spec"] = _packaged_spec(base_dir)
     return Manifest(definition, base_dir, file, warnings)
+
+
+def _has_dynamic_streams(definition: Mapping[str, Any]) -> bool:
+    check = definition.get("check") or {}
+    return bool(
+        definition.get("dynamic_streams")
+        or check.get("type") == "CheckDynamicStream"
+        or check.get("dynamic_streams_check_configs")
+    )
 
 
 def _packaged_spec(base_dir: Path) -> dict[str, Any]:
@@ -140,6 +152,10 @@ class DeclarativeSource:
         deadline: float | None = None,
         page_limits: PageLimits | None = None,
     ) -> None:
+        from engine.factory import BuildContext
+        from engine.http.client import DEFAULT_TIMEOUT, HttpClient, RateLimiter
+        from engine.pagination import NO_LIMITS
+
         self.manifest = manifest
         self.config = {k: v for k, v in dict(config).items() if k not in TEST_ONLY_CONFIG_KEYS}
         self.masker = masker if masker is not None else SecretMasker()
@@ -165,9 +181,12 @@ class DeclarativeSource:
         if requests_per_second:
             client_options["rate_limiter"] = RateLimiter(requests_per_second)
         self.client = HttpClient(**client_options)
-        budget = budget_from_manifest(manifest.definition, self.config, manifest.file)
-        if budget is not None:
-            install_budget(self.client.session, budget)
+        if manifest.definition.get("api_budget"):
+            from engine.budget import budget_from_manifest, install_budget
+
+            budget = budget_from_manifest(manifest.definition, self.config, manifest.file)
+            if budget is not None:
+                install_budget(self.client.session, budget)
         self._context = BuildContext(
             config=self.config,
             client=self.client,
@@ -196,6 +215,8 @@ class DeclarativeSource:
         schema = self._connection_specification()
         if not schema:
             return
+        import jsonschema
+
         try:
             jsonschema.Draft7Validator.check_schema(schema)
         except jsonschema.SchemaError as error:
@@ -268,6 +289,8 @@ class DeclarativeSource:
     def _build_dynamic(
         self, built: dict[str, Stream], origins: dict[str, str], definition: dict, index: int
     ) -> None:
+        from engine.factory.dynamic import build_dynamic_stream
+
         dynamic = build_dynamic_stream(self._context, definition, index)
         generated = self._generated[dynamic.name] = []
         origin = f"dynamic stream {dynamic.name!r} ({dynamic.path})"
@@ -379,8 +402,11 @@ class DeclarativeSource:
         self,
         catalog: Mapping[str, Any] | None = None,
         state: Mapping[str, Any] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Protocol messages of a read: RECORDs, STATE after each slice, LOG lines."""
+        *,
+        records_as_lines: bool = False,
+    ) -> Iterator[dict[str, Any] | bytes]:
+        """Protocol messages of a read: RECORDs, STATE after each slice, LOG lines; with
+        ``records_as_lines``, RECORDs as JSON lines (``bytes``, see `read_messages`)."""
         self.validate_config()
         from engine.reader import read_messages
 
@@ -390,7 +416,7 @@ class DeclarativeSource:
             names = [(e.get("stream") or {}).get("name") for e in catalog.get("streams") or []]
         reuse = shares_a_parent(built, [name for name in names if name in built])
         with parent_responses_reused(self.client) if reuse else contextlib.nullcontext():
-            yield from read_messages(self, catalog, state or {})
+            yield from read_messages(self, catalog, state or {}, records_as_lines=records_as_lines)
 
     def close(self) -> None:
         self.client.close()

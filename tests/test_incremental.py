@@ -11,7 +11,7 @@ from support.api_collections import parse_instant
 from support.api_server import ApiServer, DateFilter, Response
 from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 
-from engine import load_source
+from engine import load_source, protocol
 from engine.__main__ import run
 from engine.errors import EngineError
 from engine.source import load_manifest
@@ -228,3 +228,38 @@ def test_command_line_read_resumes_from_the_state_table(
         assert store.load(connection, "items") == {"updated_at": "2021-02-04T10:00:00Z"}
     finally:
         store.dispose()
+
+
+def test_records_as_lines_are_the_same_messages_in_the_same_order(api_server: ApiServer) -> None:
+    """The command line's path: RECORDs serialised in groups straight to JSON lines, STATE after
+    the records it covers, exactly the text of the messages as dicts (but ``emitted_at``)."""
+    records = [
+        {"id": n, "updated_at": f"2021-02-0{1 + n // 1200}T10:00:00Z", "note": 'é "q" \\'}
+        for n in range(2500)
+    ]
+    api_server.add_collection("/items", records, date_filter=DateFilter("updated_at"))
+    manifest = _modern_items(api_server.url)
+    config = {"end": "2021-02-03T23:59:59Z"}
+
+    def read(**options: Any) -> list[dict | bytes]:
+        source = load_source(manifest, config)
+        try:
+            return list(source.read(CATALOG, **options))
+        finally:
+            source.close()
+
+    def without_emitted_at(message: dict) -> dict:
+        if message["type"] == "RECORD":
+            assert isinstance(message["record"].pop("emitted_at"), int)
+        return message
+
+    as_dicts = [json.loads(protocol.dumps(m)) for m in read()]
+    chunks = read(records_as_lines=True)
+    as_lines = [
+        json.loads(line)
+        for chunk in chunks
+        for line in (chunk if isinstance(chunk, bytes) else protocol.dumps(chunk)).splitlines()
+    ]
+    assert [without_emitted_at(m) for m in as_lines] == [without_emitted_at(m) for m in as_dicts]
+    assert [c.count(b"\n") for c in chunks if isinstance(c, bytes)] == [1000, 200, 1000, 200, 100]
+    assert _ids(as_lines) == list(range(2500))
