@@ -21,7 +21,7 @@ import orjson
 
 from engine import protocol
 from engine.errors import EngineError
-from engine.http.client import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from engine.json_files import read_json_file as _read_json
 from engine.partial_load import load_manifest_skipping_unsupported
 from engine.secrets import SecretMasker

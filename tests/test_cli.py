@@ -101,3 +101,26 @@ def test_help_lists_every_command():
     )
     for command in ("spec", "check", "discover", "read", "state", "explain"):
         assert f"\n    {command} " in done.stdout, command
+
+
+def test_spec_imports_no_http_template_or_json_schema_code(api_server, tmp_path):
+    """Start-up is a feature (see `python -m bench startup_spec`): spec loads the manifest and
+    nothing it has no use for."""
+    manifest, _config = setup(api_server, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "engine", "spec", "--manifest", manifest],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and '"type":"SPEC"' in done.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    unwanted = {
+        "requests",
+        "urllib3",
+        "jinja2",
+        "jsonschema",
+        "engine.http.client",
+        "engine.factory",
+    }
+    assert not imported & unwanted, sorted(imported & unwanted)

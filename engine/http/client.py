@@ -38,12 +38,9 @@ from engine.http.error_handling import (
 )
 from engine.http.redirects import GuardedSession, RedirectRefused
 from engine.http.response_cache import ResponseCache
+from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from engine.secrets import SecretMasker
 
-DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read: never unbounded
-# Connect, headers and body of one attempt together; the read timeout alone restarts with
-# every byte, so it cannot stop a server that trickles.
-DEFAULT_DEADLINE = 300.0
 DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_RETRY_SECONDS = 600.0
 MAX_SINGLE_WAIT = 86_400.0  # what any backoff may wait at once, whatever the manifest says
