@@ -210,6 +210,18 @@ def test_state_migration_gets_the_stream_model_and_migrates(items, tmp_path):
     assert type(call["stream"]).__name__ == "DeclarativeStream"
 
 
+def test_type_transformer_normalizes_each_record_with_the_schema(items, tmp_path):
+    text = modern(items.url).replace(
+        SELECTOR,
+        SELECTOR + "\n        schema_normalization: "
+        "{type: CustomSchemaNormalization, class_name: components.Normalizer}",
+    )
+    assert [r["id"] for r in _read(_write(tmp_path, text))] == ["1", "2"]
+    first = _seen("normalizer")[0]
+    assert first["record"] == {"id": 1, "name": "a"}
+    assert first["schema"]["properties"]["id"] == {"type": "integer"}
+
+
 # -- what may load ------------------------------------------------------------------------------
 
 

@@ -21,8 +21,14 @@ def record_selector(
     schema: Callable[[], dict] | None = None,
 ) -> RecordSelector:
     normalize = None
-    if d.get("schema_normalization") in ("Default", "DefaultTypeTransformer") and schema:
+    kind = d.get("schema_normalization")
+    if kind in ("Default", "DefaultTypeTransformer") and schema:
         normalize = normalization.normalizer(schema)
+    elif isinstance(kind, dict) and kind.get("class_name") and schema:
+        custom = ctx.custom(
+            {"type": "CustomSchemaNormalization", **kind}, f"{path}.schema_normalization"
+        )
+        normalize = custom.normalizer(schema)
     return RecordSelector(
         extractor=ctx.build(d["extractor"], f"{path}.extractor"),
         record_filter=ctx.optional(d.get("record_filter"), f"{path}.record_filter"),

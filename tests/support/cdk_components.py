@@ -33,6 +33,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
     ResponseAction,
 )
 from airbyte_cdk.sources.types import StreamSlice
+from airbyte_cdk.sources.utils.transform import TransformConfig, TypeTransformer
 
 SEEN: dict = {}
 
@@ -235,3 +236,14 @@ class Retriever(SimpleRetriever):
         for record in super().read_records(records_schema, stream_slice):
             record.data["by_retriever"] = True
             yield record
+
+
+class Normalizer(TypeTransformer):
+    """A custom schema normalisation: ids become text."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(TransformConfig.NoTransform)
+
+    def transform(self, record, schema) -> None:
+        seen("normalizer", record=dict(record), schema=schema)
+        record["id"] = str(record["id"])

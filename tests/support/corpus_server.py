@@ -230,6 +230,12 @@ class CorpusServer:
 
     def _authenticator(self, auth: dict) -> dict:
         kind = auth.get("type")
+        if kind == "CustomAuthenticator":
+            # A custom authenticator often wraps declarative ones (an OAuth and a token one).
+            return {
+                k: self._authenticator(v) if isinstance(v, dict) and v.get("type") else v
+                for k, v in auth.items()
+            }
         if kind == "SelectiveAuthenticator":
             chosen = {k: self._authenticator(v) for k, v in auth["authenticators"].items()}
             return {**auth, "authenticators": chosen}
