@@ -106,8 +106,10 @@ def test_checkpoint_interval_emits_state_within_a_slice(api_server: ApiServer) -
     messages = list(load_source(manifest, {}).read(CATALOG))
     kinds = [m["type"] for m in messages if m["type"] in ("RECORD", "STATE")]
     assert kinds == ["RECORD", "RECORD", "STATE", "RECORD", "RECORD", "STATE", "RECORD", "STATE"]
-    # mid-slice checkpoints never claim records of the slice still being read
-    assert _states(messages) == [{}, {}, {"updated_at": "2021-02-01T04:00:00Z"}]
+    # mid-slice checkpoints never claim records of the slice still being read: they hold
+    # where the read started, as today's runtime states it
+    start = {"updated_at": "2021-02-01T00:00:00Z"}
+    assert _states(messages) == [start, start, {"updated_at": "2021-02-01T04:00:00Z"}]
 
 
 def test_command_line_read_resumes_from_a_state_file(api_server: ApiServer, tmp_path: Path) -> None:
@@ -263,3 +265,16 @@ def test_records_as_lines_are_the_same_messages_in_the_same_order(api_server: Ap
     assert [without_emitted_at(m) for m in as_lines] == [without_emitted_at(m) for m in as_dicts]
     assert [c.count(b"\n") for c in chunks if isinstance(c, bytes)] == [1000, 200, 1000, 200, 100]
     assert _ids(as_lines) == list(range(2500))
+
+
+def test_a_read_without_records_states_where_it_started(api_server: ApiServer) -> None:
+    """Today's runtime: the state after a read is the newest cursor seen, and at least the
+    configured start (or the state the read began from) - also when no record came."""
+    api_server.add_collection("/items", [])
+    cursor = date_cursor("2021-02-01T00:00:00Z", "2021-02-03T00:00:00Z", **DAILY)
+    manifest = modern(modern_stream(api_server.url, "items", "/items", incremental=cursor))
+    first = _states(list(load_source(manifest, {}).read(CATALOG)))
+    assert first[-1] == {"updated_at": "2021-02-01T00:00:00Z"}
+    resumed = {"items": {"updated_at": "2021-02-02T00:00:00Z"}}
+    second = _states(list(load_source(manifest, {}).read(CATALOG, resumed)))
+    assert second[-1] == {"updated_at": "2021-02-02T00:00:00Z"}

@@ -210,8 +210,10 @@ class DatetimeBasedCursor(Cursor):
         end = now
         if self.end_datetime is not None:
             end = min(self._evaluate(self.end_datetime, context), now)
-        start = self._first_start(self._evaluate(self.start_datetime, context), end)
+        configured = self._evaluate(self.start_datetime, context)
+        start = self._first_start(configured, end)
         if self.rules == "modern":
+            self._start_from(min(configured, end))
             return self._modern_windows(start, end)
         if self.step is None:
             return [self._window(start, end)] if self._continues(start, end) else []
@@ -232,6 +234,14 @@ class DatetimeBasedCursor(Cursor):
             windows.append(self._window(start, upper if upper >= end else self._window_end(upper)))
             start = upper
         return windows
+
+    def _start_from(self, sync_start: datetime.datetime) -> None:
+        """Today's runtime states where a read starts even when it sees no record: the state
+        after a read is the newest cursor value seen, and at least the configured start (or
+        the state the read began from)."""
+        with self._lock:
+            if self._cursor is None:
+                self._cursor = sync_start
 
     def _first_start(self, start: datetime.datetime, end: datetime.datetime) -> datetime.datetime:
         lookback = self.lookback_window
