@@ -316,3 +316,38 @@ def test_check_of_an_unsupported_stream_names_why(api_server):
     manifest, _, _ = load_manifest_skipping_unsupported(text)
     ok, message = DeclarativeSource(manifest, {}).check()
     assert not ok and "LegacySessionTokenAuthenticator is not supported" in message
+
+
+# -- fields that change what the reference reads ------------------------------------------------
+
+
+def test_a_field_the_engine_does_not_implement_is_refused_never_ignored(api_server, tmp_path):
+    api_server.add_collection("/items", RECORDS)
+    text = _with_unsupported_stream(api_server.url).replace(
+        "authenticator: {type: LegacySessionTokenAuthenticator}",
+        "request_parameters: {fields: {type: QueryProperties, property_list: [a, b]}}",
+    )
+    with pytest.raises(UnsupportedComponentError) as refused:
+        load_manifest(text)
+    assert refused.value.path == "streams[1].retriever.requester.request_parameters"
+    assert "query properties" in str(refused.value)
+    manifest, unsupported, _ = load_manifest_skipping_unsupported(text)
+    assert [u["path"] for u in unsupported] == [refused.value.path]
+    assert DeclarativeSource(manifest, {}).check() == (True, None)
+
+
+def test_clamped_date_windows_are_refused_with_their_path():
+    text = modern(
+        "http://127.0.0.1:1",
+        extra_stream="""
+        incremental_sync:
+          type: DatetimeBasedCursor
+          cursor_field: updated_at
+          datetime_format: "%Y-%m-%d"
+          start_datetime: "2024-01-01"
+          clamping: {target: MONTH}
+    """,
+    )
+    with pytest.raises(UnsupportedComponentError) as refused:
+        load_manifest(text)
+    assert refused.value.path == "streams[0].incremental_sync.clamping"

@@ -36,6 +36,7 @@ from engine.manifest.components import (
     Field,
     is_json_schema,
 )
+from engine.manifest.not_implemented import check_implemented
 from engine.manifest.yaml_loader import LocatedDict, line_of
 
 LEGACY_ROOT_KEYS = ("version", "definitions", "streams", "check", "spec")
@@ -235,6 +236,9 @@ class Normalizer:
                 continue
             unknown[key] = self._unknown_key(node, ctype, path, key, propagated=key in params)
             node.pop(key)
+        warning = check_implemented(ctype.name, node, path, self.file, line_of)
+        if warning is not None:
+            self.warnings.append(warning)
         for name, field in ctype.fields.items():
             if field.required and node.get(name) is None:
                 typo = next((e for e in unknown.values() if e.suggestion == name), None)

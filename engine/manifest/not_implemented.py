@@ -1,0 +1,71 @@
+"""Fields of the format that change what the reference runner reads but that this engine does
+not implement yet.
+
+Accepting them silently would read differently from the reference without a word, so a stream
+that uses one is refused like an unsupported component (named by path: ``spec`` and ``check``
+of other streams still work, and the Dagster integration leaves that stream out). A field that
+only tunes speed or resources (``lazy_read_pointer``, ``max_concurrent_async_job_count``), or
+only acts when a sync asks for it (``file_uploader``: file transfers), is not listed: ignoring
+it reads the same records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import UnsupportedComponentError
+
+_QUERY_PROPERTIES = "query properties (property lists, chunking and merging) are not supported yet"
+
+# (component type, field) -> why it is refused.
+NOT_IMPLEMENTED: dict[tuple[str, str], str] = {
+    ("DatetimeBasedCursor", "clamping"): "date windows clamped to days, weeks or months are "
+    "not supported yet",
+    ("HttpRequester", "query_properties"): _QUERY_PROPERTIES,
+    ("HttpRequester", "fetch_properties_from_endpoint"): _QUERY_PROPERTIES,
+    ("SimpleRetriever", "additional_query_properties"): _QUERY_PROPERTIES,
+    ("SimpleRetriever", "pagination_reset"): "pagination_reset (restarting or splitting a "
+    "read when the API caps pagination) is not supported yet",
+    ("DpathExtractor", "record_expander"): "record_expander is not supported yet",
+    ("OAuthAuthenticator", "profile_assertion"): "OAuth profile assertion (a JWT client "
+    "assertion) is not supported yet",
+}
+
+# Fields outside any stream: refusing them would refuse the whole manifest, so they warn.
+WARNED: dict[tuple[str, str], str] = {
+    ("Spec", "config_normalization_rules"): "config_normalization_rules (config migrations, "
+    "transformations and validations) are not applied by this engine: give it the config "
+    "the rules would produce",
+}
+
+
+def check_implemented(
+    type_name: str, node: dict[str, Any], path: str, file: str | None, line_of: Any
+) -> str | None:
+    """Raise for a field this engine would otherwise ignore; return a warning for a warned one."""
+    for name, value in node.items():
+        if value in (None, False, "", [], {}):
+            continue
+        why = NOT_IMPLEMENTED.get((type_name, name))
+        if why is None and name in ("request_parameters", "request_body_json"):
+            why = _query_properties_inside(value)
+        if why is not None:
+            raise UnsupportedComponentError(
+                f"{type_name}.{name} is not supported: {why}",
+                path=f"{path}.{name}" if path else name,
+                file=file,
+                line=line_of(node, name),
+            )
+        warned = WARNED.get((type_name, name))
+        if warned is not None:
+            return f"{path}.{name}: {warned}"
+    return None
+
+
+def _query_properties_inside(value: Any) -> str | None:
+    """Request parameters may hold a QueryProperties component as a value."""
+    if isinstance(value, dict):
+        for item in value.values():
+            if isinstance(item, dict) and item.get("type") == "QueryProperties":
+                return _QUERY_PROPERTIES
+    return None
