@@ -105,6 +105,15 @@ def _json_lines(stream: IO[bytes]) -> Iterator[Any]:
 decode_jsonl = LineDecoder(_json_lines)
 
 
+def _text_lines(stream: IO[bytes]) -> Iterator[dict[str, str]]:
+    """IterableDecoder: each line of the body, as text, under ``record`` (the reference's shape)."""
+    for line in stream:
+        yield {"record": line.rstrip(b"\r\n").decode()}
+
+
+decode_iterable = LineDecoder(_text_lines)
+
+
 def decode_csv(
     encoding: str = "utf-8", delimiter: str = ",", none_values: Sequence[str] = ()
 ) -> LineDecoder:

@@ -44,6 +44,14 @@ def test_jsonl_decoder_reads_one_record_per_line(api_server):
     ]
 
 
+def test_iterable_decoder_gives_each_line_as_text_under_record(api_server):
+    serve_bytes(api_server, b"first,1\r\nsecond line\n")
+    assert read_decoded(api_server, "{type: IterableDecoder}") == [
+        {"record": "first,1"},
+        {"record": "second line"},
+    ]
+
+
 def jsonl(*lines: object) -> bytes:
     return b"".join(orjson.dumps(line) + b"\n" for line in lines)
 

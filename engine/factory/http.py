@@ -361,6 +361,11 @@ def csv_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
     )
 
 
+@builds("IterableDecoder")
+def iterable_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
+    return decoders.decode_iterable
+
+
 @builds("XmlDecoder")
 def xml_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
     return decoders.decode_xml
