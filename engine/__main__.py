@@ -20,9 +20,10 @@ from typing import Any
 import orjson
 
 from engine import protocol
-from engine.errors import EngineError
+from engine.errors import EngineError, ManifestError
 from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from engine.json_files import read_json_file as _read_json
+from engine.json_files import read_state_file
 from engine.partial_load import load_manifest_skipping_unsupported
 from engine.secrets import SecretMasker
 from engine.source import MAX_CONCURRENCY, DeclarativeSource, load_manifest
@@ -151,12 +152,24 @@ def _concurrency(text: str) -> int:
     return count
 
 
+def manifest_path(text: str) -> Path:
+    """``--manifest`` names a file, never inline YAML: any other suffix is a missing file."""
+    path = Path(text)
+    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise ManifestError(
+            f"no manifest file {text!r}: a manifest is a .yaml, .yml or .json file",
+            expected="the path of a manifest file",
+        )
+    return path
+
+
 def run(
     argv: Sequence[str], masker: SecretMasker | None = None, *, records_as_lines: bool = False
 ) -> Iterable[dict[str, Any] | bytes]:
     """The command's protocol messages as dicts; with ``records_as_lines``, a read's RECORD
     messages come as ready JSON lines (``bytes``), many at a time."""
     args = _parser().parse_args(argv)
+    args.manifest = manifest_path(args.manifest)
     if args.command in ("spec", "check"):
         # Neither needs every stream: one using an unsupported component is left out (a check
         # of that stream says why); discover and read refuse the manifest as before.
@@ -201,7 +214,7 @@ def _read(
     source: DeclarativeSource, args: argparse.Namespace, records_as_lines: bool
 ) -> Iterable[dict[str, Any] | bytes]:
     catalog = _read_json(args.catalog, "catalog") if args.catalog else None
-    state = _read_json(args.state, "state") if args.state else {}
+    state = read_state_file(args.state) if args.state else {}
     if not args.state_db:
         yield from source.read(catalog, state, records_as_lines=records_as_lines)
         return
@@ -280,15 +293,22 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         config = _read_json(args.config, "config") if args.config else None
         explanation = explain(
-            args.manifest, config, resolve_dynamic_streams=args.resolve, strict=args.strict
+            manifest_path(args.manifest),
+            config,
+            resolve_dynamic_streams=args.resolve,
+            strict=args.strict,
         )
+        if args.json:
+            text = orjson.dumps(explanation, option=orjson.OPT_INDENT_2) + b"\n"
+        else:
+            text = render_text(explanation).encode("utf-8")
     except EngineError as error:
         sys.stderr.write(f"{error}\n")
         return 1
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(explanation, option=orjson.OPT_INDENT_2) + b"\n")
-    else:
-        sys.stdout.write(render_text(explanation))
+    except Exception as error:  # never a traceback: the person reading needs the cause
+        sys.stderr.write(f"the manifest cannot be explained: {type(error).__name__}: {error}\n")
+        return 2
+    sys.stdout.buffer.write(text)
     sys.stdout.flush()
     broken = [
         s["name"] or s["path"]

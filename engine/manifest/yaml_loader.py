@@ -9,15 +9,18 @@ bounded, so a hostile manifest ("billion laughs") fails fast instead of exhausti
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from engine.errors import ManifestError
+from engine.input_files import read_input_text
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 MAX_NODES = 2_000_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LocatedDict(dict):
@@ -85,6 +88,12 @@ def _check_expanded_size(root: yaml.Node) -> None:
         if id(node) in sizes:
             continue
         children = _children(node)
+        if isinstance(node, yaml.ScalarNode) and _SURROGATE.search(node.value):
+            raise ManifestError(
+                "a string holds a lone UTF-16 surrogate (an escape such as \\ud800), which is "
+                "no character",
+                line=node.start_mark.line + 1,
+            )
         if not children_done:
             if id(node) in open_nodes:
                 continue
@@ -167,9 +176,6 @@ def load_yaml_text(text: str, *, file: str | None = None) -> Any:
 
 
 def load_yaml_file(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ManifestError(f"cannot read the manifest: {error.strerror}", file=str(path)) from None
+    """A manifest (or spec) file: a regular UTF-8 file of at most MAX_DOCUMENT_BYTES."""
+    text = read_input_text(path, "manifest", limit=MAX_DOCUMENT_BYTES, error=ManifestError)
     return load_yaml_text(text, file=str(path))
