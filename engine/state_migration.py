@@ -36,10 +36,11 @@ class LegacyToPerPartitionStateMigration:
     cursor_field: str
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
+        """As the reference decides: every value holds exactly the cursor, nothing else."""
         if not stream_state or "states" in stream_state:
             return False
         return all(
-            isinstance(value, Mapping) and self.cursor_field in value
+            isinstance(value, Mapping) and list(value) == [self.cursor_field]
             for value in stream_state.values()
         )
 

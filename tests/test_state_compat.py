@@ -151,3 +151,23 @@ def test_2022_substream_of_a_dated_parent_keys_partitions_without_the_window(
         {"issue_id": n, "parent_slice": {}} for n in (1, 2, 3)
     ]
     assert states[1]["states"] == states[0]["states"]  # matched again, nothing new to read
+
+
+@pytest.mark.parametrize(
+    ("legacy_state", "migrated"),
+    [
+        ({"1": {"updated_at": "2024-01-03T00:00:00Z"}}, True),
+        ({"1": {"updated_at": "2024-01-03T00:00:00Z", "other": 1}}, False),  # more than the cursor
+        ({"1": "2024-01-03T00:00:00Z"}, False),
+    ],
+)
+def test_a_2022_style_state_migrates_only_in_the_references_shape(
+    legacy_state: dict, migrated: bool
+) -> None:
+    source = load_source(scenario.manifest(), {**scenario.config(scenario.FIRST_END), "url": "x"})
+    migration = source.stream("notes").state_migrations[0]
+    assert migration.should_migrate(legacy_state) is migrated
+    if migrated:
+        assert migration.migrate(legacy_state) == {
+            "states": [{"partition": {"issue_id": "1"}, "cursor": legacy_state["1"]}]
+        }

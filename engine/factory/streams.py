@@ -119,6 +119,8 @@ def _state_migrations(
                 None,
                 where,
             )
+        if len(parents) != 1:
+            continue  # the reference migrates only a stream with exactly one parent
         holder = {"p": parents[0]["partition_field"], "$parameters": parents[0].get("$parameters")}
         partition_field = str(ctx.constant(holder, "p", where))
         migrations.append(LegacyToPerPartitionStateMigration(partition_field, cursor_field[0]))
