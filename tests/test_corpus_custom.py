@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from test_corpus_read import spec_discover_and_read
+from test_custom_without_cdk import run_without_cdk
 
 from engine.errors import EngineError
 
@@ -56,7 +57,7 @@ NOT_YET = {
     "github": "RateLimitedMultipleTokenAuthenticator is not supported",
     "mixpanel": "DynamicSchemaLoader is not supported",
     "notion": "its transformation expects Notion's own record shape (properties as a mapping)",
-    "pinterest": "the generic server does not redirect the OAuth refresh of its ad_accounts stream",
+    "pinterest": "its ad_accounts stream still refreshes OAuth at api.pinterest.com here",
     "zendesk-support": "its extractors expect Zendesk's own response shape",
 }
 # connector -> the host its own Python code calls (no local server can answer it).
@@ -105,3 +106,12 @@ def test_custom_corpus_connector_spec_discover_and_read(connector, tmp_path):
     # Their cursor fields and keys are often templates ({{ parameters[...] }}): the catalog is
     # checked by the read itself (every stream listed is read).
     spec_discover_and_read(manifest, catalog_from_definitions=False)
+
+
+@pytest.mark.skipif(not CONNECTORS, reason=f"corpus-custom not found at {CORPUS_CUSTOM}")
+@pytest.mark.parametrize("name", ["surveymonkey", "typeform"])
+def test_without_airbyte_cdk_a_custom_corpus_connector_names_the_extra(name, tmp_path):
+    outcome = run_without_cdk(_laid_out(CORPUS_CUSTOM / name, tmp_path))
+    assert f"'source_{name}.components." in outcome["error"]
+    assert "pip install 'dagster-declarative[airbyte]'" in outcome["error"]
+    assert outcome["cdk_loaded"] == []

@@ -30,7 +30,8 @@ print(json.dumps(outcome))
 """
 
 
-def _run(manifest: Path) -> dict:
+def run_without_cdk(manifest: Path) -> dict:
+    """Load ``manifest`` in an interpreter where airbyte-cdk cannot be imported."""
     done = subprocess.run(
         [sys.executable, "-c", _BLOCKED, str(manifest)],
         capture_output=True,
@@ -44,7 +45,7 @@ def _run(manifest: Path) -> dict:
 def test_a_pure_manifest_loads_without_importing_airbyte_cdk(tmp_path):
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(modern("http://127.0.0.1:9"))
-    assert _run(manifest) == {"streams": ["items"], "cdk_loaded": []}
+    assert run_without_cdk(manifest) == {"streams": ["items"], "cdk_loaded": []}
 
 
 def test_a_component_written_against_airbyte_cdk_names_the_extra(tmp_path):
@@ -59,7 +60,7 @@ def test_a_component_written_against_airbyte_cdk_names_the_extra(tmp_path):
             "extractor: {type: CustomRecordExtractor, class_name: components.Items}",
         )
     )
-    outcome = _run(manifest)
+    outcome = run_without_cdk(manifest)
     error = outcome["error"]
     assert "streams[0].retriever.record_selector.extractor" in error
     assert "'components.Items'" in error
