@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bench import manifests, multi_run, plain
+from bench import command_line, manifests, multi_run, plain
 from bench.api import CHILDREN_PER_PARENT, DAILY_RECORDS, DAYS, PARENTS
 
 Side = Callable[[str, Path], int]
@@ -27,6 +27,9 @@ SEQUENTIAL_RECORDS = 300_000
 MEMORY_RECORDS = 1_000_000
 SLICE_WORKERS = 16
 WRITE_BATCH = 100  # the Dagster resource's default `batch_size`
+# Start-up of spec and check: under 0.4 s where a bare interpreter importing requests and orjson
+# takes about 0.3 s (a ratio, since the machine's speed and load move both).
+STARTUP_BOUND = 1.3
 DAGSTER_SCRIPT = Path(__file__).with_name("dagster_backfill.py")
 DAGSTER_POSTGRES = "BENCH_DAGSTER_POSTGRES"
 """Names the database of Dagster's PostgreSQL storage (`--dagster-postgres`) for the workers."""
@@ -360,6 +363,34 @@ SCENARIOS = [
         needs=multi_run.postgres_missing,
         project_imports=(*WAREHOUSE, "dagster", "dagster_declarative"),
         limit_imports=(*WAREHOUSE, "dagster", "dagster_declarative"),
+    ),
+    Scenario(
+        name="cli_read",
+        title=f"python -m engine read, {command_line.CLI_RECORDS:,} records as JSON lines",
+        records=command_line.CLI_RECORDS,
+        server_records=command_line.CLI_RECORDS,
+        project=command_line.engine_read,
+        limit=command_line.plain_read,
+        limit_label="plain loop printing JSON lines",
+        target=Target("speed", 0.9),
+        project_imports=(),
+        prepare=command_line.compile_once,
+    ),
+    *(
+        Scenario(
+            name=f"startup_{command}",
+            title=f"python -m engine {command} on a small manifest, start to exit",
+            records=1,
+            server_records=10,
+            project=command_line.engine_startup(command),
+            limit=command_line.bare_startup,
+            limit_label="python -c 'import requests, orjson'",
+            target=Target("time", STARTUP_BOUND),
+            rounds=7,
+            project_imports=(),
+            prepare=command_line.compile_once,
+        )
+        for command in ("spec", "check")
     ),
     Scenario(
         name="duckdb",

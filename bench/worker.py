@@ -42,9 +42,12 @@ def main() -> None:
             scenario.prepare(Path(workdir))
         rss_before = _peak_rss_mb()
         wall, cpu = time.perf_counter(), _cpu_seconds()
-        records = run(url, Path(workdir))
+        outcome = run(url, Path(workdir))
         wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
+    # A side returns its record count, or the count and more numbers of its own to report.
+    records, extra = outcome if isinstance(outcome, tuple) else (outcome, {})
     result = {
+        **extra,
         "records": records,
         "seconds": wall,
         "cpu": cpu,
