@@ -356,3 +356,25 @@ def test_a_next_page_url_on_the_same_origin_is_followed(api_server):
     assert [r["id"] for r in source_of(rows).read_records("rows")] == [1, 2]
     second = api_server.requests[1]
     assert second.headers["authorization"] == f"Bearer {SENTINEL}"  # same origin: credentials go
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "home"])
+def test_a_url_the_api_links_to_gets_credentials_only_on_the_manifests_origins(
+    api_server, elsewhere, where
+):
+    target = elsewhere if where == "elsewhere" else api_server
+    target.add_route("GET", "/linked/rows", lambda request: Response(200, {"data": [{"id": 1}]}))
+    child = child_of_parents(api_server, "unused", [{"id": f"{target.url}/linked/rows"}])
+    requester_ = child["retriever"]["requester"]
+    del requester_["url_base"], requester_["path"]
+    requester_["url"] = "{{ stream_partition.pid }}"
+    requester_["request_headers"] = {"X-Api-Token": "{{ config['api_key'] }}"}
+    requester_["request_parameters"] = {"account_key": "{{ config['api_key'] }}"}
+    assert list(source_of(child).read_records("rows")) == [{"id": 1}]
+    (linked,) = [r for r in target.requests if r.path == "/linked/rows"]
+    if where == "elsewhere":
+        assert "authorization" not in linked.headers
+        nothing_leaked(elsewhere)
+    else:
+        assert linked.headers["authorization"] == f"Bearer {SENTINEL}"
+        assert linked.param("account_key") == SENTINEL

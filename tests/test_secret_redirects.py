@@ -177,7 +177,7 @@ request_body_json: {query: all, key: "{{ config['token'] }}"}"""
     text = modern(api_server.url, extra_requester=extra)
     with pytest.raises(ReadError) as caught:
         read_all(text)
-    assert "re-send a request body holding credentials" in str(caught.value)
+    assert "its body holds credentials, and it leads to another origin" in str(caught.value)
     assert SENTINEL not in str(caught.value)
     assert elsewhere.requests == []
 

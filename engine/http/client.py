@@ -8,6 +8,7 @@ request-rate limit shared across worker threads, and counters. Retries are drive
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -36,7 +37,7 @@ from engine.http.error_handling import (
     Outcome,
     WaitTooLong,
 )
-from engine.http.redirects import GuardedSession, RedirectRefused
+from engine.http.redirects import GuardedSession, RedirectRefused, origin, withhold_credentials
 from engine.http.response_cache import ResponseCache
 from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from engine.secrets import SecretMasker
@@ -151,6 +152,8 @@ class HttpClient:
     on_wait: Callable[[RetryWait], None] | None = None
     """Told of every wait before a retry, before the wait starts (from the reading thread)."""
     session: requests.Session = field(init=False)
+    home_origins: set[tuple[str, str, int | None]] = field(default_factory=set, init=False)
+    """Origins the manifest and config send requests to (see :meth:`add_home`)."""
 
     def __post_init__(self) -> None:
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
@@ -161,6 +164,17 @@ class HttpClient:
         adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=max(self.pool_size, 4))
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+
+    def add_home(self, url: str) -> None:
+        """Note an origin the manifest and config themselves send requests to."""
+        with contextlib.suppress(ValueError):
+            self.home_origins.add(origin(url))
+
+    def is_home(self, url: str) -> bool:
+        try:
+            return origin(url) in self.home_origins
+        except ValueError:
+            return False
 
     def close(self) -> None:
         self._deadlines.close()
@@ -202,15 +216,25 @@ class HttpClient:
         decode: Callable[[requests.Response], Any],
         stats: RequestStats,
         cacheable: bool = False,
+        foreign: bool = False,
     ) -> Page:
         """Send until success; returns the decoded page or raises ReadError.
 
         A ``cacheable`` request (a parent stream's) is answered from the response cache when one
-        is kept and holds it, and its successful response is kept there."""
+        is kept and holds it, and its successful response is kept there. A ``foreign`` request
+        (its URL came from the API and leads to none of the manifest's own origins) goes
+        without credentials, or not at all when its URL or body holds a secret."""
         try:
             prepared = self.session.prepare_request(request)
         except (requests.RequestException, ValueError) as error:
             raise self.unsendable(error, request.method, request.url) from None
+        problem = withhold_credentials(prepared, self.masker) if foreign else None
+        if problem:
+            raise ReadError(
+                f"a request to another origin than the manifest's was not sent: {problem}",
+                url=self.masker.request_label(prepared.method, prepared.url),
+                failure_type="config_error",
+            )
         cache = self.response_cache if cacheable else None
         if cache is not None and (cached := cache.get(prepared)) is not None:
             stats.pages += 1

@@ -71,15 +71,24 @@ def check_hop(source_url: str, request: requests.PreparedRequest, masker: Secret
         raise _refused(masker, target, "it leaves HTTPS for plain HTTP")
     if not leaves_origin(source_url, target):
         return
+    problem = withhold_credentials(request, masker)
+    if problem:
+        raise _refused(masker, target, f"{problem}, and it leads to another origin")
+
+
+def withhold_credentials(request: requests.PreparedRequest, masker: SecretMasker) -> str | None:
+    """Make ``request`` fit for another origin: its credentials stripped (in place).
+
+    Returns why it still cannot go there (a secret in its URL or body), or None.
+    """
     strip_credentials(request, masker)
     if masker.reveals(request.url or ""):
-        raise _refused(masker, target, "its URL holds a secret, and it leads to another origin")
+        return "its URL holds a secret"
     body = request.body
     text = body.decode("latin-1") if isinstance(body, bytes) else body
     if isinstance(text, str) and masker.reveals(unquote_plus(text)):
-        raise _refused(
-            masker, target, "it would re-send a request body holding credentials to another origin"
-        )
+        return "its body holds credentials"
+    return None
 
 
 def strip_credentials(request: requests.PreparedRequest, masker: SecretMasker) -> None:

@@ -7,6 +7,7 @@ router), then hands the request to the shared :class:`~engine.http.client.HttpCl
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,10 @@ class HttpRequester:
             source is None for source in (self.params, self.headers, self.body_data, self.body_json)
         )
         self._constant_url = self._base_url({}) if self._url_is_constant() else None
+        home = self.url_base if self.url is None else self.url
+        if home is not None and not _may_hold_api_data(home):
+            with contextlib.suppress(EngineError):
+                self.client.add_home(home.eval_str(self.config))
 
     def _url_is_constant(self) -> bool:
         """No template in url / url_base / path (an empty string may render a default)."""
@@ -81,8 +86,13 @@ class HttpRequester:
         # on the slice, as today's runtime does.
         context.update(getattr(stream_slice, "extra_fields", None) or {})
         url = self._url(context, url_override)
+        # A url the API chose (a download link, say) leading to none of the manifest's origins
+        # gets no credentials.
+        foreign = (
+            self.url is not None and _may_hold_api_data(self.url) and not self.client.is_home(url)
+        )
         try:
-            request = self._request(url, self.options(context).merge(extra))
+            request = self._request(url, self.options(context).merge(extra), foreign)
         except EngineError:
             raise
         except ValueError as error:  # a malformed URL (which may hold a secret) and the like
@@ -93,10 +103,12 @@ class HttpRequester:
             decode=self.decoder,
             stats=stats,
             cacheable=self.use_cache,
+            foreign=foreign,
         )
 
-    def _request(self, url: str, options: RequestOptions) -> requests.Request:
-        options = options.merge(self.authenticator.options())
+    def _request(self, url: str, options: RequestOptions, foreign: bool) -> requests.Request:
+        if not foreign:
+            options = options.merge(self.authenticator.options())
         params = _without_params_already_in(url, options.params) if "?" in url else options.params
         request = requests.Request(
             self.method,
@@ -148,12 +160,8 @@ class HttpRequester:
         return base
 
     def _path_may_hold_api_data(self) -> bool:
-        """Whether the path reads more than the manifest and config (records, slices, tokens,
-        values a dynamic stream listed): then it must not lead away from url_base's origin."""
-        path = self.path
-        if path is None:
-            return False
-        return path.is_data or not (path.is_constant or path.variables <= {"config"})
+        """Whether the path reads API data: then it must not lead away from url_base's origin."""
+        return self.path is not None and _may_hold_api_data(self.path)
 
     def _stay_on_origin(self, base: str, url: str, what: str) -> None:
         """API data may choose the path of a request, never another host for its credentials."""
@@ -164,6 +172,12 @@ class HttpRequester:
                 "values from an API never send a request to another host",
                 url=self.client.masker.request_label(self.method, base),
             )
+
+
+def _may_hold_api_data(part: InterpolatedString) -> bool:
+    """Whether a URL part reads more than the manifest and config (records, slices, page
+    tokens, job responses, values a dynamic stream listed)."""
+    return part.is_data or not (part.is_constant or part.variables <= {"config"})
 
 
 def join_url(base: str, path: str, *, legacy: bool) -> str:
