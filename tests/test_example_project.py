@@ -246,9 +246,12 @@ def test_definitions_load_both_sources_from_the_defs_folder(example_env: Path) -
     assets = {a.key.to_user_string(): a for a in defs.assets or ()}
     assert sorted(assets) == [
         f"{source}/{stream}"
-        for source in ("demo", "demo_2022")
+        for source in ("demo", "demo_2022", "demo_3day")
         for stream in ("customers", "notes", "orders")
     ]
+    three_days = assets["demo_3day/customers"].partitions_def
+    assert isinstance(three_days, dg.StaticPartitionsDefinition)
+    assert three_days.get_partition_keys()[:2] == ["2026-10-01", "2026-10-04"]
     for source in ("demo", "demo_2022"):
         assert isinstance(
             assets[f"{source}/customers"].partitions_def, dg.DailyPartitionsDefinition
