@@ -164,6 +164,18 @@ def test_leases_refuse_a_second_owner_until_released_or_expired(store: StateStor
     assert not store.acquire_lease("shop", "orders", "p", "run-b")
 
 
+def test_renewing_leases_extends_them_and_names_those_taken_over(store: StateStore) -> None:
+    assert store.acquire_leases("shop", "orders", ["a", "b"], "run-a", 0.2) == []
+    assert store.renew_leases("shop", "orders", ["a", "b"], "run-a", 60) == []
+    time.sleep(0.3)  # past the first TTL: only the renewal keeps them
+    assert store.acquire_leases("shop", "orders", ["a", "b"], "run-b", 60) == ["a", "b"]
+    assert store.renew_leases("shop", "orders", ["a"], "run-a", 0.01) == []
+    time.sleep(0.05)
+    assert store.acquire_leases("shop", "orders", ["a"], "run-b", 60) == []
+    assert store.renew_leases("shop", "orders", ["a", "b"], "run-a", 60) == ["a"]
+    assert store.lease_owner("shop", "orders", "a") == "run-b"
+
+
 def test_portable_upsert_keeps_the_same_contract(store: StateStore) -> None:
     """Dialects without ON CONFLICT use update-then-insert; its guard must behave the same."""
     store._upsert = store_module._portable_upsert
