@@ -33,7 +33,12 @@ class LeasesHeld(StateStoreError):
     """Partitions (or streams) another live holder kept leased for longer than we would wait."""
 
     def __init__(
-        self, subject: str, holders: dict[str, str | None], waited: float, unit: str = "partition"
+        self,
+        subject: str,
+        holders: dict[str, str | None],
+        waited: float,
+        unit: str = "partition",
+        ttl_seconds: float = LEASE_TTL_SECONDS,
     ) -> None:
         self.subject, self.holders = subject, holders
         named = ", ".join(
@@ -43,7 +48,7 @@ class LeasesHeld(StateStoreError):
         super().__init__(
             f"{len(holders)} {unit}(s) of {subject} are being synced by others (waited "
             f"{waited:g} s): {named}. Everything else was written. A holder that crashed loses "
-            f"its lease at most {LEASE_TTL_SECONDS:g} s after its last heartbeat (whatever its "
+            f"its lease at most {ttl_seconds:g} s after its last heartbeat (whatever its "
             "run status says); sync these again then."
         )
 
@@ -134,7 +139,7 @@ class LeaseKeeper:
                     partition: self.store.lease_owner(self.source, self.stream, partition)
                     for partition in waiting
                 }
-                raise LeasesHeld(self.stream, holders, wait_seconds)
+                raise LeasesHeld(self.stream, holders, wait_seconds, ttl_seconds=self.ttl_seconds)
             time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
 
     def check(self, partitions: Sequence[str]) -> None:
