@@ -147,6 +147,7 @@ class _Run:
                         self._reopen_source()
                     claimed_keys = claimed if keys != [None] else keys
                     yield from self._sync(claimed_keys, store, destination, leases)
+                    leases.release(claimed)  # committed: a run waiting for them may go on
         except LeasesHeld as held:
             raise dg.Failure(description=str(held)) from None
         finally:

@@ -116,6 +116,14 @@ class LeaseKeeper:
                     self._lost.discard(partition)
         return refused
 
+    def release(self, partitions: Sequence[str]) -> None:
+        """Give back ``partitions`` (synced and committed) before the rest is done, so a run
+        waiting for them need not wait for this whole run."""
+        with self._guard:
+            for partition in partitions:
+                self._held.pop(partition, None)
+        self.store.release_leases(self.source, self.stream, partitions, self.owner)
+
     def claim_in_turn(
         self, partitions: Sequence[str], wait_seconds: float, poll_seconds: float = 1.0
     ) -> Iterator[list[str]]:
