@@ -15,12 +15,13 @@ import orjson
 from dagster_declarative import checks, partitions
 from dagster_declarative.date_partitions import PartitionMappingError
 from dagster_declarative.descriptions import describe_stream
-from dagster_declarative.execution import StreamTarget, failure_text, materialize_stream
+from dagster_declarative.execution import StreamTarget, materialize_stream
 from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, child_keys_by_parent
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.schedules import build_stream_jobs, build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
 from engine import ConfigError, EngineError, Manifest, load_source
+from engine.errors import failure_text
 from engine.partial_load import load_manifest_skipping_unsupported
 from engine.secrets import SecretMasker
 

@@ -32,7 +32,8 @@ from dagster_declarative.warehouse import (
     WriteMode,
     WriteResult,
 )
-from engine import DeclarativeSource, EngineError, Manifest
+from engine import DeclarativeSource, Manifest
+from engine.errors import failure_text
 from engine.http.client import RequestStats
 from engine.reader import DONE, SliceEvent, iter_slices
 from engine.secrets import SecretMasker
@@ -100,13 +101,6 @@ def materialize_stream(
     finally:
         if source is not None:
             source.close()
-
-
-def failure_text(error: BaseException) -> str:
-    """An engine error's own text; for anything else, its type too (it is a surprise)."""
-    if isinstance(error, EngineError):
-        return str(error)
-    return f"unexpected {type(error).__name__}: {error}"
 
 
 class _Run:

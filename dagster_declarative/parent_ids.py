@@ -20,7 +20,9 @@ import dagster as dg
 
 from dagster_declarative.partitions import dimensions_of, router_slices, sanitize_key
 from dagster_declarative.resource import DeclarativeSourceResource
-from engine import Manifest
+from engine import EngineError, Manifest
+from engine.errors import failure_text
+from engine.secrets import SecretMasker
 from engine.slicing.substream import dig
 
 _ABSENT = dig({}, ("absent",))
@@ -89,8 +91,11 @@ def register_keys(
 def discover_keys(
     resource: DeclarativeSourceResource, manifest: Manifest, stream: str
 ) -> list[str]:
-    """The keys of every parent id the stream's router yields now (reads the parent stream)."""
-    source = resource.open_source(manifest)
+    """The keys of every parent id the stream's router yields now (reads the parent stream).
+
+    Whatever fails, the sensor's error is masked like a run's (see ``materialize_stream``)."""
+    masker = SecretMasker(resource.secret_values())
+    source = resource.open_source(manifest, masker)
     try:
         source.validate_config()
         routers = [
@@ -99,6 +104,10 @@ def discover_keys(
             if d.kind == "substream"
         ]
         return [key for router in routers for key in router_slices(router)]
+    except EngineError:
+        raise
+    except Exception as error:
+        raise EngineError(masker.mask(failure_text(error))) from None
     finally:
         source.close()
 

@@ -135,12 +135,23 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
         return destination_from_url(self.get_warehouse_url())
 
 
+def _env_name(value: Any) -> str | None:
+    """The variable an ``EnvVar`` names: Dagster turns one inside a dict field into
+    ``{"env": "X"}``; a resource built directly in Python keeps the ``EnvVar`` itself."""
+    if isinstance(value, dg.EnvVar):
+        return value.env_var_name
+    if isinstance(value, Mapping) and set(value) == {"env"} and isinstance(value["env"], str):
+        return value["env"]
+    return None
+
+
 def _environment_values(value: Any) -> list[Any]:
     """The values of the environment variables ``value`` names (those that are set)."""
+    name = _env_name(value)
+    if name is not None:
+        found = os.environ.get(name)
+        return [] if found is None else [found]
     if isinstance(value, Mapping):
-        if set(value) == {"env"} and isinstance(value["env"], str):
-            found = os.environ.get(value["env"])
-            return [] if found is None else [found]
         return [item for sub in value.values() for item in _environment_values(sub)]
     if isinstance(value, list):
         return [item for sub in value for item in _environment_values(sub)]
@@ -148,15 +159,16 @@ def _environment_values(value: Any) -> list[Any]:
 
 
 def _resolve(value: Any) -> Any:
-    """Dagster turns ``EnvVar("X")`` inside a dict field into ``{"env": "X"}``; read it here."""
+    """The config value with every environment variable it names read."""
+    name = _env_name(value)
+    if name is not None:
+        resolved = os.environ.get(name)
+        if resolved is None:
+            raise ConfigError(
+                f"environment variable {name} (named in the source config) is not set"
+            )
+        return resolved
     if isinstance(value, Mapping):
-        if set(value) == {"env"} and isinstance(value["env"], str):
-            resolved = os.environ.get(value["env"])
-            if resolved is None:
-                raise ConfigError(
-                    f"environment variable {value['env']} (named in the source config) is not set"
-                )
-            return resolved
         return {key: _resolve(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_resolve(item) for item in value]

@@ -147,3 +147,11 @@ def closest(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | 
     """The candidate a typo most likely meant (``PageIncremnt`` -> ``PageIncrement``), if any."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
     return matches[0] if matches else None
+
+
+def failure_text(error: BaseException) -> str:
+    """What a failure says to people: an engine error's own text; anything else is a surprise,
+    so its type comes first. (Callers mask the text: it may quote a secret.)"""
+    if isinstance(error, EngineError):
+        return str(error)
+    return f"unexpected {type(error).__name__}: {error}"

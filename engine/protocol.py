@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from engine.errors import EngineError
+from engine.errors import failure_text
 from engine.secrets import SecretMasker
 
 
@@ -76,10 +76,7 @@ def error_trace(error: BaseException, masker: SecretMasker | None = None) -> dic
     """A TRACE error: the message for people, the exception chain for the curious, both masked."""
     mask = masker.mask if masker else (lambda text: text)
     failure_type = getattr(error, "failure_type", "system_error")
-    if not isinstance(error, EngineError):
-        message = f"unexpected {type(error).__name__}: {error}"
-    else:
-        message = str(error)
+    message = failure_text(error)
     internal = "".join(traceback.format_exception_only(type(error), error)).strip()
     return {
         "type": "TRACE",

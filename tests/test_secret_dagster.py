@@ -15,6 +15,8 @@ from manifests import modern
 from support.api_server import Response
 
 from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
+from dagster_declarative.parent_ids import discover_keys
+from engine import EngineError, load_manifest
 
 SENTINEL = "SENTINEL-5a7d-dagster"
 KEY_HEADER = "type: ApiKeyAuthenticator\napi_token: \"{{ config['ref'] }}\"\nheader: X-API-Key"
@@ -82,3 +84,35 @@ def test_a_failing_run_leaks_nothing_anywhere(api_server, tmp_path, monkeypatch,
     everything += console.out + console.err
     assert expected in everything
     assert SENTINEL not in everything
+
+
+def test_the_parent_id_sensor_fails_masked(api_server, tmp_path, monkeypatch):
+    """The sensor reads the parent stream itself: its failure is masked like a run's."""
+    monkeypatch.setenv("DD_HOSTILE_TOKEN", SENTINEL)
+    api_server.add_route("GET", "/items", lambda request: Response(400, {"q": request.query}))
+    account = "request_parameters: {account: \"{{ config['ref'] }}\"}"
+    child = """
+  - type: DeclarativeStream
+    name: notes
+    schema_loader: {type: InlineSchemaLoader, schema: {type: object}}
+    retriever:
+      type: SimpleRetriever
+      requester: {type: HttpRequester, url_base: "URL", path: "/notes/{{ stream_partition.id }}"}
+      record_selector:
+        type: RecordSelector
+        extractor: {type: DpathExtractor, field_path: [data]}
+      partition_router:
+        type: SubstreamPartitionRouter
+        parent_stream_configs:
+          - type: ParentStreamConfig
+            stream: {$ref: "#/streams/0"}
+            parent_key: id
+            partition_field: id
+"""
+    text = modern(api_server.url, extra_requester=account, spec_properties="o: {}")
+    text = text.replace("\nspec:", child.replace("URL", api_server.url) + "\nspec:", 1)
+    resource = DeclarativeSourceResource(config={"ref": dg.EnvVar("DD_HOSTILE_TOKEN")})
+    with pytest.raises(EngineError) as caught:
+        discover_keys(resource, load_manifest(text), "notes")
+    assert "status 400" in str(caught.value)
+    assert SENTINEL not in str(caught.value)
