@@ -180,8 +180,9 @@ def read_messages(
             if incremental and cursor is not None:
                 states[name] = cursor.state()
                 yield protocol.state(name, states[name], states, record_count=count)
-        if incremental and not slices:
-            yield protocol.state(name, states.get(name, {}), states)
+        if incremental and not slices:  # a read with nothing to read still states its cursor
+            states[name] = cursor.state() if cursor is not None else states.get(name, {})
+            yield protocol.state(name, states[name], states)
         yield protocol.log(f"Read {count} records from {name} stream")
 
 

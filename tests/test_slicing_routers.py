@@ -269,3 +269,41 @@ def test_incremental_dependency_keeps_parent_state_in_the_child_state(
     projects.append({"id": 3, "meta": {"project_id": 11}, "updated_at": "2021-02-05T00:00:00Z"})
     slices = source.stream("events").slices(state)
     assert sorted({s["project_id"] for s in slices}) == [9, 11]
+
+
+def test_a_partition_listed_twice_is_read_twice_as_the_reference_reads_it(
+    api_server: ApiServer,
+) -> None:
+    _events_server(api_server)
+    api_server.add_collection(
+        "/projects",
+        [{"id": n, "meta": {"project_id": 7}} for n in (1, 2)],  # 7 twice
+    )
+    source = load_source(_incremental_child(api_server.url), {})
+    messages = list(source.read(INCREMENTAL))
+    assert [m["record"]["data"]["id"] for m in messages if m["type"] == "RECORD"] == [70, 70]
+    event_requests = [r for r in api_server.requests if r.path == "/projects/7/events"]
+    assert len(event_requests) == 4  # two windows, twice
+    assert [e["partition"] for e in _final_state(messages)["states"]] == [
+        {"project_id": 7, "parent_slice": {}}
+    ]
+
+
+def test_per_partition_states_have_the_references_envelope(api_server: ApiServer) -> None:
+    _events_server(api_server)
+    api_server.add_collection("/projects", [])  # no partitions at all
+    source = load_source(_incremental_child(api_server.url), {})
+    state = _final_state(list(source.read(INCREMENTAL)))
+    assert isinstance(state.pop("lookback_window"), int)  # the seconds the read took
+    assert state == {"use_global_cursor": False, "states": [], "parent_state": {}}
+
+
+def test_one_cursor_for_all_partitions_moves_only_with_records(api_server: ApiServer) -> None:
+    api_server.add_collection("/projects", [{"id": 1, "meta": {"project_id": 7}}])
+    api_server.add_collection(
+        "/projects/{id}/events", {"7": []}, date_filter=DateFilter("updated_at")
+    )
+    manifest = _incremental_child(api_server.url)
+    manifest["streams"][0]["incremental_sync"]["global_substream_cursor"] = True
+    state = _final_state(list(load_source(manifest, {}).read(INCREMENTAL)))
+    assert "state" not in state and state["use_global_cursor"] is True

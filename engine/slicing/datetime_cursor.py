@@ -151,6 +151,8 @@ class DatetimeBasedCursor(Cursor):
     # Shared with the per-partition copies (``fresh``), so each bad value is reported once.
     unparsable: UnparsableValues = field(default_factory=UnparsableValues, repr=False)
     _cursor: Any = field(default=None, init=False, repr=False)  # str, or datetime (modern)
+    advanced: bool = field(default=False, init=False, repr=False)
+    """Records moved the cursor in this read (beyond the state or start it began from)."""
     _highest: dict[tuple, Any] = field(default_factory=dict, init=False, repr=False)
     _bounds: dict[tuple, tuple[datetime.datetime, datetime.datetime]] = field(
         default_factory=dict, init=False, repr=False
@@ -178,6 +180,7 @@ class DatetimeBasedCursor(Cursor):
     def set_initial_state(self, state: Mapping[str, Any] | None) -> None:
         value = (state or {}).get(self.cursor_field)
         with self._lock:
+            self.advanced = False
             self._highest.clear()
             if value in (None, ""):
                 self._cursor = None
@@ -444,6 +447,7 @@ class DatetimeBasedCursor(Cursor):
                 self._cursor = max(candidates) if candidates else None
             elif highest is not None and (self._cursor is None or highest > self._cursor):
                 self._cursor = highest
+                self.advanced = True
 
     def bounds(self, stream_slice: Mapping[str, Any]) -> tuple[datetime.datetime, ...]:
         """The exact datetimes of a window (formatting may have dropped precision)."""

@@ -83,6 +83,7 @@ class PerPartitionCursor(Cursor):
         self._parent_state: dict[str, Any] = dict(state.get("parent_state") or {})
         self._pending_parent_state: dict[str, Any] = self._parent_state
         self._cursors: dict[str, tuple[Slice, DatetimeBasedCursor]] = {}
+        self._windows_of: dict[str, list[Slice]] = {}
         self._slice_partition: dict[int, tuple[Slice, str]] = {}
         self._open = 0
 
@@ -97,18 +98,14 @@ class PerPartitionCursor(Cursor):
         return self._windows()
 
     def _windows(self) -> Iterator[Slice]:
-        runtime_lookback = datetime.timedelta(seconds=self._lookback_seconds)
         for partition in self.router.iter_partitions(self._parent_state):
             identity = _identity(partition_of(partition))
-            if identity in self._cursors:
-                continue  # the same partition twice (a parent listed a record twice)
-            if len(self._cursors) >= self.switch_to_global_after:
-                self.global_cursor = True
-            known = self._states.get(identity)
-            own = known is not None and not self.global_cursor
-            cursor = self.datetime_cursor.fresh(None if own else runtime_lookback)
-            self._cursors[identity] = (partition_of(partition), cursor)
-            for window in cursor.slices(known[1] if own else self._global):  # type: ignore[index]
+            windows = self._windows_of.get(identity)
+            if windows is None:
+                windows = self._windows_of[identity] = self._start_partition(partition, identity)
+            # A partition listed twice (a parent returned a record twice) is read twice, with
+            # the same windows and cursor, as the reference runner reads it.
+            for window in windows:
                 merged = {**partition, **window}
                 self._slice_partition[id(merged)] = (merged, identity)
                 self._open += 1
@@ -117,6 +114,17 @@ class PerPartitionCursor(Cursor):
         self._exhausted = True
         if self._open == 0:
             self._finish()
+
+    def _start_partition(self, partition: Slice, identity: str) -> list[Slice]:
+        """A new partition's cursor (from its own state, or the global one) and its windows."""
+        if len(self._cursors) >= self.switch_to_global_after:
+            self.global_cursor = True
+        known = self._states.get(identity)
+        own = known is not None and not self.global_cursor
+        runtime_lookback = datetime.timedelta(seconds=self._lookback_seconds)
+        cursor = self.datetime_cursor.fresh(None if own else runtime_lookback)
+        self._cursors[identity] = (partition_of(partition), cursor)
+        return cursor.slices(known[1] if own else self._global)  # type: ignore[index]
 
     def partition(self, stream_slice: Mapping[str, Any]) -> Slice:
         return partition_of(stream_slice, self._window_keys)
@@ -175,7 +183,13 @@ class PerPartitionCursor(Cursor):
             self._global = latest
 
     def _latest(self) -> dict[str, Any]:
-        candidates = [c for _, c in self._cursors.values() if c.position() is not None]
+        # One cursor for all partitions moves only with records; per partition, a partition's
+        # state counts from where it started (as the reference's global state does).
+        candidates = [
+            c
+            for _, c in self._cursors.values()
+            if c.position() is not None and (c.advanced or not self.global_cursor)
+        ]
         if self._global:
             baseline = self.datetime_cursor.fresh()
             baseline.set_initial_state(self._global)
@@ -196,7 +210,7 @@ class PerPartitionCursor(Cursor):
             ]
         if self._global:
             state["state"] = dict(self._global)
-            state["lookback_window"] = self._lookback_seconds
+        state["lookback_window"] = self._lookback_seconds
         state["parent_state"] = dict(self._parent_state)  # {} without incremental parents
         return state
 
