@@ -263,8 +263,18 @@ class _Run:
             return [unit for unit in written if unit.complete]
 
         def save_states(connection: Any) -> None:
-            for unit in completed():
-                self._save_state(unit, store, connection)
+            states = {
+                unit.partition_key or UNPARTITIONED: unit.state
+                for unit in completed()
+                if unit.state is not None
+            }
+            store.save_many(
+                self.data.source_name,
+                self.data.stream_name,
+                states,
+                run_id=self.context.run.run_id,
+                connection=connection,
+            )
 
         shares_database = destination.same_database(self.resource.get_state_url())
 
@@ -365,18 +375,6 @@ class _Run:
                 start, end = cursor.bounds(stream_slice)
                 return cursor.state() if start <= position <= end else unit.state
         return cursor.state()
-
-    def _save_state(self, unit: _Unit, store: StateStore, connection: Any) -> None:
-        if unit.state is None:
-            return
-        store.save(
-            self.data.source_name,
-            self.data.stream_name,
-            unit.partition_key or UNPARTITIONED,
-            unit.state,
-            run_id=self.context.run.run_id,
-            connection=connection,
-        )
 
     def _table_spec(self) -> TableSpec:
         return TableSpec(

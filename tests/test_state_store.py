@@ -310,3 +310,23 @@ def test_two_processes_racing_on_one_partition_leave_the_highest_cursor(backend:
     stored = store.get("shop", "orders", "p")
     store.dispose()
     assert (stored.cursor_key, stored.state) == ("0299", {"cursor": "0299"})
+
+
+def test_save_many_writes_every_partition_in_the_callers_transaction(store: StateStore) -> None:
+    """A backfill's states in one statement: new rows and overwritten ones alike, committed or
+    rolled back with the caller's transaction (the warehouse's, when they share a database)."""
+    store.save("src", "events", "2024-01-01", {"updated_at": "old"})
+    states = {f"2024-01-0{day}": {"updated_at": f"2024-01-0{day}T10:00:00Z"} for day in (1, 2, 3)}
+    store.create_tables()
+    with store.engine.begin() as connection:
+        store.save_many("src", "events", states, run_id="run-1", connection=connection)
+    with store.engine.connect() as connection:
+        transaction = connection.begin()
+        store.save_many("src", "events", {"2024-01-04": {"x": 1}}, connection=connection)
+        transaction.rollback()
+    assert store.load_all("src", "events") == states
+    assert store.get("src", "events", "2024-01-02").run_id == "run-1"
+    with pytest.raises(StateStoreError, match="must be a JSON object"):
+        store.save_many("src", "events", {"2024-01-05": ["not a dict"]})  # type: ignore[dict-item]
+    store.save_many("src", "events", {})
+    assert len(store.load_all("src", "events")) == 3
