@@ -378,3 +378,25 @@ def test_a_url_the_api_links_to_gets_credentials_only_on_the_manifests_origins(
     else:
         assert linked.headers["authorization"] == f"Bearer {SENTINEL}"
         assert linked.param("account_key") == SENTINEL
+
+
+def test_a_cursor_value_is_data_in_state_and_warnings(api_server):
+    records = [{"id": 1, "updated": INJECTION}, {"id": 2, "updated": "2024-01-02T00:00:00Z"}]
+    api_server.add_route("GET", "/rows", lambda request: Response(200, {"data": records}))
+    rows = stream("rows", api_server.url, "/rows")
+    rows["incremental_sync"] = {
+        "type": "DatetimeBasedCursor",
+        "cursor_field": "updated",
+        "datetime_format": "%Y-%m-%dT%H:%M:%SZ",
+        "start_datetime": "2024-01-01T00:00:00Z",
+        "start_time_option": {
+            "type": "RequestOption",
+            "inject_into": "request_parameter",
+            "field_name": "since",
+        },
+    }
+    messages = list(source_of(rows).read(None, {}))
+    logs = [m["log"]["message"] for m in messages if m["type"] == "LOG"]
+    assert any(INJECTION in text for text in logs)  # the warning quotes the text it is
+    assert SENTINEL not in str([m for m in messages if m["type"] != "RECORD"])
+    nothing_leaked(api_server)
