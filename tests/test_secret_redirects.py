@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import ssl
+import subprocess
+import threading
 from collections.abc import Iterator
-from urllib.parse import quote, quote_plus, urlencode
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import pytest
 import requests
@@ -18,7 +23,9 @@ from manifests import modern
 from support.api_server import ApiServer, RecordedRequest, Response
 
 from engine import ReadError, load_source
-from engine.http.redirects import RedirectRefused, check_hop
+from engine.http.client import HttpClient, RequestStats
+from engine.http.error_handling import DefaultErrorHandler
+from engine.http.redirects import check_hop
 from engine.secrets import SecretMasker
 
 SENTINEL = "SENTINEL-9d41-redirect"
@@ -156,11 +163,63 @@ def test_a_redirect_to_a_non_http_scheme_is_refused_without_a_trace_of_the_secre
     assert len(api_server.requests) == 1  # refused at once, not retried
 
 
-def test_https_to_http_is_never_followed():
+OPENSSL_SELF_SIGNED = (
+    *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes"),
+    *("-days", "1", "-subj", "/CN=127.0.0.1"),
+)
+
+
+@pytest.fixture
+def https_redirector(tmp_path, elsewhere) -> Iterator[str]:
+    """An HTTPS server (self-signed) that redirects every GET to ``elsewhere`` over plain HTTP."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test server's certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [*OPENSSL_SELF_SIGNED, "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", f"{elsewhere.url}/landing?{urlsplit(self.path).query}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Redirect)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_https_to_http_is_never_followed(https_redirector, elsewhere):
     masker = SecretMasker([SENTINEL])
-    request = requests.Request("GET", "http://127.0.0.1:1/landing").prepare()
-    with pytest.raises(RedirectRefused, match="leaves HTTPS for plain HTTP"):
-        check_hop("https://127.0.0.1:1/items", request, masker)
+    client = HttpClient(masker=masker, verify_tls=False)  # the test's certificate is self-signed
+    request = requests.Request(
+        "GET", f"{https_redirector}/items", params={"q": "x"}, headers={"X-API-Key": SENTINEL}
+    )
+    with pytest.raises(ReadError, match="leaves HTTPS for plain HTTP") as caught:
+        client.send(
+            request, error_handler=DefaultErrorHandler(config={}), decode=dict, stats=RequestStats()
+        )
+    client.close()
+    assert SENTINEL not in str(caught.value)
+    assert elsewhere.requests == []
+
+
+def test_a_scheme_change_on_one_host_is_another_origin():
+    masker = SecretMasker([SENTINEL])
     # http -> https on the same host is another origin: allowed, without credentials
     upgraded = requests.Request(
         "GET", "https://127.0.0.1/landing", headers={"X-API-Key": SENTINEL, "Accept": "json"}
