@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -50,6 +51,13 @@ CONTEXT_NAMES = frozenset(
     }
 )
 _BUILDERS: dict[str, Builder] = {}
+LATER = {
+    "AsyncRetriever": "engine.factory.async_retrieval",
+    "ConfigComponentsResolver": "engine.factory.dynamic",
+    "ParametrizedComponentsResolver": "engine.factory.dynamic",
+    "HttpComponentsResolver": "engine.factory.dynamic",
+}
+"""Types whose builders register when their module is imported, on first use."""
 
 
 def builds(*type_names: str) -> Callable[[Builder], Builder]:
@@ -80,6 +88,8 @@ class BuildContext:
         type_name = definition["type"]
         if type_name.startswith("Custom"):
             return self.custom(definition, path)
+        if type_name in LATER and type_name not in _BUILDERS:
+            importlib.import_module(LATER[type_name])
         builder = _BUILDERS.get(type_name)
         if builder is None:
             raise UnsupportedComponentError(

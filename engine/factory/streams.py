@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine.factory.async_retrieval import async_retriever
 from engine.factory.context import BuildContext, builds
 from engine.factory.http import requester as build_requester
 from engine.factory.records import record_selector
@@ -192,10 +191,17 @@ def simple_retriever(
     )
 
 
+def _async_retriever(*arguments: Any, **options: Any) -> Any:
+    """Imported when a manifest has one: otherwise every start-up would pay for it."""
+    from engine.factory.async_retrieval import async_retriever
+
+    return async_retriever(*arguments, **options)
+
+
 # Retrievers that slice by the stream's incremental_sync and their partition_router.
 _RETRIEVERS: dict[str, Callable[..., Any]] = {
     "SimpleRetriever": simple_retriever,
-    "AsyncRetriever": async_retriever,
+    "AsyncRetriever": _async_retriever,
 }
 
 
