@@ -11,43 +11,28 @@ every key. The result is a tree of plain dicts, each with a ``type`` of today's 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from engine.errors import ManifestError, UnsupportedComponentError, closest
 from engine.manifest import legacy
 from engine.manifest.components import (
     ALL_FIELD_NAMES,
-    ANY,
-    BOOLEAN,
     COMPONENT,
     COMPONENT_OR_LIST,
     COMPONENTS,
     CUSTOM_TYPES,
     FAMILY_MEMBERS,
-    INTEGER,
-    LIST,
-    MAPPING,
-    SCALAR,
     SHORT_NAMES,
-    STRING,
     TYPES,
     ComponentType,
     Field,
     is_json_schema,
 )
+from engine.manifest.kinds import check_kind, describe, expected_kind
 from engine.manifest.not_implemented import check_implemented
 from engine.manifest.yaml_loader import LocatedDict, line_of
 
 LEGACY_ROOT_KEYS = ("version", "definitions", "streams", "check", "spec")
-_KIND_NAMES = {
-    SCALAR: "a string, number or boolean",
-    STRING: "a string",
-    INTEGER: "an integer",
-    BOOLEAN: "true or false",
-    MAPPING: "a mapping",
-    LIST: "a list",
-}
 
 
 def is_legacy(document: Any) -> bool:
@@ -134,7 +119,7 @@ class Normalizer:
             node = {"datetime": node}
         if not isinstance(node, dict):
             raise self._error(
-                f"expected a component, found {_describe(node)}",
+                f"expected a component, found {describe(node)}",
                 path,
                 None,
                 expected=f"a mapping describing a {field.family or 'component'}",
@@ -248,7 +233,7 @@ class Normalizer:
                     f"{ctype.name} is missing its required field {name!r}",
                     path,
                     node,
-                    expected=f"{name}: {_expected_kind(field)}",
+                    expected=f"{name}: {expected_kind(field)}",
                 )
         for name, value in list(node.items()):
             field = ctype.fields.get(name)
@@ -303,7 +288,7 @@ class Normalizer:
         if field.kind == COMPONENTS:
             if not isinstance(value, list):
                 raise self._error(
-                    f"expected a list, found {_describe(value)}",
+                    f"expected a list, found {describe(value)}",
                     path,
                     owner,
                     key=name,
@@ -319,7 +304,7 @@ class Normalizer:
                     for i, v in enumerate(value)
                 ]
             return self.component(value, path, field, child_params)
-        _check_kind(
+        check_kind(
             value,
             field,
             lambda problem, expected: self._error(
@@ -348,34 +333,8 @@ class Normalizer:
         )
 
 
-def _check_kind(value: Any, field: Field, fail: Callable[[str, str], ManifestError]) -> None:
-    ok = True
-    if field.kind == SCALAR:
-        ok = isinstance(value, (str, int, float, bool))
-    elif field.kind == STRING:
-        ok = isinstance(value, str)
-    elif field.kind == INTEGER:
-        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, str) and "{{" in value
-        )
-    elif field.kind == BOOLEAN:
-        ok = isinstance(value, bool) or (isinstance(value, str) and "{{" in value)
-    elif field.kind == MAPPING:
-        ok = isinstance(value, dict)
-    elif field.kind == LIST:
-        ok = isinstance(value, list) or (isinstance(value, str) and "{{" in value)
-    if not ok and field.kind != ANY:
-        raise fail(
-            f"expected {_KIND_NAMES[field.kind]}, found {_describe(value)}", _KIND_NAMES[field.kind]
-        )
-
-
 # JSON-schema words some published manifests leave on components; harmless, so only a warning.
 _STRAY_SCHEMA_WORDS = frozenset({"additionalProperties", "description", "title", "$schema"})
-
-
-def _expected_kind(field: Field) -> str:
-    return _KIND_NAMES.get(field.kind, "a " + (field.family or "value"))
 
 
 def _known_elsewhere(key: str) -> bool:
@@ -385,16 +344,6 @@ def _known_elsewhere(key: str) -> bool:
 def _fields_text(ctype: ComponentType) -> str:
     names = sorted(ctype.fields)
     return "one of " + ", ".join(names) if names else f"no fields on {ctype.name}"
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r}"
-    return f"{type(value).__name__} {value!r}"
 
 
 def _join(path: str, key: Any) -> str:
