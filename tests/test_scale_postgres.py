@@ -39,7 +39,7 @@ DAYS = 60
 KEYS = [(DAY0 + dt.timedelta(days=d)).strftime("%Y-%m-%d") for d in range(DAYS)]
 RECORDS = daily_records(DAY0, DAYS)
 ASSET = dg.AssetKey(["shop", "events"])
-RUNS_TIMEOUT = 150.0
+RUNS_TIMEOUT = 300.0  # a safety net: on a loaded 2-core machine the overlapping case takes ~2 min
 
 
 def _manifest(directory: Path, url: str) -> Path:
