@@ -4,11 +4,13 @@ each run in its own process.
 
 60 daily partitions back filled 15 per run: every row lands exactly once, every partition has one
 materialization and its own state, and no run is refused for a lease (overlapping runs wait for
-each other's partitions). Two overlapping backfills launched at once end the same way.
+each other's partitions), and runs do overlap in time. Two overlapping backfills launched at once
+end the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from pathlib import Path
@@ -17,7 +19,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 import yaml
-from support.api_server import ApiServer, DateFilter
+from support.api_collections import RecordCollection
+from support.api_server import ApiServer, DateFilter, Pagination, RecordedRequest, Response
 from support.dagster_daemon import (
     fresh_database,
     load_definitions,
@@ -39,6 +42,9 @@ DAYS = 60
 KEYS = [(DAY0 + dt.timedelta(days=d)).strftime("%Y-%m-%d") for d in range(DAYS)]
 RECORDS = daily_records(DAY0, DAYS)
 ASSET = dg.AssetKey(["shop", "events"])
+# Each day's request takes this long, so that a run (15 days) outlasts the launch of the next
+# ones: the daemon launches runs one after another, seconds apart on a busy machine.
+DAY_SECONDS = 1.0
 RUNS_TIMEOUT = 300.0  # a safety net: on a loaded 2-core machine the overlapping case takes ~2 min
 
 
@@ -60,7 +66,14 @@ def _backfill_through_the_daemon(
 ) -> tuple[list[dg.DagsterRun], dict[str, int], dict[str, int], dict[str, dict]]:
     """Run ``backfills`` (id -> partition keys) at once; the runs, materializations per
     partition, rows per id and state per partition."""
-    api_server.add_collection("/events", RECORDS, date_filter=DateFilter("updated_at"))
+    collection = RecordCollection(
+        RECORDS, api_server.url, Pagination("none"), "data", DateFilter("updated_at")
+    )
+
+    def slow(request: RecordedRequest) -> Response:
+        return dataclasses.replace(collection(request), delay=DAY_SECONDS)
+
+    api_server.add_route("GET", "/events", slow)
     with fresh_database(postgres_url_or_skip()) as database:
         home = tmp_path / "home"
         write_dagster_home(home, database, max_concurrent_runs=4)
@@ -87,6 +100,8 @@ def _backfill_through_the_daemon(
                     all_runs_finished, RUNS_TIMEOUT, "every run finished", home / "daemon.log"
                 )
             runs = instance.get_runs()
+            spans = [(r.start_time, r.end_time) for r in instance.get_run_records()]
+            assert _most_at_once(spans) >= 2, f"the runs never overlapped: {sorted(spans)}"
             records = instance.fetch_materializations(ASSET, limit=10_000).records
             materialized: dict[str, int] = {}
             for record in records:
@@ -147,3 +162,15 @@ def test_two_overlapping_backfills_launched_at_once_wait_for_each_other(
     assert materialized == {key: 2 if key in overlap else 1 for key in KEYS}
     assert rows == {r["id"]: 1 for r in RECORDS}
     assert states == {key: _last_cursor_of(key) for key in KEYS}
+
+
+def _most_at_once(spans: list[tuple[float | None, float | None]]) -> int:
+    """The largest number of runs that were running at the same moment."""
+    moments = sorted(
+        [(start, 1) for start, _ in spans if start] + [(end, -1) for _, end in spans if end]
+    )
+    running = most = 0
+    for _, change in moments:
+        running += change
+        most = max(most, running)
+    return most
