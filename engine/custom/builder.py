@@ -20,7 +20,7 @@ from engine.custom.loading import (
     CustomCode,
     MissingExtraError,
     cdk_version,
-    class_names,
+    custom_parts,
     is_cdk_class,
 )
 from engine.custom.native import build_native
@@ -49,12 +49,10 @@ class CustomBuilder:
         return self._reference
 
     def load(self, definition: dict, path: str) -> type:
-        """Import the component's class and those nested in it, after checking each may load."""
+        """Import the class of every custom component in ``definition`` (a component or a whole
+        stream), after checking each may load; the first one's class is returned."""
         ctx = self.ctx
-        names = [
-            str(definition["class_name"]),
-            *class_names({k: v for k, v in definition.items() if k != "class_name"}),
-        ]
+        names = [str(part["class_name"]) for part in custom_parts(definition)]
         for name in names:
             if self.code.module_of(name) is None:
                 raise UnsupportedComponentError(
@@ -104,13 +102,12 @@ class CustomBuilder:
         from engine.custom.streams import ReferenceRetriever, ReferenceStreamCursor
         from engine.stream import Stream
 
-        for custom in _custom_parts(definition):
-            self.load(custom, path)
+        self.load(definition, path)
         client = self.ctx.client
         try:
             reference = self.reference
         except MissingExtraError as error:
-            first = next(iter(_custom_parts(definition)))
+            first = next(custom_parts(definition))
             raise _missing_cdk(self.ctx, first, path, str(first["class_name"]), error) from None
         cursor = ReferenceStreamCursor(
             reference, definition, self.ctx.masker, (client.timeout, client.max_response_bytes)
@@ -195,18 +192,6 @@ def _kwargs_for(definition: dict, given: dict[str, Any]) -> dict[str, Any]:
     if kind in ("CustomRequester", "CustomAuthenticator"):
         kwargs.setdefault("name", name)
     return kwargs
-
-
-def _custom_parts(definition: Any) -> list[dict]:
-    """Every custom component (a mapping with ``class_name``) inside a definition."""
-    if isinstance(definition, dict):
-        own = [definition] if definition.get("class_name") else []
-        return own + [
-            p for k, v in definition.items() if k != "$parameters" for p in _custom_parts(v)
-        ]
-    if isinstance(definition, list):
-        return [p for item in definition for p in _custom_parts(item)]
-    return []
 
 
 def _parents(definition_component: Any) -> tuple[str, ...]:

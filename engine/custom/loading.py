@@ -87,17 +87,18 @@ class CustomCode:
         return getattr(module, attribute)
 
 
-def class_names(definition: Any) -> Iterator[str]:
-    """Every ``class_name`` inside a definition (a custom component may nest others)."""
+def custom_parts(definition: Any) -> Iterator[dict]:
+    """Every component with a ``class_name`` inside a definition, outermost first (a custom
+    component may nest others)."""
     if isinstance(definition, dict):
         if isinstance(definition.get("class_name"), str):
-            yield definition["class_name"]
+            yield definition
         for key, value in definition.items():
             if key != "$parameters":
-                yield from class_names(value)
+                yield from custom_parts(value)
     elif isinstance(definition, list):
         for item in definition:
-            yield from class_names(item)
+            yield from custom_parts(item)
 
 
 def cdk_version() -> str | None:

@@ -2,13 +2,15 @@
 
 Why the whole stream: a custom retriever (a ``SimpleRetriever`` subclass) owns the request loop
 and a custom incremental cursor owns the slices and the state; an adapter would have to
-re-implement what the subclass changes. So the reference's factory builds the stream
-(``DefaultStream``), and this engine drives it as it drives its own: the reference's partitions
-are our slices, each slice's records come from its partition's ``read()``, every record is
-shown to the reference's cursor and a slice is closed only after all its records have been
-handed on, so the state we save (the reference cursor's ``state``) never runs ahead of the data.
-Our other guarantees are kept around it: each HTTP session the stream holds gets this engine's
-timeout and response size limit, and every error is masked and names the stream and slice.
+re-implement what the subclass changes. (airbyte-cdk 7 itself no longer accepts a custom
+incremental cursor: building such a stream fails, and the error names the stream.) So the
+reference's factory builds the stream (``DefaultStream``), and this engine drives it as it
+drives its own: the reference's partitions are our slices, each slice's records come from its
+partition's ``read()``, every record is shown to the reference's cursor and a slice is closed
+only after all its records have been handed on, so the state we save (the reference cursor's
+``state``) never runs ahead of the data. Our other guarantees are kept around it: each HTTP
+session the stream holds gets this engine's timeout and response size limit (as declared by
+``Content-Length``), and every error is masked and names the stream and slice.
 """
 
 from __future__ import annotations
