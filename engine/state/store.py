@@ -152,6 +152,32 @@ def _native_upsert(
     return connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount > 0
 
 
+def _claim_many(
+    connection: Connection,
+    table: sa.Table,
+    source: str,
+    stream: str,
+    partitions: Sequence[str],
+    values: dict[str, Any],
+    takeover: sa.ColumnElement[bool],
+) -> set[str]:
+    """`_native_upsert` of many lease rows, 500 per statement; the partitions written (those
+    ``takeover`` refused are not returned)."""
+    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
+    taken: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(partitions))):
+        statement = dialect.insert(table).values(
+            [{"source": source, "stream": stream, "partition": p, **values} for p in chunk]
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["source", "stream", "partition"],
+            set_={name: statement.excluded[name] for name in values},
+            where=takeover,
+        )
+        taken.update(connection.execute(statement.returning(table.c.partition)).scalars())
+    return taken
+
+
 def _portable_upsert(
     connection: Connection,
     table: sa.Table,
@@ -431,6 +457,9 @@ class StateStore:
         takeover = sa.or_(table.c.owner == owner, table.c.expires_at <= now)
         action = f"acquiring leases of {source}/{stream}"
         with self._transaction(action) as connection:
+            if self._upsert is _native_upsert:
+                taken = _claim_many(connection, table, source, stream, partitions, values, takeover)
+                return [partition for partition in partitions if partition not in taken]
             return [
                 partition
                 for partition in partitions
