@@ -57,7 +57,6 @@ NOT_YET = {
     "github": "RateLimitedMultipleTokenAuthenticator is not supported",
     "mixpanel": "DynamicSchemaLoader is not supported",
     "notion": "its transformation expects Notion's own record shape (properties as a mapping)",
-    "pinterest": "its ad_accounts stream still refreshes OAuth at api.pinterest.com here",
     "zendesk-support": "its extractors expect Zendesk's own response shape",
 }
 # connector -> the host its own Python code calls (no local server can answer it).

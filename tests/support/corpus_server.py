@@ -11,6 +11,8 @@ placed at the stream's record path, and ends pagination the way the stream's pag
   every token the server hands out carries a marker, so the request for the next page is
   recognised wherever the paginator injects the token (query, header, body, or the URL itself);
 - substreams: the parent's records carry the key ``parent_key`` names;
+- dynamic streams: each template is served like a stream (the streams it resolves to share its
+  route);
 - async jobs (AsyncRetriever): each job requester gets its own address under the stream's route;
   a created job answers with an id wherever the other requesters' templates read one, reports
   the manifest's first ``running`` status on its first poll and its first ``completed`` status on
@@ -142,6 +144,14 @@ class CorpusServer:
         rewritten["streams"] = [
             self._stream(s, _stream_name(s)) for s in definition.get("streams") or []
         ]
+        if definition.get("dynamic_streams"):
+            # Every stream a template resolves to shares the template's route.
+            rewritten["dynamic_streams"] = [
+                {**d, "stream_template": self._stream(d["stream_template"], f"dynamic{i}")}
+                if isinstance(d.get("stream_template"), dict)
+                else d
+                for i, d in enumerate(definition["dynamic_streams"])
+            ]
         return rewritten
 
     def _stream(self, d: dict, key: str) -> dict:
