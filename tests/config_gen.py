@@ -56,7 +56,7 @@ def value_for(schema: Any, key: str = "") -> Any:
         return {k: value_for(v, k) for k, v in (schema.get("properties") or {}).items()}
     if kind == "array":
         return [value_for(schema.get("items") or {"type": "string"}, key)]
-    if "default" in schema:
+    if "default" in schema and _fits(schema["default"], kind):
         return schema["default"]
     if kind == "integer":
         return int(schema.get("minimum", 1))
@@ -65,6 +65,12 @@ def value_for(schema: Any, key: str = "") -> Any:
     if kind == "boolean":
         return False
     return _string(schema, key)
+
+
+def _fits(value: object, kind: object) -> bool:
+    """Whether a spec's default has the spec's own type (some published specs disagree)."""
+    expected = {"string": str, "integer": int, "number": (int, float), "boolean": bool}
+    return not isinstance(kind, str) or kind not in expected or isinstance(value, expected[kind])
 
 
 def _string(schema: dict, key: str) -> str:

@@ -53,7 +53,7 @@ REFUSED = {
 NOT_YET = {
     "amplitude": "its extractors expect Amplitude's own response shape, not the generic server's",
     "bigcommerce": "its transformation parses dates in RFC 2822, the generic server sends ISO",
-    "bing-ads": "a dynamic stream template's state migration is spelled `Type:` (it has no type)",
+    "bing-ads": "ZipfileDecoder (its report downloads) is not supported",
     "github": "RateLimitedMultipleTokenAuthenticator is not supported",
     "mixpanel": "DynamicSchemaLoader is not supported",
     "notion": "its transformation expects Notion's own record shape (properties as a mapping)",

@@ -12,6 +12,8 @@ from manifests import modern
 from support.api_server import Response
 from test_read_components import read
 
+from engine import load_manifest
+
 _SCHEMA_LINE = "schema: {type: object, properties: {id: {type: integer}}}"
 
 
@@ -199,3 +201,9 @@ def test_without_schema_normalization_values_are_untouched(api_server):
     schema = obj(id={"type": "integer"}, flag={"type": "boolean"})
     records = [{"id": "1", "flag": "true"}]
     assert normalized(api_server, records, schema, normalize=False) == records
+
+
+def test_an_untyped_state_migration_is_a_legacy_to_per_partition_one():
+    text = modern("http://127.0.0.1:9", extra_stream="state_migrations:\n  - {}")
+    (stream,) = load_manifest(text).stream_definitions
+    assert stream["state_migrations"][0]["type"] == "LegacyToPerPartitionStateMigration"

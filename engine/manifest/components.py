@@ -175,7 +175,8 @@ _t(
     incremental_sync=_comp("incremental_sync"),
     schema_loader=Field(COMPONENT_OR_LIST, family="schema_loader", implicit="JsonFileSchemaLoader"),
     transformations=_comps("transformation"),
-    state_migrations=_comps("state_migration"),
+    # The reference reads an untyped entry as this one (its type is optional, first of the union).
+    state_migrations=_comps("state_migration", "LegacyToPerPartitionStateMigration"),
     checkpoint_interval=INT,
     cursor_field=ANYF,  # only set by the 2022 translation (stream_cursor_field)
     file_uploader=ANYF,
