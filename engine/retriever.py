@@ -16,9 +16,11 @@ from engine.decoders import BodyStream
 from engine.errors import ReadError
 from engine.extract import RecordSelector
 from engine.http.client import Page, RequestStats
+from engine.http.options import RequestOptions
 from engine.http.requester import HttpRequester
 from engine.pagination import PageInfo, Paginator
-from engine.slicing.base import Slicer
+from engine.query_properties import MergedRecords, QueryProperties
+from engine.slicing.base import EXTRA_FIELDS, Slicer
 
 
 @dataclass
@@ -28,6 +30,7 @@ class SimpleRetriever:
     paginator: Paginator
     slicer: Slicer
     ignore_slicer_options_on_later_pages: bool = False
+    query_properties: QueryProperties | None = None
 
     def read_slice(
         self, stream_slice: Mapping[str, Any], stats: RequestStats
@@ -41,20 +44,17 @@ class SimpleRetriever:
             options = page_options
             if first or not self.ignore_slicer_options_on_later_pages:
                 options = slice_options.merge(page_options)
-            page = self.requester.send(
-                stream_slice=stream_slice,
-                next_page_token=cursor.next_page_token,
-                extra=options,
-                url_override=url_override,
-                stats=stats,
-            )
             first = False
-            if page.body is None:  # an ignored error response ends the slice
-                return
             context["next_page_token"] = cursor.next_page_token
-            records, raw_count = self.record_selector.select(
-                page.body, context, page.response, stats.warnings
-            )
+            request = _PageRequest(cursor.next_page_token, options, url_override)
+            if self.query_properties is None:
+                page, records, raw_count = self._read_page(stream_slice, request, context, stats)
+            else:
+                page, records, raw_count = self._read_page_in_chunks(
+                    stream_slice, request, context, stats
+                )
+            if page is None:  # an ignored error response ends the slice
+                return
             stats.records += len(records)
             yield from records
             if isinstance(page.body, BodyStream):
@@ -66,6 +66,65 @@ class SimpleRetriever:
                 if cursor.stop_reason:
                     stats.warnings.append(cursor.stop_reason)
                 return
+
+    def _read_page(
+        self,
+        stream_slice: Mapping[str, Any],
+        request: _PageRequest,
+        context: dict[str, Any],
+        stats: RequestStats,
+    ) -> tuple[Page | None, list[dict[str, Any]], int]:
+        page = self.requester.send(
+            stream_slice=stream_slice,
+            next_page_token=request.next_page_token,
+            extra=request.options,
+            url_override=request.url_override,
+            stats=stats,
+        )
+        if page.body is None:
+            return None, [], 0
+        records, raw_count = self.record_selector.select(
+            page.body, context, page.response, stats.warnings
+        )
+        return page, records, raw_count
+
+    def _read_page_in_chunks(
+        self,
+        stream_slice: Mapping[str, Any],
+        request: _PageRequest,
+        context: dict[str, Any],
+        stats: RequestStats,
+    ) -> tuple[Page | None, list[dict[str, Any]], int]:
+        """One page asked once per chunk of query properties (see engine.query_properties);
+        the paginator then sees the last chunk's response and the page's records."""
+        properties = self.query_properties
+        assert properties is not None
+        merged = MergedRecords(properties.chunking)
+        records: list[dict[str, Any]] = []
+        page: Page | None = None
+        for chunk in properties.chunks():
+            # As the reference: the chunk replaces the slice's extra fields.
+            chunk_slice = {**stream_slice, EXTRA_FIELDS: {"query_properties": chunk}}
+            options = request.options
+            if properties.parameter is not None:
+                chosen = RequestOptions(params={properties.parameter: ",".join(chunk)})
+                options = chosen.merge(options)
+            chunk_request = _PageRequest(request.next_page_token, options, request.url_override)
+            page, found, _ = self._read_page(
+                chunk_slice, chunk_request, {**context, "stream_slice": chunk_slice}, stats
+            )
+            if page is None:
+                return None, [], 0
+            records.extend(record for record in found if not merged.add(record))
+        records.extend(merged.records())
+        return page, records, len(records)
+
+
+@dataclass(frozen=True)
+class _PageRequest:
+    next_page_token: Mapping[str, Any] | None
+    options: RequestOptions
+    url_override: str | None
 
 
 def with_stream_context(

@@ -45,6 +45,7 @@ def requester(
             path,
             expected="url_base (with path) or url",
         )
+    _no_query_properties(ctx, d, path)
     body_data, body_json = _request_body(ctx, d, path)
     register_request_options(ctx, d, login=login)
     return HttpRequester(
@@ -68,6 +69,23 @@ def requester(
         legacy_path_join=bool(d.get("legacy_path_join")),
         use_cache=bool(d.get("use_cache")),
     )
+
+
+def _no_query_properties(ctx: BuildContext, d: dict, path: str) -> None:
+    """Query properties drive a SimpleRetriever's request loop: elsewhere nothing reads them."""
+    parameters = d.get("request_parameters")
+    held = [
+        key
+        for key, value in (parameters.items() if isinstance(parameters, dict) else ())
+        if isinstance(value, dict) and value.get("type") == "QueryProperties"
+    ]
+    for key in held:
+        raise ctx.error(
+            "QueryProperties only work in the requester of a SimpleRetriever",
+            d,
+            "request_parameters",
+            f"{path}.request_parameters.{key}",
+        )
 
 
 def _request_body(ctx: BuildContext, d: dict, path: str) -> tuple[Any, Any]:

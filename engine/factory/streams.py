@@ -7,6 +7,7 @@ from typing import Any
 
 from engine.factory.context import BuildContext, builds
 from engine.factory.http import requester as build_requester
+from engine.factory.query_properties import take_query_properties
 from engine.factory.records import record_selector
 from engine.http.options import RequestOption
 from engine.pagination import CursorPagination, OffsetIncrement, PageIncrement, Paginator
@@ -173,7 +174,9 @@ def simple_retriever(
     ctx: BuildContext, d: dict, path: str, slicer: Any, transformations: list, schema: Any
 ) -> SimpleRetriever:
     decoder = ctx.optional(d.get("decoder"), f"{path}.decoder")
-    requester_def = d["requester"]
+    query_properties, requester_def = take_query_properties(
+        ctx, d["requester"], f"{path}.requester", schema, simple_retriever
+    )
     if requester_def["type"] == "HttpRequester":
         requester = build_requester(ctx, requester_def, f"{path}.requester", decoder=decoder)
     else:
@@ -188,6 +191,7 @@ def simple_retriever(
         ignore_slicer_options_on_later_pages=bool(
             d.get("ignore_stream_slicer_parameters_on_paginated_requests")
         ),
+        query_properties=query_properties,
     )
 
 

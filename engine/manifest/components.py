@@ -240,7 +240,6 @@ _t(
     decoder=_comp("decoder", "JsonDecoder"),
     ignore_stream_slicer_parameters_on_paginated_requests=BOOL,
     pagination_reset=MAP,
-    additional_query_properties=ANYF,
 )
 _t(
     "AsyncRetriever",
@@ -285,11 +284,35 @@ _t(
     authenticator=_comp("authenticator", "NoAuth"),
     error_handler=_comp("error_handler", "DefaultErrorHandler"),
     use_cache=BOOL,
-    query_properties=ANYF,
-    fetch_properties_from_endpoint=ANYF,
+    query_properties=_comp("query_properties", "QueryProperties"),
+    fetch_properties_from_endpoint=_comp("properties_from_endpoint", "PropertiesFromEndpoint"),
     legacy_path_join=BOOL,
     **_request_inputs,
 )
+# A QueryProperties may also be a value of request_parameters (see normalize.py).
+_t(
+    "QueryProperties",
+    "query_properties",
+    property_list=Field(ANY, True),  # a list of names, or a PropertiesFromEndpoint
+    always_include_properties=LST,
+    property_chunking=_comp("property_chunking", "PropertyChunking"),
+    property_selector=_comp("property_selector", "JsonSchemaPropertySelector"),
+)
+_t(
+    "PropertiesFromEndpoint",
+    "properties_from_endpoint",
+    property_field_path=Field(LIST, True),
+    retriever=_comp("retriever", "SimpleRetriever", required=True),
+)
+_t(
+    "PropertyChunking",
+    "property_chunking",
+    property_limit_type=REQ,
+    property_limit=INT,
+    record_merge_strategy=_comp("record_merge_strategy", "GroupByKeyMergeStrategy"),
+)
+_t("GroupByKeyMergeStrategy", "record_merge_strategy", key=Field(ANY, True))
+_t("JsonSchemaPropertySelector", "property_selector", transformations=_comps("transformation"))
 _t("RequestBodyJsonObject", "request_body", value=ANYF)
 _t("RequestBodyUrlEncodedForm", "request_body", value=ANYF)
 _t("RequestBodyPlainText", "request_body", value=S)

@@ -242,6 +242,7 @@ class Normalizer:
             node[name] = self._value(value, _join(path, name), field, params, node, name)
         if ctype.name == "DeclarativeStream" and self.legacy:
             legacy.split_stream_slicer(node, path)
+        self._nested_query_properties(node, ctype.name, path, params)
         if ctype.name == "SelectiveAuthenticator":
             node["authenticators"] = {
                 str(key): self.component(
@@ -254,6 +255,22 @@ class Normalizer:
             }
         node["$parameters"] = params
         return node
+
+    def _nested_query_properties(self, node: dict, type_name: str, path: str, params: dict) -> None:
+        """Components the format allows where a field otherwise holds plain values: a
+        QueryProperties as a value of request_parameters, an endpoint as a property_list."""
+        if type_name == "HttpRequester" and isinstance(node.get("request_parameters"), dict):
+            where = f"{path}.request_parameters"
+            node["request_parameters"] = {
+                key: self.component(value, f"{where}.{key}", _QUERY_PROPERTIES, params)
+                if isinstance(value, dict) and value.get("type") == "QueryProperties"
+                else value
+                for key, value in node["request_parameters"].items()
+            }
+        if type_name == "QueryProperties" and isinstance(node.get("property_list"), dict):
+            node["property_list"] = self.component(
+                node["property_list"], f"{path}.property_list", _FROM_ENDPOINT, params
+            )
 
     def _unknown_key(
         self, node: dict, ctype: ComponentType, path: str, key: str, *, propagated: bool
@@ -332,6 +349,11 @@ class Normalizer:
             suggestion=suggestion,
         )
 
+
+_QUERY_PROPERTIES = Field(COMPONENT, family="query_properties", implicit="QueryProperties")
+_FROM_ENDPOINT = Field(
+    COMPONENT, family="properties_from_endpoint", implicit="PropertiesFromEndpoint"
+)
 
 # JSON-schema words some published manifests leave on components; harmless, so only a warning.
 _STRAY_SCHEMA_WORDS = frozenset({"additionalProperties", "description", "title", "$schema"})

@@ -15,15 +15,10 @@ from typing import Any
 
 from engine.errors import UnsupportedComponentError
 
-_QUERY_PROPERTIES = "query properties (property lists, chunking and merging) are not supported yet"
-
 # (component type, field) -> why it is refused.
 NOT_IMPLEMENTED: dict[tuple[str, str], str] = {
     ("DatetimeBasedCursor", "clamping"): "date windows clamped to days, weeks or months are "
     "not supported yet",
-    ("HttpRequester", "query_properties"): _QUERY_PROPERTIES,
-    ("HttpRequester", "fetch_properties_from_endpoint"): _QUERY_PROPERTIES,
-    ("SimpleRetriever", "additional_query_properties"): _QUERY_PROPERTIES,
     ("SimpleRetriever", "pagination_reset"): "pagination_reset (restarting or splitting a "
     "read when the API caps pagination) is not supported yet",
     ("DpathExtractor", "record_expander"): "record_expander is not supported yet",
@@ -47,8 +42,6 @@ def check_implemented(
         if value in (None, False, "", [], {}):
             continue
         why = NOT_IMPLEMENTED.get((type_name, name))
-        if why is None and name in ("request_parameters", "request_body_json"):
-            why = _query_properties_inside(value)
         if why is not None:
             raise UnsupportedComponentError(
                 f"{type_name}.{name} is not supported: {why}",
@@ -59,13 +52,4 @@ def check_implemented(
         warned = WARNED.get((type_name, name))
         if warned is not None:
             return f"{path}.{name}: {warned}"
-    return None
-
-
-def _query_properties_inside(value: Any) -> str | None:
-    """Request parameters may hold a QueryProperties component as a value."""
-    if isinstance(value, dict):
-        for item in value.values():
-            if isinstance(item, dict) and item.get("type") == "QueryProperties":
-                return _QUERY_PROPERTIES
     return None
