@@ -9,7 +9,7 @@ their page is decoded, so memory holds at most one page.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.decoders import BodyStream
@@ -37,7 +37,6 @@ class SimpleRetriever:
     ) -> Iterator[dict[str, Any]]:
         cursor = self.paginator.start()
         slice_options = self.slicer.request_options(stream_slice)
-        context = {"stream_slice": stream_slice}
         first = True
         while True:
             page_options, url_override = cursor.request_options()
@@ -45,14 +44,11 @@ class SimpleRetriever:
             if first or not self.ignore_slicer_options_on_later_pages:
                 options = slice_options.merge(page_options)
             first = False
-            context["next_page_token"] = cursor.next_page_token
-            request = _PageRequest(cursor.next_page_token, options, url_override)
-            if self.query_properties is None:
-                page, records, raw_count = self._read_page(stream_slice, request, context, stats)
-            else:
-                page, records, raw_count = self._read_page_in_chunks(
-                    stream_slice, request, context, stats
-                )
+            token = cursor.next_page_token
+            context = {"stream_slice": stream_slice, "next_page_token": token}
+            request = _PageRequest(stream_slice, context, token, options, url_override)
+            read_page = self._read_page if self.query_properties is None else self._read_in_chunks
+            page, records, raw_count = read_page(request, stats)
             if page is None:  # an ignored error response ends the slice
                 return
             stats.records += len(records)
@@ -67,15 +63,9 @@ class SimpleRetriever:
                     stats.warnings.append(cursor.stop_reason)
                 return
 
-    def _read_page(
-        self,
-        stream_slice: Mapping[str, Any],
-        request: _PageRequest,
-        context: dict[str, Any],
-        stats: RequestStats,
-    ) -> tuple[Page | None, list[dict[str, Any]], int]:
+    def _read_page(self, request: _PageRequest, stats: RequestStats) -> _PageRead:
         page = self.requester.send(
-            stream_slice=stream_slice,
+            stream_slice=request.stream_slice,
             next_page_token=request.next_page_token,
             extra=request.options,
             url_override=request.url_override,
@@ -84,17 +74,11 @@ class SimpleRetriever:
         if page.body is None:
             return None, [], 0
         records, raw_count = self.record_selector.select(
-            page.body, context, page.response, stats.warnings
+            page.body, request.context, page.response, stats.warnings
         )
         return page, records, raw_count
 
-    def _read_page_in_chunks(
-        self,
-        stream_slice: Mapping[str, Any],
-        request: _PageRequest,
-        context: dict[str, Any],
-        stats: RequestStats,
-    ) -> tuple[Page | None, list[dict[str, Any]], int]:
+    def _read_in_chunks(self, request: _PageRequest, stats: RequestStats) -> _PageRead:
         """One page asked once per chunk of query properties (see engine.query_properties);
         the paginator then sees the last chunk's response and the page's records."""
         properties = self.query_properties
@@ -104,15 +88,16 @@ class SimpleRetriever:
         page: Page | None = None
         for chunk in properties.chunks():
             # As the reference: the chunk replaces the slice's extra fields.
-            chunk_slice = {**stream_slice, EXTRA_FIELDS: {"query_properties": chunk}}
+            chunk_slice = {**request.stream_slice, EXTRA_FIELDS: {"query_properties": chunk}}
             options = request.options
             if properties.parameter is not None:
                 chosen = RequestOptions(params={properties.parameter: ",".join(chunk)})
                 options = chosen.merge(options)
-            chunk_request = _PageRequest(request.next_page_token, options, request.url_override)
-            page, found, _ = self._read_page(
-                chunk_slice, chunk_request, {**context, "stream_slice": chunk_slice}, stats
+            context = {**request.context, "stream_slice": chunk_slice}
+            chunk_request = replace(
+                request, stream_slice=chunk_slice, context=context, options=options
             )
+            page, found, _ = self._read_page(chunk_request, stats)
             if page is None:
                 return None, [], 0
             records.extend(record for record in found if not merged.add(record))
@@ -122,9 +107,18 @@ class SimpleRetriever:
 
 @dataclass(frozen=True)
 class _PageRequest:
+    """One page's request: its slice, the templates' variables, the token and options."""
+
+    stream_slice: Mapping[str, Any]
+    context: dict[str, Any]
     next_page_token: Mapping[str, Any] | None
     options: RequestOptions
     url_override: str | None
+
+
+# A page read: the page (None when an ignored error ended the slice), its records, and how many
+# the paginator counts.
+_PageRead = tuple[Page | None, list[dict[str, Any]], int]
 
 
 def with_stream_context(
