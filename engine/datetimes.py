@@ -204,6 +204,21 @@ _SPECIAL_FORMATS: dict[str, _Format] = {
 }
 
 
+# What strptime understands (the format both parses and formats), plus the format's own %_ms.
+_KNOWN_DIRECTIVES = frozenset([*"aAwdbBmyYHIpMSfzZjUWcxXGuV%", "_ms"])
+
+
+def unknown_directive(fmt: str) -> str | None:
+    """The first directive of ``fmt`` that no date can be parsed with (``%Q``, a stray ``%``),
+    or None: checked when the manifest is built, not when the first record arrives."""
+    if fmt in _SPECIAL_FORMATS:
+        return None
+    for match in _DIRECTIVE.finditer(fmt):
+        if match.group(1) not in _KNOWN_DIRECTIVES:
+            return match.group(0)
+    return "%" if "%" in _DIRECTIVE.sub("", fmt) else None
+
+
 @lru_cache(maxsize=256)
 def _compiled_format(fmt: str) -> _Format:
     return _SPECIAL_FORMATS.get(fmt) or _PatternFormat(fmt)

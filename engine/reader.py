@@ -11,10 +11,11 @@ the events into protocol messages.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,15 +50,21 @@ _RECORD_STATS = RequestStats()
 
 
 def iter_slices(
-    stream: Stream, slices: Sequence[dict], concurrency: int = 1
+    stream: Stream, slices: Iterable[dict], concurrency: int = 1
 ) -> Iterator[SliceEvent]:
-    if concurrency <= 1 or len(slices) <= 1:
+    """Events of every slice, in order; ``slices`` is taken lazily, a few ahead of the pool."""
+    if concurrency <= 1:
         yield from _sequential(stream, slices)
+        return
+    pending = iter(slices)
+    first = list(itertools.islice(pending, 2))
+    if len(first) <= 1:
+        yield from _sequential(stream, first)
     else:
-        yield from _concurrent(stream, slices, concurrency)
+        yield from _concurrent(stream, itertools.chain(first, pending), concurrency)
 
 
-def _sequential(stream: Stream, slices: Sequence[dict]) -> Iterator[SliceEvent]:
+def _sequential(stream: Stream, slices: Iterable[dict]) -> Iterator[SliceEvent]:
     cursor = stream.cursor
     for index, stream_slice in enumerate(slices):
         stats, started = RequestStats(), time.monotonic()
@@ -71,19 +78,21 @@ def _sequential(stream: Stream, slices: Sequence[dict]) -> Iterator[SliceEvent]:
 _FINISHED = object()
 
 
-def _concurrent(stream: Stream, slices: Sequence[dict], concurrency: int) -> Iterator[SliceEvent]:
+def _concurrent(stream: Stream, slices: Iterator[dict], concurrency: int) -> Iterator[SliceEvent]:
+    """Slices read by a pool; at most ``2 * concurrency`` taken but not yet closed, so neither
+    the slice list nor the pool's queue ever holds more than that."""
     handoff: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=_QUEUE_SIZE)
     stop = threading.Event()
-    stats = [RequestStats() for _ in slices]
-    seconds = [0.0] * len(slices)
+    open_slices: dict[int, tuple[dict, RequestStats]] = {}
+    seconds: dict[int, float] = {}
 
-    def work(index: int) -> None:
+    def work(index: int, stream_slice: dict, stats: RequestStats) -> None:
         if stop.is_set():
             return
         started = time.monotonic()
         try:
             group: list[dict[str, Any]] = []
-            for record in stream.read_slice(slices[index], stats[index]):
+            for record in stream.read_slice(stream_slice, stats):
                 group.append(record)
                 if len(group) == _HANDOFF_GROUP:
                     if stop.is_set():
@@ -97,6 +106,17 @@ def _concurrent(stream: Stream, slices: Sequence[dict], concurrency: int) -> Ite
         except BaseException as error:  # handed to the consumer, which re-raises it
             handoff.put((index, error))
 
+    numbered = enumerate(slices)
+
+    def take_more() -> None:
+        while len(open_slices) < 2 * concurrency:
+            taken = next(numbered, None)
+            if taken is None:
+                return
+            index, stream_slice = taken
+            open_slices[index] = (stream_slice, RequestStats())
+            executor.submit(work, index, stream_slice, open_slices[index][1])
+
     cursor = stream.cursor
     finished: set[int] = set()
     next_to_close = 0
@@ -104,27 +124,29 @@ def _concurrent(stream: Stream, slices: Sequence[dict], concurrency: int) -> Ite
         max_workers=concurrency, thread_name_prefix=f"slice-{stream.name}"
     )
     try:
-        for index in range(len(slices)):
-            executor.submit(work, index)
-        while next_to_close < len(slices):
+        take_more()
+        while open_slices:
             index, item = handoff.get()
             if item is _FINISHED:
                 finished.add(index)
                 while next_to_close in finished:
+                    finished.discard(next_to_close)
+                    stream_slice, stats = open_slices.pop(next_to_close)
                     if cursor is not None:
-                        cursor.close_slice(slices[next_to_close])
+                        cursor.close_slice(stream_slice)
                     yield SliceEvent(
                         DONE,
                         next_to_close,
-                        slices[next_to_close],
-                        stats=stats[next_to_close],
-                        seconds=seconds[next_to_close],
+                        stream_slice,
+                        stats=stats,
+                        seconds=seconds.pop(next_to_close, 0.0),
                     )
                     next_to_close += 1
+                take_more()
             elif isinstance(item, BaseException):
                 raise item
             else:
-                stream_slice = slices[index]
+                stream_slice = open_slices[index][0]
                 for record in item:
                     yield SliceEvent(RECORD, index, stream_slice, record, _RECORD_STATS)
     finally:
@@ -156,8 +178,8 @@ def read_messages(
     for name, incremental in _selected(source, catalog):
         stream = source.stream(name)
         stream_state = states.get(name) if incremental else None
-        slices = stream.slices(stream_state)
-        count = 0
+        slices = stream.iter_slices(stream_state)
+        count, closed = 0, 0
         interval = stream.checkpoint_interval
         cursor = stream.cursor
         lines = _RecordLines(name) if records_as_lines else None
@@ -173,6 +195,7 @@ def read_messages(
                         yield lines.take()
                     yield protocol.state(name, cursor.state(), {**states, name: cursor.state()})
                 continue
+            closed += 1
             if lines is not None and lines.pending:
                 yield lines.take()
             for warning in stream.take_warnings():
@@ -180,9 +203,14 @@ def read_messages(
             if incremental and cursor is not None:
                 states[name] = cursor.state()
                 yield protocol.state(name, states[name], states, record_count=count)
-        if incremental and not slices:  # a read with nothing to read still states its cursor
+        if incremental and not closed:  # a read with nothing to read still states its cursor
             states[name] = cursor.state() if cursor is not None else states.get(name, {})
             yield protocol.state(name, states[name], states)
+        elif incremental and cursor is not None and cursor.state() != states.get(name):
+            # Slices are taken lazily: a cursor that finishes once its slices run out (per
+            # partition state) changes after the last slice closed.
+            states[name] = cursor.state()
+            yield protocol.state(name, states[name], states, record_count=count)
         yield protocol.log(f"Read {count} records from {name} stream")
 
 

@@ -75,8 +75,8 @@ class MigratingStream(Stream):
         super().__init__(**fields)
         self.state_migrations = list(state_migrations)
 
-    def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
-        return super().slices(migrate_state(self.state_migrations, state))
+    def iter_slices(self, state: Mapping[str, Any] | None = None) -> Iterator[Slice]:
+        return super().iter_slices(migrate_state(self.state_migrations, state))
 
 
 class StateDelegatingStream:
@@ -106,8 +106,11 @@ class StateDelegatingStream:
         return self.incremental.supports_incremental
 
     def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
+        return list(self.iter_slices(state))
+
+    def iter_slices(self, state: Mapping[str, Any] | None = None) -> Iterator[Slice]:
         self.active = self.incremental if state else self.full_refresh
-        return self.active.slices(state)
+        return self.active.iter_slices(state)
 
     def read_slice(self, stream_slice: Slice, stats: RequestStats | None = None) -> Iterator[dict]:
         return self.active.read_slice(stream_slice, stats)

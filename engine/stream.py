@@ -11,6 +11,7 @@ from engine.errors import ReadError, describe_slice
 from engine.http.client import RequestStats
 from engine.retriever import SimpleRetriever
 from engine.slicing.base import Cursor, Slice, Slicer
+from engine.slicing.datetime_cursor import DatetimeBasedCursor
 
 logger = logging.getLogger("engine")
 
@@ -44,10 +45,18 @@ class Stream:
         return bool(self.cursor_field)
 
     def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
+        return list(self.iter_slices(state))
+
+    def iter_slices(self, state: Mapping[str, Any] | None = None) -> Iterator[Slice]:
+        """The slices of a read from ``state``. A stream sliced by date windows alone makes
+        them as they are taken (a range of a billion windows costs nothing before the first
+        request); other slicers, whose state moves when their slices run out (per-partition
+        cursors, parents), list theirs first."""
         cursor = self.cursor
         if cursor is not None and state:
             cursor.set_initial_state(state)
-        return list(self.slicer.slices(state))
+        slices = self.slicer.slices(state)
+        return iter(slices if isinstance(self.slicer, DatetimeBasedCursor) else list(slices))
 
     def first_slice(self) -> Slice | None:
         """The first slice of a fresh read, without working out the others (parents stay unread)."""
@@ -86,7 +95,7 @@ class Stream:
 
     def read_records(self, state: Mapping[str, Any] | None = None) -> Iterator[dict]:
         """Every record of every slice, sequentially (the simple Python API)."""
-        for stream_slice in self.slices(state):
+        for stream_slice in self.iter_slices(state):
             yield from self.read_slice(stream_slice)
             if self.cursor is not None:
                 self.cursor.close_slice(stream_slice)

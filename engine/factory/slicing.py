@@ -8,9 +8,10 @@ partition it read as its state, as the 2022 runtime did.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
-from engine.datetimes import Duration, DurationFormatError, parse_duration
+from engine.datetimes import Duration, DurationFormatError, parse_duration, unknown_directive
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext
 from engine.interpolation import InterpolatedString, literal
@@ -74,9 +75,12 @@ def build_cursor(ctx: BuildContext, d: dict, path: str) -> Cursor:
     legacy = bool(d.get("legacy_slicing"))
     granularity = _duration(ctx, d, "cursor_granularity", path)
     step = _duration(ctx, d, "step", path)
-    if step is not None and step.is_zero:
-        raise ctx.error("step must be longer than zero", d, "step", path, expected="e.g. P1D")
+    if step is not None and step.add_to(_SOME_DAY) <= _SOME_DAY:
+        raise ctx.error(
+            f"step must be longer than zero, found {step}", d, "step", path, expected="e.g. P1D"
+        )
     datetime_format = _format(_text(ctx, d, "datetime_format", path) or "", legacy)
+    _check_formats(ctx, d, path, datetime_format, *(d.get("cursor_datetime_formats") or ()))
     return DatetimeBasedCursor(
         config=ctx.config,
         cursor_field=_text(ctx, d, "cursor_field", path) or "",
@@ -114,6 +118,23 @@ def _text(ctx: BuildContext, d: dict, key: str, path: str) -> str | None:
     return None if compiled is None else compiled.eval_str(ctx.config)
 
 
+_SOME_DAY = datetime.datetime(2000, 1, 31, tzinfo=datetime.timezone.utc)
+
+
+def _check_formats(ctx: BuildContext, d: dict, path: str, *formats: Any) -> None:
+    for fmt in formats:
+        unknown = unknown_directive(str(fmt))
+        if unknown:
+            raise ctx.error(
+                f"the datetime format {str(fmt)!r} has the unknown directive {unknown!r}",
+                d,
+                "datetime_format",
+                path,
+                expected="strftime directives (%Y, %m, %d, %H, %M, %S, %f, %z...) or one of "
+                "%s, %ms, %s_as_float, %epoch_microseconds",
+            )
+
+
 def _format(fmt: str, legacy: bool) -> str:
     return _LEGACY_FORMATS.get(fmt, fmt) if legacy else fmt
 
@@ -141,9 +162,11 @@ def _min_max(
     where = f"{path}.{key}"
     datetime_template = ctx.string(value, "datetime", where)
     assert datetime_template is not None, "validation requires MinMaxDatetime.datetime"
+    datetime_format = _format(_text(ctx, value, "datetime_format", where) or "", legacy)
+    _check_formats(ctx, value, where, datetime_format)
     return MinMaxDatetime(
         datetime=datetime_template,
-        datetime_format=_format(_text(ctx, value, "datetime_format", where) or "", legacy),
+        datetime_format=datetime_format,
         min_datetime=ctx.string(value, "min_datetime", where),
         max_datetime=ctx.string(value, "max_datetime", where),
     )

@@ -247,7 +247,7 @@ def request_path(ctx: BuildContext, d: dict, path: str) -> RequestOption:
 @builds("PageIncrement")
 def page_increment(ctx: BuildContext, d: dict, path: str) -> PageIncrement:
     return PageIncrement(
-        page_size=ctx.integer(d, "page_size", path),
+        page_size=_page_size(ctx, d, path),
         start_from_page=ctx.integer(d, "start_from_page", path, 0) or 0,
         inject_on_first_request=bool(d.get("inject_on_first_request")),
     )
@@ -256,9 +256,22 @@ def page_increment(ctx: BuildContext, d: dict, path: str) -> PageIncrement:
 @builds("OffsetIncrement")
 def offset_increment(ctx: BuildContext, d: dict, path: str) -> OffsetIncrement:
     return OffsetIncrement(
-        page_size=ctx.integer(d, "page_size", path),
+        page_size=_page_size(ctx, d, path),
         inject_on_first_request=bool(d.get("inject_on_first_request")),
     )
+
+
+def _page_size(ctx: BuildContext, d: dict, path: str) -> int | None:
+    size = ctx.integer(d, "page_size", path)
+    if size is not None and size < 1:
+        raise ctx.error(
+            f"page_size must be at least 1, found {size}",
+            d,
+            "page_size",
+            path,
+            expected="the number of records a full page holds",
+        )
+    return size
 
 
 @builds("CursorPagination")
@@ -269,5 +282,5 @@ def cursor_pagination(ctx: BuildContext, d: dict, path: str) -> CursorPagination
         config=ctx.config,
         cursor_value=cursor_value,
         stop_condition=ctx.boolean(d, "stop_condition", path),
-        page_size=ctx.integer(d, "page_size", path),
+        page_size=_page_size(ctx, d, path),
     )

@@ -25,7 +25,7 @@ import dataclasses
 import datetime
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -205,8 +205,13 @@ class DatetimeBasedCursor(Cursor):
 
     # -- slices ----------------------------------------------------------------------------
 
-    def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
-        """The windows of a read that starts from ``state`` (None or {}: from the start)."""
+    def slices(self, state: Mapping[str, Any] | None = None) -> Iterator[Slice]:
+        """The windows of a read that starts from ``state`` (None or {}: from the start).
+
+        The state and the bounds are read now; the windows are made as they are taken, so a
+        start in year 1 with a one-minute step sends its first request at once instead of
+        building a billion windows first.
+        """
         self.set_initial_state(state)
         context = {"stream_state": dict(state or {})}
         now = now_utc()
@@ -218,25 +223,34 @@ class DatetimeBasedCursor(Cursor):
         if self.rules == "modern":
             self._start_from(min(configured, end))
             return self._modern_windows(start, end)
-        if self.step is None:
-            return [self._window(start, end)] if self._continues(start, end) else []
-        windows = []
-        while self._continues(start, end):
-            following = self.step.add_to(start)
-            windows.append(self._window(start, min(self._window_end(following), end)))
-            start = following
-        return windows
+        return self._legacy_windows(start, end)
 
-    def _modern_windows(self, start: datetime.datetime, end: datetime.datetime) -> list[Slice]:
+    def _legacy_windows(self, start: datetime.datetime, end: datetime.datetime) -> Iterator[Slice]:
+        if self.step is None:
+            if self._continues(start, end):
+                yield self._window(start, end)
+            return
+        while self._continues(start, end):
+            following = self._step_from(start, end)
+            yield self._window(start, min(self._window_end(following), end))
+            start = following
+
+    def _modern_windows(self, start: datetime.datetime, end: datetime.datetime) -> Iterator[Slice]:
         """Today's rule: windows ``[start, start + step - granularity]``, but the last one ends
         exactly at the end boundary, and no window starts at or after it (a P1M step from
         2023-12-01 to an end of 2024-01-01T00:00:00 is one window, not a second empty one)."""
-        windows = []
         while self._continues(start, end):
-            upper = end if self.step is None else min(self.step.add_to(start), end)
-            windows.append(self._window(start, upper if upper >= end else self._window_end(upper)))
+            upper = end if self.step is None else min(self._step_from(start, end), end)
+            yield self._window(start, upper if upper >= end else self._window_end(upper))
             start = upper
-        return windows
+
+    def _step_from(self, start: datetime.datetime, end: datetime.datetime) -> datetime.datetime:
+        """The next window's start; a step past year 9999 ends the windows at ``end``."""
+        assert self.step is not None
+        try:
+            return self.step.add_to(start)
+        except OverflowError:
+            return end + datetime.timedelta(days=1)
 
     def _start_from(self, sync_start: datetime.datetime) -> None:
         """Today's runtime states where a read starts even when it sees no record: the state
@@ -440,6 +454,7 @@ class DatetimeBasedCursor(Cursor):
 
     def close_slice(self, stream_slice: Mapping[str, Any]) -> None:
         with self._lock:
+            self._bounds.pop(self._key(stream_slice), None)  # a long read keeps no closed window
             highest = self._highest.pop(self._key(stream_slice), None)
             if self.legacy:
                 from_slice = stream_slice.get(self.cursor_field)
