@@ -124,7 +124,7 @@ class PerPartitionCursor(Cursor):
         runtime_lookback = datetime.timedelta(seconds=self._lookback_seconds)
         cursor = self.datetime_cursor.fresh(None if own else runtime_lookback)
         self._cursors[identity] = (partition_of(partition), cursor)
-        return cursor.slices(known[1] if own else self._global)  # type: ignore[index]
+        return list(cursor.slices(known[1] if own else self._global))  # type: ignore[index]
 
     def partition(self, stream_slice: Mapping[str, Any]) -> Slice:
         return partition_of(stream_slice, self._window_keys)
