@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -233,6 +234,29 @@ def decode_gzip(inner: Decoder, max_bytes: int) -> Decoder:
         return inner(clone)
 
     return decode
+
+
+def decode_zip(inner: Decoder, max_bytes: int) -> Decoder:
+    """ZipfileDecoder: every file of a zip body in turn, each decoded with ``inner`` (a
+    line-oriented one reads each file as it inflates it); each file's inflated size is held to
+    ``max_bytes``, as for gzip."""
+
+    def files(stream: IO[bytes]) -> Iterator[Any]:
+        try:
+            archive = zipfile.ZipFile(stream)
+        except zipfile.BadZipFile as error:
+            raise ValueError(f"the zip body is corrupt: {error}") from None
+        with archive:
+            for name in archive.namelist():
+                with _BoundedReader(archive.open(name), max_bytes) as member:
+                    if isinstance(inner, LineDecoder):
+                        yield from inner.parse(io.BufferedReader(member))
+                        continue
+                    clone = requests.Response()
+                    clone.status_code, clone._content = 200, member.read()
+                    yield inner(clone)
+
+    return LineDecoder(files)
 
 
 class _BoundedReader(io.RawIOBase):

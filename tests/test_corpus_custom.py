@@ -53,7 +53,7 @@ REFUSED = {
 NOT_YET = {
     "amplitude": "its extractors expect Amplitude's own response shape, not the generic server's",
     "bigcommerce": "its transformation parses dates in RFC 2822, the generic server sends ISO",
-    "bing-ads": "ZipfileDecoder (its report downloads) is not supported",
+    "bing-ads": "a template appends to a list (list.append), which this engine's sandbox refuses",
     "github": "RateLimitedMultipleTokenAuthenticator is not supported",
     "mixpanel": "DynamicSchemaLoader is not supported",
     "notion": "its transformation expects Notion's own record shape (properties as a mapping)",

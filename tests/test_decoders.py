@@ -7,6 +7,8 @@ that retriever ``decoder`` reads from it; pagination tests check which pages wer
 from __future__ import annotations
 
 import gzip
+import io
+import zipfile
 
 import orjson
 import pytest
@@ -50,6 +52,25 @@ def test_iterable_decoder_gives_each_line_as_text_under_record(api_server):
         {"record": "first,1"},
         {"record": "second line"},
     ]
+
+
+def test_zipfile_decoder_decodes_every_file_with_the_inner_decoder(api_server):
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("a.csv", "id,name\n1,a\n")
+        zipped.writestr("b.csv", "id,name\n2,--\n")
+    serve_bytes(api_server, archive.getvalue())
+    decoder = "{type: ZipfileDecoder, decoder: {type: CsvDecoder, set_values_to_none: ['--']}}"
+    assert read_decoded(api_server, decoder) == [
+        {"id": "1", "name": "a"},
+        {"id": "2", "name": None},
+    ]
+
+
+def test_zipfile_decoder_reports_a_body_that_is_not_a_zip(api_server):
+    serve_bytes(api_server, b"not a zip")
+    with pytest.raises(ReadError, match="zip body is corrupt"):
+        read_decoded(api_server, "{type: ZipfileDecoder, decoder: {type: JsonlDecoder}}")
 
 
 def jsonl(*lines: object) -> bytes:

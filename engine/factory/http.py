@@ -379,6 +379,12 @@ def csv_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
     )
 
 
+@builds("ZipfileDecoder")
+def zip_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
+    inner = ctx.build(d.get("decoder") or {"type": "JsonDecoder"}, f"{path}.decoder")
+    return decoders.decode_zip(inner, ctx.client.max_response_bytes)
+
+
 @builds("IterableDecoder")
 def iterable_decoder(ctx: BuildContext, d: dict, path: str) -> decoders.Decoder:
     return decoders.decode_iterable

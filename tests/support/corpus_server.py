@@ -38,6 +38,7 @@ import itertools
 import json
 import re
 import threading
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -424,6 +425,12 @@ def _merged(first: Any, second: Any) -> Any:
 def _encoded(records: list[dict], decoder: dict) -> bytes:
     """Records as the bytes a download decoder reads: JSON lines, CSV, gzip of either, JSON."""
     kind = decoder.get("type")
+    if kind == "ZipfileDecoder":
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            inner = decoder.get("decoder") or {"type": "JsonDecoder"}
+            zipped.writestr("records", _encoded(records, inner))
+        return archive.getvalue()
     if kind == "GzipDecoder":
         return gzip.compress(_encoded(records, decoder.get("decoder") or {"type": "JsonDecoder"}))
     if kind == "JsonlDecoder":
