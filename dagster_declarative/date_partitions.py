@@ -85,42 +85,34 @@ def _listed_windows(
     return listed
 
 
+_CALENDAR_DEFS: dict[str, type] = {
+    "hourly": dg.HourlyPartitionsDefinition,
+    "daily": dg.DailyPartitionsDefinition,
+    "weekly": dg.WeeklyPartitionsDefinition,
+    "monthly": dg.MonthlyPartitionsDefinition,
+}
+
+
 def _cadence_def(
     start: dt.datetime, cadence: Cadence, timezone: str, end: dt.datetime | None = None
 ) -> dg.TimeWindowPartitionsDefinition:
     """The calendar or cron definition ticking at the cursor's window starts."""
     first = start.strftime(cadence.key_format)
-    minute, hour = start.minute, start.hour
-    if cadence.kind == "hourly":
-        return dg.HourlyPartitionsDefinition(
-            start_date=first, end_date=end, timezone=timezone, minute_offset=minute
-        )
-    if cadence.kind == "daily":
-        return dg.DailyPartitionsDefinition(
-            start_date=first,
-            end_date=end,
+    if cadence.kind not in _CALENDAR_DEFS:
+        return dg.TimeWindowPartitionsDefinition(
+            start=first,
+            end=end,
+            fmt=cadence.key_format,
+            cron_schedule=cadence.cron,
             timezone=timezone,
-            minute_offset=minute,
-            hour_offset=hour,
         )
+    offsets: dict[str, int] = {"minute_offset": start.minute}
+    if cadence.kind != "hourly":
+        offsets["hour_offset"] = start.hour
     if cadence.kind == "weekly":
-        return dg.WeeklyPartitionsDefinition(
-            start_date=first,
-            end_date=end,
-            timezone=timezone,
-            minute_offset=minute,
-            hour_offset=hour,
-            day_offset=(start.weekday() + 1) % 7,  # cron counts Sunday as 0
-        )
+        offsets["day_offset"] = (start.weekday() + 1) % 7  # cron counts Sunday as 0
     if cadence.kind == "monthly":
-        return dg.MonthlyPartitionsDefinition(
-            start_date=first,
-            end_date=end,
-            timezone=timezone,
-            minute_offset=minute,
-            hour_offset=hour,
-            day_offset=start.day,
-        )
-    return dg.TimeWindowPartitionsDefinition(
-        start=first, end=end, fmt=cadence.key_format, cron_schedule=cadence.cron, timezone=timezone
+        offsets["day_offset"] = start.day
+    return _CALENDAR_DEFS[cadence.kind](
+        start_date=first, end_date=end, timezone=timezone, **offsets
     )

@@ -97,7 +97,7 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
 
     def resolved_config(self) -> dict[str, Any]:
         """The config with every ``EnvVar`` replaced by its value."""
-        return {key: _resolve(value) for key, value in self.config.items()}
+        return {key: _resolve(value, key) for key, value in self.config.items()}
 
     def secret_values(self) -> list[str]:
         """What this resource knows to be secret before any manifest is read: config values
@@ -158,18 +158,22 @@ def _environment_values(value: Any) -> list[Any]:
     return []
 
 
-def _resolve(value: Any) -> Any:
-    """The config value with every environment variable it names read."""
+def _resolve(value: Any, where: str) -> Any:
+    """The config value with every environment variable it names read.
+
+    A variable that is not set is reported as the loader reports a missing key: the config key
+    is named (``where``, a path for nested values), with the variable to set."""
     name = _env_name(value)
     if name is not None:
         resolved = os.environ.get(name)
         if resolved is None:
             raise ConfigError(
-                f"environment variable {name} (named in the source config) is not set"
+                f"config is missing the key {where!r}: it comes from the environment variable "
+                f"{name}, which is not set"
             )
         return resolved
     if isinstance(value, Mapping):
-        return {key: _resolve(item) for key, item in value.items()}
+        return {key: _resolve(item, f"{where}/{key}") for key, item in value.items()}
     if isinstance(value, list):
-        return [_resolve(item) for item in value]
+        return [_resolve(item, f"{where}/{index}") for index, item in enumerate(value)]
     return value

@@ -118,7 +118,11 @@ def test_plain_config_is_checked_when_the_definitions_load(
 @pytest.mark.parametrize(
     ("environment", "message"),
     [
-        ({}, "environment variable SHOP_KEY (named in the source config) is not set"),
+        (
+            {},
+            "config is missing the key 'api_key': it comes from the environment "
+            "variable SHOP_KEY, which is not set",
+        ),
         ({"SHOP_KEY": "s3cret"}, "config key 'api_key' is invalid"),
     ],
 )
