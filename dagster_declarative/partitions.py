@@ -85,11 +85,11 @@ def dimensions_of(slicer: Any) -> list[Dimension] | None:
     if isinstance(slicer, LastPartitionState):  # a 2022 router that also reports state
         return dimensions_of(slicer.router)
     if isinstance(slicer, DatetimeBasedCursor):
-        # without a step there is one window up to now: an incremental read, not partitions
-        return [Dimension("datetime", DATE_DIMENSION, slicer)] if slicer.step else []
+        # one window up to now, or calendar windows: an incremental read, not partitions
+        return [Dimension("datetime", DATE_DIMENSION, slicer)] if slicer.windows_by_step else []
     if isinstance(slicer, PerPartitionCursor):
         routers = _router_dims(slicer.router)
-        if routers is None or len(routers) != 1 or not slicer.datetime_cursor.step:
+        if routers is None or len(routers) != 1 or not slicer.datetime_cursor.windows_by_step:
             return None
         return [*routers, Dimension("datetime", DATE_DIMENSION, slicer.datetime_cursor)]
     if isinstance(slicer, PartitionRouter):

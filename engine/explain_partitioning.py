@@ -29,10 +29,10 @@ def _dimensions(slicer: Any) -> list[dict[str, Any]] | None:
     if isinstance(slicer, LastPartitionState):
         return _dimensions(slicer.router)
     if isinstance(slicer, DatetimeBasedCursor):
-        return [_date_dimension(slicer)] if slicer.step else []
+        return [_date_dimension(slicer)] if slicer.windows_by_step else []
     if isinstance(slicer, PerPartitionCursor):
         routers = _router_dimensions(slicer.router)
-        if routers is None or len(routers) != 1 or not slicer.datetime_cursor.step:
+        if routers is None or len(routers) != 1 or not slicer.datetime_cursor.windows_by_step:
             return None
         return [*routers, _date_dimension(slicer.datetime_cursor)]
     if isinstance(slicer, PartitionRouter):

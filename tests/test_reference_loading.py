@@ -338,20 +338,3 @@ def test_a_field_the_engine_does_not_implement_is_refused_never_ignored(api_serv
     manifest, unsupported, _ = load_manifest_skipping_unsupported(text)
     assert [u["path"] for u in unsupported] == [refused.value.path]
     assert DeclarativeSource(manifest, {}).check() == (True, None)
-
-
-def test_clamped_date_windows_are_refused_with_their_path():
-    text = modern(
-        "http://127.0.0.1:1",
-        extra_stream="""
-        incremental_sync:
-          type: DatetimeBasedCursor
-          cursor_field: updated_at
-          datetime_format: "%Y-%m-%d"
-          start_datetime: "2024-01-01"
-          clamping: {target: MONTH}
-    """,
-    )
-    with pytest.raises(UnsupportedComponentError) as refused:
-        load_manifest(text)
-    assert refused.value.path == "streams[0].incremental_sync.clamping"

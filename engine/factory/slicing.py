@@ -16,6 +16,7 @@ from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext
 from engine.interpolation import InterpolatedString, literal
 from engine.slicing.base import Cursor, SingleSlice, Slicer
+from engine.slicing.clamping import TARGETS, WEEKDAYS, Clamping
 from engine.slicing.combined import CartesianProductRouter, GroupingPartitionRouter
 from engine.slicing.count_cursor import IncrementingCountCursor
 from engine.slicing.datetime_cursor import DatetimeBasedCursor, MinMaxDatetime
@@ -101,7 +102,39 @@ def build_cursor(ctx: BuildContext, d: dict, path: str) -> Cursor:
         is_client_side_incremental=bool(d.get("is_client_side_incremental")),
         is_data_feed=bool(d.get("is_data_feed")),
         rules=("jan2023" if granularity is not None else "nov2022") if legacy else "modern",
+        clamping=_clamping(ctx, d, path),
     )
+
+
+def _clamping(ctx: BuildContext, d: dict, path: str) -> Clamping | None:
+    """``clamping: {target: DAY | WEEK | MONTH (a template), target_details: {weekday}}``."""
+    clamping = d.get("clamping")
+    if not clamping:
+        return None
+    if not isinstance(clamping, dict) or "target" not in clamping:
+        raise ctx.error("clamping needs a target", d, "clamping", path, expected="target: DAY")
+    holder = {"target": clamping["target"], "$parameters": d.get("$parameters")}
+    target = _text(ctx, holder, "target", f"{path}.clamping")
+    if target not in TARGETS:
+        raise ctx.error(
+            f"unknown clamping target {target!r}",
+            d,
+            "clamping",
+            path,
+            expected="DAY, WEEK or MONTH",
+        )
+    if target != "WEEK":
+        return Clamping(target)  # type: ignore[arg-type]
+    weekday = (clamping.get("target_details") or {}).get("weekday")
+    if weekday not in WEEKDAYS:
+        raise ctx.error(
+            f"WEEK clamping needs target_details.weekday, found {weekday!r}",
+            d,
+            "clamping",
+            path,
+            expected="one of " + ", ".join(WEEKDAYS),
+        )
+    return Clamping("WEEK", WEEKDAYS.index(weekday))
 
 
 def _count_cursor(ctx: BuildContext, d: dict, path: str) -> IncrementingCountCursor:

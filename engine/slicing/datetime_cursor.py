@@ -42,6 +42,7 @@ from engine.errors import ConfigError, ReadError
 from engine.http.options import EMPTY, RequestOption, RequestOptions
 from engine.interpolation import InterpolatedString
 from engine.slicing.base import Cursor, Slice, UnparsableValues
+from engine.slicing.clamping import Clamping, clamped_windows
 
 Rules = Literal["modern", "jan2023", "nov2022"]
 DEFAULT_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
@@ -145,6 +146,8 @@ class DatetimeBasedCursor(Cursor):
     is_client_side_incremental: bool = False
     is_data_feed: bool = False
     rules: Rules = "modern"
+    clamping: Clamping | None = None
+    """Windows on day, week or month boundaries (today's rules only; see slicing.clamping)."""
     # Per-partition state: how long the previous read took, re-read for partitions that start
     # from the global cursor (the larger of this and ``lookback_window`` applies).
     runtime_lookback: datetime.timedelta | None = None
@@ -170,6 +173,13 @@ class DatetimeBasedCursor(Cursor):
     def legacy(self) -> bool:
         """The 2022 runtime: offsets in text are ignored and cursors compare as strings."""
         return self.rules != "modern"
+
+    @property
+    def windows_by_step(self) -> bool:
+        """Whether the windows are steps from the start, which a scheduler can list as time
+        partitions: without a step there is one window up to now, and clamped windows follow
+        the calendar rather than the step (both are read incrementally instead)."""
+        return self.step is not None and self.clamping is None
 
     def fresh(self, runtime_lookback: datetime.timedelta | None = None) -> DatetimeBasedCursor:
         """A cursor with the same settings and no state (one per partition)."""
@@ -222,6 +232,8 @@ class DatetimeBasedCursor(Cursor):
         start = self._first_start(configured, end)
         if self.rules == "modern":
             self._start_from(min(configured, end))
+            if self.clamping is not None:
+                return self._clamped_windows(start, configured, end)
             return self._modern_windows(start, end)
         return self._legacy_windows(start, end)
 
@@ -251,6 +263,23 @@ class DatetimeBasedCursor(Cursor):
             return self.step.add_to(start)
         except OverflowError:
             return end + datetime.timedelta(days=1)
+
+    def _clamped_windows(
+        self, start: datetime.datetime, configured: datetime.datetime, end: datetime.datetime
+    ) -> list[Slice]:
+        assert self.clamping is not None
+        upper = self.clamping.read_end(end, self.cursor_granularity)
+        if upper < configured:
+            return []
+        bounds = clamped_windows(
+            self.clamping,
+            start,
+            upper,
+            self.step,
+            self.cursor_granularity,
+            strict=self.is_compare_strictly,
+        )
+        return [self._window(lower, higher) for lower, higher in bounds]
 
     def _start_from(self, sync_start: datetime.datetime) -> None:
         """Today's runtime states where a read starts even when it sees no record: the state
