@@ -76,6 +76,10 @@ def test_broken_streams_are_left_out_and_the_others_load(
     defs = _load(path, resource)
     keys = {a.key for a in defs.assets or ()}
     assert keys == {dg.AssetKey(["shop", "items"])}
+    (items,) = defs.assets or ()
+    description = items.descriptions_by_key[items.key]
+    assert f"**request**: `GET {api_server.url}/items`" in description
+    assert "**primary key**: id" in description and "**cursor**: none" in description
     messages = _left_out(caplog)
     assert set(messages) == {"tokens", "notes", "ticks"}
     assert "streams[1].retriever.requester.authenticator" in messages["tokens"]
