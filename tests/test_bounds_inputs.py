@@ -14,6 +14,9 @@ import pytest
 from manifests import modern
 from support.cli import engine_cli
 
+from engine import load_source
+from engine.errors import ManifestError, ReadError
+
 MANIFEST = modern("http://127.0.0.1:9").replace(
     "token: {type: string, airbyte_secret: true}",
     "token: {type: string, airbyte_secret: true}\n      page_size: {type: integer}",
@@ -166,3 +169,70 @@ def test_flags_out_of_range_are_refused(tmp_path: Path, flag: str, value: str) -
     done = engine_cli("read", manifest, config, flag, value)
     assert done.returncode == 2
     assert f"argument {flag}: expected" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "url_base",
+    ["file:///etc", "ftp://127.0.0.1/", "gopher://127.0.0.1:70/", "/etc/passwd", "127.0.0.1:9/"],
+)
+def test_a_url_base_that_is_not_http_is_a_manifest_error(url_base: str) -> None:
+    source = load_source(modern(url_base), {})
+    with pytest.raises(ManifestError, match="is not an http or https URL") as caught:
+        source.stream("items")
+    assert "retriever.requester" in str(caught.value)
+
+
+def test_a_url_base_from_the_config_fails_when_sent_without_a_request() -> None:
+    manifest = modern("{{ config['base'] }}", error_handler="type: DefaultErrorHandler")
+    with pytest.raises(ReadError, match="No connection adapters"):
+        list(load_source(manifest, {"base": "file:///etc/"}).read_records("items"))
+
+
+SCHEMA_LOADER = "schema_loader: {type: InlineSchemaLoader"
+
+
+@pytest.mark.parametrize(
+    ("file_path", "expected"),
+    [
+        ("/etc/hostname", "leaves the manifest's folder"),
+        ("../outside.json", "leaves the manifest's folder"),
+        ("./schemas/../../outside.json", "leaves the manifest's folder"),
+        ("{{ config['schema'] }}", "file_path may not read the config"),
+    ],
+)
+def test_schema_files_come_only_from_the_manifest_folder(
+    tmp_path: Path, file_path: str, expected: str
+) -> None:
+    (tmp_path / "outside.json").write_text('{"type": "object", "title": "outside"}')
+    folder = tmp_path / "connector"
+    folder.mkdir()
+    manifest = folder / "manifest.yaml"
+    text = modern("http://127.0.0.1:9").replace(
+        "schema_loader:\n      type: InlineSchemaLoader\n"
+        "      schema: {type: object, properties: {id: {type: integer}}}",
+        f'schema_loader: {{type: JsonFileSchemaLoader, file_path: "{file_path}"}}',
+    )
+    assert "JsonFileSchemaLoader" in text
+    manifest.write_text(text)
+    source = load_source(str(manifest), {"schema": "../outside.json"})
+    with pytest.raises(ManifestError, match=expected):
+        source.stream("items").load_schema()
+
+
+def test_a_schema_file_linked_to_outside_the_folder_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "outside.json").write_text('{"type": "object", "title": "outside"}')
+    folder = tmp_path / "connector"
+    (folder / "schemas").mkdir(parents=True)
+    (folder / "schemas" / "items.json").symlink_to(tmp_path / "outside.json")
+    manifest = folder / "manifest.yaml"
+    manifest.write_text(
+        modern("http://127.0.0.1:9").replace(
+            "schema_loader:\n      type: InlineSchemaLoader\n"
+            "      schema: {type: object, properties: {id: {type: integer}}}",
+            "schema_loader: {type: JsonFileSchemaLoader}",
+        )
+    )
+    assert "JsonFileSchemaLoader" in manifest.read_text()
+    (folder / "schemas" / "other.json").write_text('{"type": "object", "title": "inside"}')
+    schema = load_source(str(manifest), {}).stream("items").json_schema
+    assert schema.get("title") != "outside"

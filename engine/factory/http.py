@@ -46,6 +46,7 @@ def requester(
             expected="url_base (with path) or url",
         )
     _no_query_properties(ctx, d, path)
+    _http_scheme(ctx, d, path)
     body_data, body_json = _request_body(ctx, d, path)
     register_request_options(ctx, d, login=login)
     return HttpRequester(
@@ -86,6 +87,27 @@ def _no_query_properties(ctx: BuildContext, d: dict, path: str) -> None:
             "request_parameters",
             f"{path}.request_parameters.{key}",
         )
+
+
+def _http_scheme(ctx: BuildContext, d: dict, path: str) -> None:
+    """A url_base (or url) the manifest writes must be HTTP(S). One filled in from the config
+    or a slice is checked when it is sent (requests refuses other schemes; the error is masked,
+    since a config value may hold a secret)."""
+    for key in ("url_base", "url"):
+        template = ctx.string(d, key, path)
+        if template is None or not template.is_constant or not template.raw:
+            continue
+        value = template.raw.strip()
+        scheme = value.split(":", 1)[0].lower() if "://" in value else ""
+        if scheme not in ("http", "https"):
+            shown = f"scheme {scheme!r}" if scheme else "no scheme"
+            raise ctx.error(
+                f"{key} is not an http or https URL ({shown})",
+                d,
+                key,
+                path,
+                expected="a URL such as https://api.example.com/v1",
+            )
 
 
 def _request_body(ctx: BuildContext, d: dict, path: str) -> tuple[Any, Any]:

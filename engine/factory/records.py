@@ -169,12 +169,29 @@ def inline_schema(ctx: BuildContext, d: dict, path: str) -> Callable[[], dict]:
 @builds("JsonFileSchemaLoader")
 def json_file_schema(ctx: BuildContext, d: dict, path: str) -> Callable[[], dict]:
     default = "./{{ parameters['name'] }}.json"
+    template = ctx.string(d, "file_path", path)
+    if template is not None and "config" in template.variables:
+        raise ctx.error(
+            "file_path may not read the config: schema files come from the manifest's folder",
+            d,
+            "file_path",
+            path,
+            expected="a path relative to the manifest, such as ./schemas/users.json",
+        )
     file_path = str(
         ctx.constant(d, "file_path", path)
         or ctx.constant({**d, "file_path": default}, "file_path", path)
     )
+    if Path(file_path).is_absolute() or ".." in Path(file_path).parts:
+        raise ctx.error(
+            f"file_path {file_path!r} leaves the manifest's folder",
+            d,
+            "file_path",
+            path,
+            expected="a path inside the manifest's folder, such as ./schemas/users.json",
+        )
     name = str((d.get("$parameters") or {}).get("name", ""))
-    candidates = _schema_candidates(ctx.base_dir, file_path, name)
+    candidates = _inside(ctx.base_dir, _schema_candidates(ctx.base_dir, file_path, name))
     explicit = bool(d.get("file_path"))
 
     def load() -> dict:
@@ -193,6 +210,13 @@ def json_file_schema(ctx: BuildContext, d: dict, path: str) -> Callable[[], dict
         return {}
 
     return load
+
+
+def _inside(base_dir: Path, candidates: list[Path]) -> list[Path]:
+    """The candidates that stay in the manifest's folder tree once links are followed (a
+    stream name with ``../`` or a link pointing elsewhere reads nothing outside it)."""
+    root = base_dir.resolve()
+    return [c for c in candidates if c.resolve().is_relative_to(root)]
 
 
 def _schema_candidates(base_dir: Path, file_path: str, name: str) -> list[Path]:
