@@ -19,6 +19,7 @@ from engine.http.client import Page, RequestStats
 from engine.http.options import RequestOptions
 from engine.http.requester import HttpRequester
 from engine.pagination import PageInfo, Paginator
+from engine.pagination_reset import PaginationReset
 from engine.query_properties import MergedRecords, QueryProperties
 from engine.slicing.base import EXTRA_FIELDS, Slicer
 
@@ -31,10 +32,13 @@ class SimpleRetriever:
     slicer: Slicer
     ignore_slicer_options_on_later_pages: bool = False
     query_properties: QueryProperties | None = None
+    pagination_reset: PaginationReset | None = None
 
     def read_slice(
         self, stream_slice: Mapping[str, Any], stats: RequestStats
     ) -> Iterator[dict[str, Any]]:
+        original = stream_slice
+        tracker = self.pagination_reset.tracker() if self.pagination_reset else None
         cursor = self.paginator.start()
         slice_options = self.slicer.request_options(stream_slice)
         first = True
@@ -53,6 +57,15 @@ class SimpleRetriever:
                 return
             stats.records += len(records)
             yield from records
+            if tracker is not None:
+                for record in records:
+                    tracker.observe(record)
+                if tracker.reached():  # see engine.pagination_reset
+                    stream_slice = tracker.restart(stream_slice, original)
+                    cursor = self.paginator.start()
+                    slice_options = self.slicer.request_options(stream_slice)
+                    first = True
+                    continue
             if isinstance(page.body, BodyStream):
                 # As in the reference runner, pagination reads no body of a line-oriented
                 # response: its ``response`` is empty (headers and last_page_size remain).

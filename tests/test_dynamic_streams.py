@@ -11,6 +11,7 @@ import pytest
 import yaml
 from support.api_server import ApiServer, BearerAuth, Pagination
 from support.cli import engine_cli
+from support.slicing_manifests import page_paginator
 
 from engine import ManifestError, ReadError, load_manifest, load_source
 from engine.explain import explain, render_text
@@ -156,15 +157,7 @@ def _requested(server: ApiServer) -> list[str]:
 
 def test_an_api_listing_makes_one_stream_per_table(api: ApiServer) -> None:
     mappings = [*NAME_AND_PATH, _mapping(["primary_key"], "{{ components_values.key }}")]
-    paginator = {
-        "type": "DefaultPaginator",
-        "page_token_option": {
-            "type": "RequestOption",
-            "inject_into": "request_parameter",
-            "field_name": "page",
-        },
-        "pagination_strategy": {"type": "PageIncrement", "page_size": 2, "start_from_page": 1},
-    }
+    paginator = page_paginator(2)
     paged = Pagination("page", page_size=2)
     api.add_collection("/tables", TABLES, pagination=paged, auth=BearerAuth(TOKEN))
     manifest = _manifest(_template(api.url), _http_resolver(api.url, mappings, paginator=paginator))

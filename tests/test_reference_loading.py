@@ -321,20 +321,20 @@ def test_check_of_an_unsupported_stream_names_why(api_server):
 # -- fields that change what the reference reads ------------------------------------------------
 
 
+EXPANDER = "extractor: {type: DpathExtractor, record_expander: {expand_records_from_field: [x]}}"
+
+
 def test_a_field_the_engine_does_not_implement_is_refused_never_ignored(api_server, tmp_path):
     api_server.add_collection("/items", RECORDS)
-    selector = "      record_selector: {type: RecordSelector, extractor: {type: DpathExtractor}}"
     text = (
         _with_unsupported_stream(api_server.url)
         .replace("        authenticator: {type: LegacySessionTokenAuthenticator}\n", "")
-        .replace(
-            selector, "      pagination_reset: {type: PaginationReset, action: RESET}\n" + selector
-        )
+        .replace("extractor: {type: DpathExtractor}}", EXPANDER + "}")
     )
     with pytest.raises(UnsupportedComponentError) as refused:
         load_manifest(text)
-    assert refused.value.path == "streams[1].retriever.pagination_reset"
-    assert "pagination_reset" in str(refused.value)
+    assert refused.value.path == "streams[1].retriever.record_selector.extractor.record_expander"
+    assert "record_expander" in str(refused.value)
     manifest, unsupported, _ = load_manifest_skipping_unsupported(text)
     assert [u["path"] for u in unsupported] == [refused.value.path]
     assert DeclarativeSource(manifest, {}).check() == (True, None)

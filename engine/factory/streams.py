@@ -11,7 +11,9 @@ from engine.factory.query_properties import take_query_properties
 from engine.factory.records import record_selector
 from engine.http.options import RequestOption
 from engine.pagination import CursorPagination, OffsetIncrement, PageIncrement, Paginator
+from engine.pagination_reset import PaginationReset
 from engine.retriever import SimpleRetriever
+from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.state_migration import (
     LegacyToPerPartitionStateMigration,
     MigratingStream,
@@ -192,6 +194,37 @@ def simple_retriever(
             d.get("ignore_stream_slicer_parameters_on_paginated_requests")
         ),
         query_properties=query_properties,
+        pagination_reset=_pagination_reset(ctx, d, path, slicer),
+    )
+
+
+def _pagination_reset(ctx: BuildContext, d: dict, path: str, slicer: Any) -> PaginationReset | None:
+    """``pagination_reset: {action: RESET | SPLIT_USING_CURSOR, limits: {number_of_records}}``."""
+    reset = d.get("pagination_reset")
+    if not reset:
+        return None
+    action = reset.get("action") if isinstance(reset, dict) else None
+    if action not in ("RESET", "SPLIT_USING_CURSOR"):
+        raise ctx.error(
+            f"unknown pagination_reset action {action!r}",
+            d,
+            "pagination_reset",
+            path,
+            expected="action: RESET or SPLIT_USING_CURSOR",
+        )
+    limits = reset.get("limits") or {}
+    limit = limits.get("number_of_records")
+    if limit is not None and (d.get("record_selector") or {}).get("record_filter"):
+        raise ctx.error(
+            "pagination_reset limits cannot be combined with a record_filter (as in the reference)",
+            d,
+            "pagination_reset",
+            path,
+        )
+    date_cursor = getattr(slicer, "datetime_cursor", slicer)
+    split = action == "SPLIT_USING_CURSOR" and isinstance(date_cursor, DatetimeBasedCursor)
+    return PaginationReset(
+        limit=None if limit is None else int(limit), cursor=date_cursor if split else None
     )
 
 

@@ -17,8 +17,6 @@ from engine.errors import UnsupportedComponentError
 
 # (component type, field) -> why it is refused.
 NOT_IMPLEMENTED: dict[tuple[str, str], str] = {
-    ("SimpleRetriever", "pagination_reset"): "pagination_reset (restarting or splitting a "
-    "read when the API caps pagination) is not supported yet",
     ("DpathExtractor", "record_expander"): "record_expander is not supported yet",
     ("OAuthAuthenticator", "profile_assertion"): "OAuth profile assertion (a JWT client "
     "assertion) is not supported yet",

@@ -53,6 +53,23 @@ def modern_stream(
     return stream
 
 
+def page_paginator(page_size: int) -> dict[str, Any]:
+    """Pages ``?page=N`` from 1 (no parameter on the first), ``page_size`` records each."""
+    return {
+        "type": "DefaultPaginator",
+        "page_token_option": {
+            "type": "RequestOption",
+            "inject_into": "request_parameter",
+            "field_name": "page",
+        },
+        "pagination_strategy": {
+            "type": "PageIncrement",
+            "page_size": page_size,
+            "start_from_page": 1,
+        },
+    }
+
+
 def modern(*streams: dict, concurrency: int | None = None) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "version": "6.0.0",
