@@ -17,6 +17,7 @@ from engine.decoders import BodyStream
 from engine.errors import ReadError
 from engine.http.error_handling import find_message as _find_message
 from engine.interpolation import InterpolatedBoolean
+from engine.record_expander import RecordExpander
 
 Record = dict[str, Any]
 Transformation = Callable[[Record, Mapping[str, Any]], Record | None]
@@ -48,6 +49,7 @@ class DpathExtractor(Extractor):
     """Walks ``path`` into the body; ``*`` collects every value at that level."""
 
     path: tuple[str, ...] = ()
+    expander: RecordExpander | None = None
 
     def value(self, body: Any) -> Any:
         """Whatever lies at ``path``, a single scalar too (an async job's status, a URL)."""
@@ -57,11 +59,14 @@ class DpathExtractor(Extractor):
         if body is None:
             return []
         values = self.value(body)
-        if isinstance(values, list):
-            return values
         if isinstance(values, dict):
-            return [values] if values else []
-        return []
+            values = [values] if values else []
+        elif not isinstance(values, list):
+            return []
+        if self.expander is None:
+            return values
+        expand = self.expander.expand
+        return [item for record in values for item in expand(record)]
 
 
 def _walk(node: Any, path: Sequence[str]) -> Any:

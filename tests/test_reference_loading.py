@@ -321,7 +321,10 @@ def test_check_of_an_unsupported_stream_names_why(api_server):
 # -- fields that change what the reference reads ------------------------------------------------
 
 
-EXPANDER = "extractor: {type: DpathExtractor, record_expander: {expand_records_from_field: [x]}}"
+EXPANDER = (
+    "extractor: {type: DpathExtractor, "
+    "record_expander: {expand_records_from_field: [x], merge_parent: true}}"
+)
 
 
 def test_a_field_the_engine_does_not_implement_is_refused_never_ignored(api_server, tmp_path):
@@ -333,8 +336,9 @@ def test_a_field_the_engine_does_not_implement_is_refused_never_ignored(api_serv
     )
     with pytest.raises(UnsupportedComponentError) as refused:
         load_manifest(text)
-    assert refused.value.path == "streams[1].retriever.record_selector.extractor.record_expander"
-    assert "record_expander" in str(refused.value)
+    where = "streams[1].retriever.record_selector.extractor.record_expander.merge_parent"
+    assert refused.value.path == where
+    assert "merging the parent" in str(refused.value)
     manifest, unsupported, _ = load_manifest_skipping_unsupported(text)
     assert [u["path"] for u in unsupported] == [refused.value.path]
     assert DeclarativeSource(manifest, {}).check() == (True, None)

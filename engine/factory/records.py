@@ -9,6 +9,7 @@ from typing import Any
 from engine import normalization, transform
 from engine.extract import DpathExtractor, RecordFilter, RecordSelector
 from engine.factory.context import BuildContext, builds
+from engine.record_expander import ON_NO_RECORDS, RecordExpander
 from engine.schema_files import SchemaFileError, load_schema_file
 
 
@@ -40,7 +41,37 @@ def record_selector(
 
 @builds("DpathExtractor")
 def dpath_extractor(ctx: BuildContext, d: dict, path: str) -> DpathExtractor:
-    return DpathExtractor(_field_path(ctx, d, path))
+    expander = d.get("record_expander")
+    return DpathExtractor(
+        _field_path(ctx, d, path),
+        _record_expander(ctx, expander, f"{path}.record_expander") if expander else None,
+    )
+
+
+def _record_expander(ctx: BuildContext, d: dict, path: str) -> RecordExpander:
+    on_no_records = str(d.get("on_no_records") or "skip")
+    if on_no_records not in ON_NO_RECORDS:
+        raise ctx.error(
+            f"unknown on_no_records {on_no_records!r}",
+            d,
+            "on_no_records",
+            path,
+            expected=" or ".join(ON_NO_RECORDS),
+        )
+    fields = d["expand_records_from_field"]
+    for index, segment in enumerate(fields if isinstance(fields, list) else [fields]):
+        if any(mark in str(segment) for mark in "?[]") or "**" in str(segment):
+            raise ctx.error(
+                "only * may match in expand_records_from_field",
+                d,
+                "expand_records_from_field",
+                f"{path}[{index}]",
+            )
+    return RecordExpander(
+        path=_field_path(ctx, {**d, "field_path": fields}, path),
+        remain_original_record=bool(d.get("remain_original_record")),
+        emit_parent=on_no_records == "emit_parent",
+    )
 
 
 def _field_path(ctx: BuildContext, d: dict, path: str) -> tuple[str, ...]:

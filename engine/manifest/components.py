@@ -436,7 +436,18 @@ _t(
     "extractor",
     field_path=LST,
     decoder=_comp("decoder", "JsonDecoder"),
-    record_expander=ANYF,
+    record_expander=_comp("record_expander", "RecordExpander"),
+)
+_t(
+    "RecordExpander",
+    "record_expander",
+    expand_records_from_field=Field(LIST, True),
+    remain_original_record=BOOL,
+    on_no_records=S,
+    parent_fields=LST,
+    merge_parent=BOOL,
+    truncation_indicator_path=LST,
+    truncated_list_retriever=ANYF,
 )
 _t("RecordFilter", "record_filter", condition=S)
 _t(

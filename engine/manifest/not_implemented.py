@@ -15,9 +15,16 @@ from typing import Any
 
 from engine.errors import UnsupportedComponentError
 
+_TRUNCATED = "fetching the complete list of a truncated record is not supported yet"
+
 # (component type, field) -> why it is refused.
 NOT_IMPLEMENTED: dict[tuple[str, str], str] = {
-    ("DpathExtractor", "record_expander"): "record_expander is not supported yet",
+    ("RecordExpander", "parent_fields"): "copying parent fields onto expanded records is not "
+    "supported yet",
+    ("RecordExpander", "merge_parent"): "merging the parent into expanded records is not "
+    "supported yet",
+    ("RecordExpander", "truncation_indicator_path"): _TRUNCATED,
+    ("RecordExpander", "truncated_list_retriever"): _TRUNCATED,
     ("OAuthAuthenticator", "profile_assertion"): "OAuth profile assertion (a JWT client "
     "assertion) is not supported yet",
 }
