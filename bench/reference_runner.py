@@ -1,7 +1,9 @@
 """Running a manifest under the reference runner (airbyte-cdk 7) and under this engine.
 
 The reference lives in a virtual environment of its own (``bench/.reference-venv``, made on
-first use with ``pip install 'airbyte-cdk>=7,<8'``), never in the project's dependencies. Both
+first use with ``pip install 'airbyte-cdk>=7,<8' freezegun``), never in the project's
+dependencies. Freezing the clock (``frozen_at``) also needs ``freezegun`` in the project's venv
+(``.venv/bin/pip install freezegun``; it is not a project dependency). Both
 runners are started the same way, as a command line with files for the manifest, config,
 catalog and state, and their protocol messages are collected from stdout.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 VENV = Path(__file__).resolve().parent / ".reference-venv"
-REFERENCE_REQUIREMENT = "airbyte-cdk>=7,<8"
+REFERENCE_REQUIREMENTS = ("airbyte-cdk>=7,<8", "freezegun")
 
 
 def reference_python() -> Path:
@@ -27,7 +29,7 @@ def reference_python() -> Path:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", REFERENCE_REQUIREMENT], check=True
+            [str(python), "-m", "pip", "install", "-q", *REFERENCE_REQUIREMENTS], check=True
         )
     return python
 

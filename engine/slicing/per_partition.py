@@ -83,7 +83,6 @@ class PerPartitionCursor(Cursor):
         self._parent_state: dict[str, Any] = dict(state.get("parent_state") or {})
         self._pending_parent_state: dict[str, Any] = self._parent_state
         self._cursors: dict[str, tuple[Slice, DatetimeBasedCursor]] = {}
-        self._windows_of: dict[str, list[Slice]] = {}
         self._slice_partition: dict[int, tuple[Slice, str]] = {}
         self._open = 0
 
@@ -100,12 +99,12 @@ class PerPartitionCursor(Cursor):
     def _windows(self) -> Iterator[Slice]:
         for partition in self.router.iter_partitions(self._parent_state):
             identity = _identity(partition_of(partition))
-            windows = self._windows_of.get(identity)
-            if windows is None:
-                windows = self._windows_of[identity] = self._start_partition(partition, identity)
-            # A partition listed twice (a parent returned a record twice) is read twice, with
-            # the same windows and cursor, as the reference runner reads it.
-            for window in windows:
+            if identity in self._cursors:
+                # A partition listed twice (a parent returned a record twice) is read once. The
+                # reference reads it again from its cursor's state at that moment, which depends
+                # on how far its concurrent reads have come: no rule to follow.
+                continue
+            for window in self._start_partition(partition, identity):
                 merged = {**partition, **window}
                 self._slice_partition[id(merged)] = (merged, identity)
                 self._open += 1
