@@ -31,7 +31,7 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from engine import datetimes
+from engine import datetimes, template_limits
 from engine.errors import EngineError
 
 __all__ = [
@@ -180,13 +180,14 @@ def _string_filter(value: Any) -> str:
 
 
 def _regex_search(value: str, regex: str) -> str:
-    """The first capture group of the first match, or ``""``."""
-    match = re.search(regex, value)
+    """The first capture group of the first match, or ``""`` (time-bounded: see
+    `template_limits.py`)."""
+    match = template_limits.search(regex, value)
     return match.group(1) if match and match.groups() else ""
 
 
 def _regex_replace(value: str, regex: str, replacement: str) -> str:
-    return re.sub(regex, replacement, value)
+    return template_limits.sub(regex, replacement, value)
 
 
 def _hmac_filter(value: Any, key: str, hash_type: str = "sha256") -> str:
@@ -204,12 +205,34 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     # Repetition and powers are the cheap ways to make a one-line template eat all memory or CPU
     # ("{{ 'x' * 10**10 }}", "{{ 9**9**9 }}"); they are checked before they run.
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} objects")
 
+    def call(self, context: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        template_limits.check_call(obj, args, kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """``str.format`` through the sandbox's formatter, its widths checked first."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        template = value.__self__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            template_limits.check_format(template, (*args, *kwargs.values()))
+            return wrapped(*args, **kwargs)
+
+        return checked
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%":
+            if isinstance(left, str):
+                values = right if isinstance(right, tuple) else (right,)
+                template_limits.check_format(left, values)
+            return left % right
         if operator == "**":
             if _is_int(left) and _is_int(right) and left.bit_length() * right > MAX_POWER_BITS:
                 raise SecurityError(f"a power of more than {MAX_POWER_BITS:,} bits")
@@ -233,6 +256,9 @@ def _is_int(value: Any) -> bool:
 
 _ENV = _Sandbox()
 del _ENV.globals["range"]
+_ENV.globals["lipsum"] = template_limits.bounded_lipsum(_ENV.globals["lipsum"])
+_ENV.globals.update(template_limits.GLOBALS)
+_ENV.filters.update(template_limits.bounded_filters(_ENV.filters))
 _ENV.globals.update(
     now_utc=datetimes.now_utc,
     now_local=_now_local,
@@ -280,7 +306,8 @@ def _compile(source: str) -> _Compiled:
                 f"Invalid template {source!r}: templates cannot include, import or extend others"
             )
         variables = frozenset(meta.find_undeclared_variables(tree)) - _GLOBAL_NAMES
-        return _Compiled(_ENV.from_string(tree), variables)
+        bounded = template_limits.bound_tree(tree, _ENV)
+        return _Compiled(_ENV.from_string(bounded), variables)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"Invalid template {source!r}: {exc.message} (line {exc.lineno})"
@@ -476,7 +503,7 @@ class InterpolatedString:
             # A shared context skips Template.render's per-call merge of the globals ChainMap,
             # which costs more than the rest of a typical render; _variables merged them already.
             context = self._template.new_context(variables, shared=True)
-            return _ENV.concat(self._template.root_render_func(context))  # type: ignore[attr-defined]
+            return template_limits.render_bounded(self._template.root_render_func(context))  # type: ignore[attr-defined]
         except jinja2.UndefinedError:
             raise
         except TypeError:

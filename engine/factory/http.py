@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from engine import decoders
+import regex
+
+from engine import decoders, template_limits
 from engine.datetimes import parse_duration
 from engine.factory.context import BuildContext, builds
 from engine.factory.credentials import (
@@ -350,13 +351,13 @@ def constant(ctx: BuildContext, d: dict, path: str) -> ConstantBackoff:
     )
 
 
-def _regex(ctx: BuildContext, d: dict, path: str) -> re.Pattern[str] | None:
+def _regex(ctx: BuildContext, d: dict, path: str) -> regex.Pattern[str] | None:
     pattern = d.get("regex")
     if not pattern:
         return None
     try:
-        return re.compile(str(pattern))
-    except re.error as error:
+        return template_limits.compile_regex(str(pattern))
+    except regex.error as error:
         raise ctx.error(f"invalid regex: {error}", d, "regex", path) from None
 
 

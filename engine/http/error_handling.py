@@ -14,7 +14,6 @@ import datetime
 import email.utils
 import math
 import random
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 import requests
 
+from engine import template_limits
 from engine.interpolation import InterpolatedBoolean, InterpolatedString
 
 SUCCESS, FAIL, IGNORE, RETRY, RATE_LIMITED = "SUCCESS", "FAIL", "IGNORE", "RETRY", "RATE_LIMITED"
@@ -158,7 +158,7 @@ class WaitTimeFromHeader(BackoffStrategy):
     """
 
     header: str
-    regex: re.Pattern[str] | None = None
+    regex: Any = None
     max_wait: float | None = None
 
     def describe(self) -> str:
@@ -178,7 +178,7 @@ class WaitUntilTimeFromHeader(BackoffStrategy):
 
     header: str
     min_wait: float | None = None
-    regex: re.Pattern[str] | None = None
+    regex: Any = None
     max_wait: float | None = None
 
     def describe(self) -> str:
@@ -223,12 +223,12 @@ def _capped(seconds: float | None, header: str, value: str, limit: float | None)
     return seconds
 
 
-def _header_value(outcome: Outcome, header: str, regex: re.Pattern[str] | None) -> str | None:
+def _header_value(outcome: Outcome, header: str, regex: Any) -> str | None:
     value = outcome.headers.get(header)
     if value is None:
         return None
     if regex is not None:
-        match = regex.match(value)
+        match = template_limits.match(regex, value)
         return match.group(0) if match else None
     return value
 
