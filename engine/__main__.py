@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from engine import protocol
-from engine.errors import EngineError, ManifestError
+from engine.errors import EngineError, ManifestError, failure_text
 from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from engine.json_files import read_json_file as _read_json
 from engine.json_files import read_state_file
@@ -287,9 +287,11 @@ class _EngineWarnings(logging.Handler):
 
 
 def _explain(args: argparse.Namespace) -> int:
-    """Text or JSON for a person or a script, not protocol messages; failures go to stderr."""
+    """Text or JSON for a person or a script, not protocol messages; failures go to stderr,
+    masked like every other command's (the config's secrets are known before anything fails)."""
     from engine.explain import explain, render_text
 
+    masker = SecretMasker()
     try:
         config = _read_json(args.config, "config") if args.config else None
         explanation = explain(
@@ -297,17 +299,15 @@ def _explain(args: argparse.Namespace) -> int:
             config,
             resolve_dynamic_streams=args.resolve,
             strict=args.strict,
+            masker=masker,
         )
         if args.json:
             text = orjson.dumps(explanation, option=orjson.OPT_INDENT_2) + b"\n"
         else:
             text = render_text(explanation).encode("utf-8")
-    except EngineError as error:
-        sys.stderr.write(f"{error}\n")
-        return 1
     except Exception as error:  # never a traceback: the person reading needs the cause
-        sys.stderr.write(f"the manifest cannot be explained: {type(error).__name__}: {error}\n")
-        return 2
+        sys.stderr.write(f"{masker.mask(failure_text(error))}\n")
+        return 1 if isinstance(error, EngineError) else 2
     sys.stdout.buffer.write(text)
     sys.stdout.flush()
     broken = [

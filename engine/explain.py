@@ -36,6 +36,7 @@ def explain(
     *,
     resolve_dynamic_streams: bool = False,
     strict: bool = False,
+    masker: SecretMasker | None = None,
 ) -> dict[str, Any]:
     """The explanation of a manifest as one JSON-ready document.
 
@@ -49,7 +50,8 @@ def explain(
     loaded, unsupported, removed = load_manifest_skipping_unsupported(manifest, strict=strict)
     placeholders = config is None
     may_request = resolve_dynamic_streams and not placeholders
-    masker = SecretMasker()
+    # The caller's masker, when given, learns the secrets too: it masks whatever escapes.
+    masker = masker if masker is not None else SecretMasker()
     spec_schema = dict(loaded.spec.get("connection_specification") or {})
     if config is None:
         config = placeholder_config(spec_schema)

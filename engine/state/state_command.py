@@ -25,8 +25,9 @@ from typing import Any
 
 import orjson
 
-from engine.errors import ConfigError, EngineError
+from engine.errors import ConfigError, EngineError, failure_text
 from engine.json_files import read_json_file
+from engine.secrets import SecretMasker
 from engine.state.airbyte_state import StreamState, stream_messages, stream_states
 from engine.state.store import StateStore
 
@@ -63,8 +64,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
+    masker = SecretMasker()  # learns the config's secrets when --manifest and --config are given
     try:
-        connection, cursor_key = _connection(args)
+        connection, cursor_key = _connection(args, masker)
         store = StateStore(args.state_db)
         try:
             if args.action == "import":
@@ -72,12 +74,12 @@ def main(argv: Sequence[str]) -> int:
             return _export(store, connection, args)
         finally:
             store.dispose()
-    except EngineError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 1
+    except Exception as error:  # never a traceback, never a secret
+        sys.stderr.write(f"error: {masker.mask(failure_text(error))}\n")
+        return 1 if isinstance(error, EngineError) else 2
 
 
-def _connection(args: argparse.Namespace) -> tuple[str, CursorKey]:
+def _connection(args: argparse.Namespace, masker: SecretMasker) -> tuple[str, CursorKey]:
     """The connection name, and how to order a stream's cursor values."""
     if not args.manifest:
         if args.config:
@@ -93,7 +95,7 @@ def _connection(args: argparse.Namespace) -> tuple[str, CursorKey]:
     from engine.state.command_line import cursor_sort_key
     from engine.state.connections import account_digest, default_connection_name, open_connection
 
-    source = load_source(args.manifest, read_json_file(args.config, "config"))
+    source = load_source(args.manifest, read_json_file(args.config, "config"), masker=masker)
     name = args.connection or default_connection_name(
         Path(args.manifest).stem, source.manifest, source.config
     )
