@@ -20,9 +20,8 @@ from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, ch
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.schedules import build_stream_jobs, build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
-from engine import ConfigError, EngineError, Manifest, load_source
+from engine import ConfigError, EngineError, Manifest, load_manifest, load_source
 from engine.errors import failure_text
-from engine.partial_load import load_manifest_skipping_unsupported
 from engine.secrets import SecretMasker
 
 DEFAULT_RESOURCE_KEY = "declarative_source"
@@ -299,7 +298,7 @@ def _load(manifest: str | Path | Mapping[str, Any] | Manifest) -> Manifest:
     ``left_out``, and warned about by :func:`describe_streams`)."""
     if isinstance(manifest, Manifest):
         return manifest
-    return load_manifest_skipping_unsupported(manifest)[0]
+    return load_manifest(manifest, skip_unsupported=True)
 
 
 def _slicer_path(data: StreamDescription) -> str:

@@ -16,13 +16,14 @@ from engine.errors import (
 )
 
 if TYPE_CHECKING:
+    from engine.manifest.load import Manifest, load_manifest
     from engine.pagination import PageLimits
-    from engine.source import DeclarativeSource, Manifest, load_manifest, load_source
+    from engine.source import DeclarativeSource, load_source
 
 _LAZY = {
     "DeclarativeSource": "engine.source",
-    "Manifest": "engine.source",
-    "load_manifest": "engine.source",
+    "Manifest": "engine.manifest.load",
+    "load_manifest": "engine.manifest.load",
     "load_source": "engine.source",
     "PageLimits": "engine.pagination",
 }

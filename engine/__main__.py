@@ -24,9 +24,9 @@ from engine.errors import EngineError, ManifestError, failure_text
 from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from engine.json_files import read_json_file as _read_json
 from engine.json_files import read_state_file
-from engine.partial_load import load_manifest_skipping_unsupported
+from engine.manifest.load import load_manifest
 from engine.secrets import SecretMasker
-from engine.source import MAX_CONCURRENCY, DeclarativeSource, load_manifest
+from engine.source import MAX_CONCURRENCY, DeclarativeSource
 
 _STRICT_HELP = "refuse keys the manifest format does not define (default: warn and ignore them)"
 _PROTOCOL_COMMANDS = {
@@ -170,12 +170,11 @@ def run(
     messages come as ready JSON lines (``bytes``), many at a time."""
     args = _parser().parse_args(argv)
     args.manifest = manifest_path(args.manifest)
-    if args.command in ("spec", "check"):
-        # Neither needs every stream: one using an unsupported component is left out (a check
-        # of that stream says why); discover and read refuse the manifest as before.
-        manifest = load_manifest_skipping_unsupported(args.manifest, strict=args.strict)[0]
-    else:
-        manifest = load_manifest(args.manifest, strict=args.strict)
+    # spec and check need not every stream: one using an unsupported component is left out (a
+    # check of that stream says why); discover and read refuse the manifest as before.
+    manifest = load_manifest(
+        args.manifest, strict=args.strict, skip_unsupported=args.command in ("spec", "check")
+    )
     for warning in manifest.warnings:
         yield protocol.log(warning, "WARN")
     if args.command == "spec":

@@ -23,7 +23,7 @@ from engine.explain_partitioning import partitioning
 from engine.factory import BuildContext
 from engine.factory.dynamic import build_dynamic_stream
 from engine.http.client import HttpClient
-from engine.partial_load import load_manifest_skipping_unsupported, original_index
+from engine.manifest.load import load_manifest
 from engine.secrets import SecretMasker, secret_config_values
 
 _PLACEHOLDER_DATE = "2024-01-01"
@@ -47,7 +47,8 @@ def explain(
     placeholders when no config is given); those an HttpComponentsResolver lists from the API
     only when ``resolve_dynamic_streams`` is set and a config is given, since that sends requests.
     """
-    loaded, unsupported, removed = load_manifest_skipping_unsupported(manifest, strict=strict)
+    loaded = load_manifest(manifest, strict=strict, skip_unsupported=True)
+    unsupported = [{"path": left.path, "message": left.reason} for left in loaded.left_out]
     placeholders = config is None
     may_request = resolve_dynamic_streams and not placeholders
     # The caller's masker, when given, learns the secrets too: it masks whatever escapes.
@@ -67,10 +68,10 @@ def explain(
     streams, dynamic_streams = [], []
     try:
         for index, definition in enumerate(loaded.stream_definitions):
-            path = f"streams[{original_index(index, removed.get('streams', []))}]"
+            path = f"streams[{loaded.original_index('streams', index)}]"
             streams.append(_explain_stream(context, definition, path, unsupported, masker))
         for index, definition in enumerate(loaded.dynamic_stream_definitions):
-            original = original_index(index, removed.get("dynamic_streams", []))
+            original = loaded.original_index("dynamic_streams", index)
             dynamic_streams.append(
                 _explain_dynamic_stream(
                     context,

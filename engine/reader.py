@@ -26,7 +26,7 @@ from engine.http.client import RequestStats
 from engine.stream import Stream
 
 if TYPE_CHECKING:
-    from engine.source import DeclarativeSource
+    from engine.secrets import SecretMasker
 
 RECORD, DONE = "record", "done"
 _HANDOFF_GROUP = 100
@@ -165,25 +165,28 @@ def _drain(handoff: queue.Queue) -> None:
 
 
 def read_messages(
-    source: DeclarativeSource,
+    streams: Mapping[str, Stream],
     catalog: Mapping[str, Any] | None,
     state: Mapping[str, Any],
     *,
+    concurrency: int,
+    masker: SecretMasker,
     records_as_lines: bool = False,
 ) -> Iterator[dict[str, Any] | bytes]:
-    """Protocol messages of a read, as dicts; with ``records_as_lines``, RECORD messages come
-    as ``bytes``: the JSON lines of up to `_LINES_PER_WRITE` records at once, serialised
-    straight from the records (the command line writes them as they are)."""
+    """Protocol messages of a read of a source's ``streams``, as dicts; with
+    ``records_as_lines``, RECORD messages come as ``bytes``: the JSON lines of up to
+    `_LINES_PER_WRITE` records at once, serialised straight from the records (the command line
+    writes them as they are). Warnings go through ``masker``."""
     states = {name: dict(value) for name, value in _state_by_stream(state).items()}
-    for name, incremental in _selected(source, catalog):
-        stream = source.stream(name)
+    for name, incremental in _selected(streams, catalog):
+        stream = streams[name]
         stream_state = states.get(name) if incremental else None
         slices = stream.iter_slices(stream_state)
         count, closed = 0, 0
         interval = stream.checkpoint_interval
         cursor = stream.cursor
         lines = _RecordLines(name) if records_as_lines else None
-        for event in iter_slices(stream, slices, source.concurrency):
+        for event in iter_slices(stream, slices, concurrency):
             if event.kind == RECORD:
                 count += 1
                 if lines is None:
@@ -199,7 +202,7 @@ def read_messages(
             if lines is not None and lines.pending:
                 yield lines.take()
             for warning in stream.take_warnings():
-                yield protocol.log(source.masker.mask(warning), "WARN")
+                yield protocol.log(masker.mask(warning), "WARN")
             if incremental and cursor is not None:
                 states[name] = cursor.state()
                 yield protocol.state(name, states[name], states, record_count=count)
@@ -243,20 +246,18 @@ class _RecordLines:
 
 
 def _selected(
-    source: DeclarativeSource, catalog: Mapping[str, Any] | None
+    streams: Mapping[str, Stream], catalog: Mapping[str, Any] | None
 ) -> list[tuple[str, bool]]:
     if not catalog:
-        return [(name, False) for name in source.streams]
+        return [(name, False) for name in streams]
     chosen = []
     for entry in catalog.get("streams") or []:
         name = (entry.get("stream") or {}).get("name")
-        if name not in source.streams:
+        if name not in streams:
             raise ConfigError(
                 f"the catalog names stream {name!r}, which the manifest does not define"
             )
-        incremental = (
-            entry.get("sync_mode") == "incremental" and source.streams[name].supports_incremental
-        )
+        incremental = entry.get("sync_mode") == "incremental" and streams[name].supports_incremental
         chosen.append((name, incremental))
     return chosen
 

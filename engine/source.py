@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError, EngineError, ManifestError
-from engine.manifest.normalize import normalize_manifest
-from engine.manifest.references import resolve_references
-from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
-from engine.parent_reuse import mark_parent_requesters, parent_responses_reused, shares_a_parent
+from engine.manifest.load import Manifest, StreamProblem, load_manifest
+from engine.parent_reuse import parent_responses_reused, shares_a_parent
 from engine.secrets import SecretMasker, secret_config_values
 
 # Loading a manifest (all that `spec` needs) imports no HTTP, template, JSON Schema or
@@ -38,15 +35,6 @@ TEST_ONLY_CONFIG_KEYS = ("_limit", "_page_size")
 MAX_CONCURRENCY = 256
 
 
-@dataclass(frozen=True)
-class StreamProblem:
-    """Why one stream of a manifest cannot be built: its name, component path and the reason."""
-
-    stream: str
-    path: str
-    reason: str
-
-
 def _declared_name(definition: Mapping[str, Any]) -> str | None:
     parameters = definition.get("$parameters") or {}
     name = definition.get("name") or parameters.get("name")
@@ -56,85 +44,6 @@ def _declared_name(definition: Mapping[str, Any]) -> str | None:
 def _problem(name: str, path: str, error: EngineError) -> StreamProblem:
     where = getattr(error, "path", "") or path
     return StreamProblem(name, where, str(error))
-
-
-@dataclass
-class Manifest:
-    """A loaded, resolved and normalised manifest (independent of any config)."""
-
-    definition: dict[str, Any]
-    base_dir: Path
-    file: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    left_out: list[StreamProblem] = field(default_factory=list)
-    """Streams dropped while loading because they use a component the engine refuses
-    (see ``load_manifest_skipping_unsupported``)."""
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        return self.definition.get("spec") or {}
-
-    @property
-    def stream_definitions(self) -> list[dict[str, Any]]:
-        return list(self.definition.get("streams") or [])
-
-    @property
-    def dynamic_stream_definitions(self) -> list[dict[str, Any]]:
-        return list(self.definition.get("dynamic_streams") or [])
-
-
-def load_manifest(manifest: str | Path | Mapping[str, Any], *, strict: bool = False) -> Manifest:
-    """Load a manifest from a file path, YAML text, or an already-parsed mapping.
-
-    Keys the format does not define are warnings (``Manifest.warnings``), as in today's
-    reference runner, or errors when ``strict``.
-    """
-    if isinstance(manifest, Mapping):
-        document, base_dir, file = dict(manifest), Path.cwd(), None
-    elif isinstance(manifest, Path) or (
-        isinstance(manifest, str)
-        and "\n" not in manifest
-        and manifest.endswith((".yaml", ".yml", ".json"))
-    ):
-        path = Path(manifest)
-        document, base_dir, file = load_yaml_file(path), path.resolve().parent, str(path)
-    else:
-        document, base_dir, file = load_yaml_text(str(manifest)), Path.cwd(), None
-    resolved = resolve_references(document, file=file)
-    definition, warnings = normalize_manifest(resolved, file=file, strict=strict)
-    if _has_dynamic_streams(definition):
-        from engine.dynamic_streams import check_dynamic_streams
-
-        check_dynamic_streams(definition, file)
-    mark_parent_requesters(list(definition.get("streams") or []))
-    if not definition.get("spec") and file is not None:
-        definition["spec"] = _packaged_spec(base_dir)
-    return Manifest(definition, base_dir, file, warnings)
-
-
-def _has_dynamic_streams(definition: Mapping[str, Any]) -> bool:
-    check = definition.get("check") or {}
-    return bool(
-        definition.get("dynamic_streams")
-        or check.get("type") == "CheckDynamicStream"
-        or check.get("dynamic_streams_check_configs")
-    )
-
-
-def _packaged_spec(base_dir: Path) -> dict[str, Any]:
-    """Connectors without a ``spec`` block ship ``spec.yaml``/``spec.json`` beside the manifest."""
-    for name in ("spec.yaml", "spec.yml", "spec.json"):
-        candidate = base_dir / name
-        if candidate.is_file():
-            loaded = load_yaml_file(candidate) or {}
-            return {
-                "connection_specification": loaded.get("connection_specification")
-                or loaded.get("connectionSpecification")
-                or {},
-                "documentation_url": loaded.get("documentation_url")
-                or loaded.get("documentationUrl"),
-            }
-    return {}
 
 
 class DeclarativeSource:
@@ -416,7 +325,14 @@ class DeclarativeSource:
             names = [(e.get("stream") or {}).get("name") for e in catalog.get("streams") or []]
         reuse = shares_a_parent(built, [name for name in names if name in built])
         with parent_responses_reused(self.client) if reuse else contextlib.nullcontext():
-            yield from read_messages(self, catalog, state or {}, records_as_lines=records_as_lines)
+            yield from read_messages(
+                self.streams,
+                catalog,
+                state or {},
+                concurrency=self.concurrency,
+                masker=self.masker,
+                records_as_lines=records_as_lines,
+            )
 
     def close(self) -> None:
         self.client.close()

@@ -17,8 +17,8 @@ from support.api_server import ApiServer, DateFilter
 from support.cli import engine_cli
 from support.slicing_manifests import date_cursor, modern, modern_stream
 
+from engine import load_manifest
 from engine.__main__ import run
-from engine.source import load_manifest
 from engine.state import StateStore
 from engine.state.connections import (
     ConnectionMismatch,

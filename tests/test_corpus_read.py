@@ -13,8 +13,7 @@ from config_gen import config_for
 from support.corpus_server import CorpusServer
 from test_corpus import CORPUS, MANIFESTS
 
-from engine import load_manifest, load_source
-from engine.source import Manifest
+from engine import Manifest, load_manifest, load_source
 
 _READ_LOG = re.compile(r"Read \d+ records from (.+) stream")
 

@@ -11,10 +11,9 @@ from support.api_collections import parse_instant
 from support.api_server import ApiServer, DateFilter, Response
 from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 
-from engine import load_source, protocol
+from engine import load_manifest, load_source, protocol
 from engine.__main__ import run
 from engine.errors import EngineError
-from engine.source import load_manifest
 from engine.state import StateStore
 from engine.state.connections import default_connection_name
 

@@ -20,7 +20,6 @@ from engine import (
     load_manifest,
     load_source,
 )
-from engine.partial_load import load_manifest_skipping_unsupported
 
 RECORDS = [{"id": i, "name": f"n{i}"} for i in range(5)]
 dialects = pytest.mark.parametrize("dialect", sorted(DIALECTS))
@@ -313,7 +312,7 @@ def test_check_of_an_unsupported_stream_names_why(api_server):
     text = _with_unsupported_stream(api_server.url).replace(
         "stream_names: [items]", "stream_names: [reports]"
     )
-    manifest, _, _ = load_manifest_skipping_unsupported(text)
+    manifest = load_manifest(text, skip_unsupported=True)
     ok, message = DeclarativeSource(manifest, {}).check()
     assert not ok and "LegacySessionTokenAuthenticator is not supported" in message
 
@@ -339,6 +338,6 @@ def test_a_field_the_engine_does_not_implement_is_refused_never_ignored(api_serv
     where = "streams[1].retriever.record_selector.extractor.record_expander.merge_parent"
     assert refused.value.path == where
     assert "merging the parent" in str(refused.value)
-    manifest, unsupported, _ = load_manifest_skipping_unsupported(text)
-    assert [u["path"] for u in unsupported] == [refused.value.path]
+    manifest = load_manifest(text, skip_unsupported=True)
+    assert [left.path for left in manifest.left_out] == [refused.value.path]
     assert DeclarativeSource(manifest, {}).check() == (True, None)

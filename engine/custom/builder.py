@@ -30,13 +30,13 @@ from engine.errors import UnsupportedComponentError
 from engine.manifest.yaml_loader import line_of
 
 if TYPE_CHECKING:
-    from engine.factory.context import BuildContext
+    from engine.custom.host import BuildHost
 
 
 class CustomBuilder:
     """One per source: the code it may load, and the reference factory once one is needed."""
 
-    def __init__(self, ctx: BuildContext) -> None:
+    def __init__(self, ctx: BuildHost) -> None:
         self.ctx = ctx
         # Only a manifest read from a file has code beside it (YAML text has no folder).
         self.code = CustomCode(ctx.base_dir if ctx.file else None, ctx.custom_modules)
@@ -148,7 +148,7 @@ class CustomBuilder:
 
 
 def _missing_cdk(
-    ctx: BuildContext, definition: dict, path: str, name: str, error: Exception
+    ctx: BuildHost, definition: dict, path: str, name: str, error: Exception
 ) -> UnsupportedComponentError:
     """The error for a class airbyte-cdk cannot serve: not installed, or too new for it."""
     version = cdk_version()

@@ -12,10 +12,10 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.factory.context import BuildContext
+    from engine.custom.host import BuildHost
 
 
-def build_native(ctx: BuildContext, cls: type, definition: dict, path: str) -> Any:
+def build_native(ctx: BuildHost, cls: type, definition: dict, path: str) -> Any:
     class_name = str(definition["class_name"])
     parameters = dict(definition.get("$parameters") or {})
     accepted = _accepted_arguments(cls)

@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
+from engine.manifest.load import Manifest
 from engine.secrets import SENSITIVE_NAME, secret_config_values
-from engine.source import Manifest
 from engine.state.store import StateStore, StateStoreError
 
 MARKER_STREAM = "_dd_connection"
