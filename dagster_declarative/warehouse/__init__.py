@@ -11,24 +11,48 @@ by URL with `destination_from_url`, then `write` each stream's record batches:
 
 Tables get one column per schema property plus `_dd_extras`, `_dd_extracted_at`, `_dd_partition`
 and `_dd_run_id` (see `columns.py`).
+
+Names are imported on first use: the DuckDB loader process imports its own modules of this
+package, and should not wait for SQLAlchemy (about 0.2 s) which only other destinations need.
 """
 
 from __future__ import annotations
 
-from dagster_declarative.warehouse.duckdb_destination import DuckDBDestination
-from dagster_declarative.warehouse.errors import (
-    DestinationLockedError,
-    DestinationURLError,
-    PartialWriteError,
-    PrimaryKeyValueError,
-    WarehouseError,
-    WriteModeError,
-)
-from dagster_declarative.warehouse.postgres_destination import PostgresDestination
-from dagster_declarative.warehouse.spec import Destination, TableSpec, WriteMode, WriteResult
-from dagster_declarative.warehouse.sqlalchemy_destination import SqlAlchemyDestination
-from dagster_declarative.warehouse.urls import duckdb_path, parse_url
+import importlib
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from dagster_declarative.warehouse.duckdb_destination import DuckDBDestination
+    from dagster_declarative.warehouse.errors import (
+        DestinationLockedError,
+        DestinationURLError,
+        PartialWriteError,
+        PrimaryKeyValueError,
+        WarehouseError,
+        WriteModeError,
+    )
+    from dagster_declarative.warehouse.from_url import destination_from_url
+    from dagster_declarative.warehouse.postgres_destination import PostgresDestination
+    from dagster_declarative.warehouse.spec import Destination, TableSpec, WriteMode, WriteResult
+    from dagster_declarative.warehouse.sqlalchemy_destination import SqlAlchemyDestination
+
+_PACKAGE = "dagster_declarative.warehouse"
+_LAZY = {
+    "Destination": "spec",
+    "DestinationLockedError": "errors",
+    "DestinationURLError": "errors",
+    "DuckDBDestination": "duckdb_destination",
+    "PartialWriteError": "errors",
+    "PostgresDestination": "postgres_destination",
+    "PrimaryKeyValueError": "errors",
+    "SqlAlchemyDestination": "sqlalchemy_destination",
+    "TableSpec": "spec",
+    "WarehouseError": "errors",
+    "WriteMode": "spec",
+    "WriteModeError": "errors",
+    "WriteResult": "spec",
+    "destination_from_url": "from_url",
+}
 __all__ = [
     "Destination",
     "DestinationLockedError",
@@ -47,30 +71,12 @@ __all__ = [
 ]
 
 
-def destination_from_url(url: str) -> Destination:
-    """The destination a URL names.
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its module on first use."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{_PACKAGE}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {_PACKAGE!r} has no attribute {name!r}")
 
-    - `duckdb:///path/file.duckdb` (SQLAlchemy's convention: three slashes for a relative path,
-      four for an absolute one) or a plain path ending in `.duckdb`: DuckDB;
-    - `postgresql://...` or `postgresql+psycopg://...`: PostgreSQL, loaded with COPY;
-    - anything else SQLAlchemy understands (e.g. `sqlite:///warehouse.db`): batched inserts.
-    """
-    path = duckdb_path(url)
-    if path is not None:
-        if path == ":memory:":
-            raise DestinationURLError(
-                "An in-memory DuckDB warehouse would vanish after each write; name a file, "
-                "e.g. duckdb:///warehouse.duckdb."
-            )
-        return DuckDBDestination(path)
-    parsed = parse_url(url)
-    if parsed is None:
-        raise DestinationURLError(
-            f"{url.split('@')[-1]!r} is neither a database URL (dialect+driver://...) nor a path "
-            "ending in .duckdb."
-        )
-    if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return PostgresDestination(parsed)
-    return SqlAlchemyDestination(parsed)
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

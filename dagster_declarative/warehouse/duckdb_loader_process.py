@@ -3,12 +3,19 @@
 Measured with DuckDB 2.0, neither Python code nor a DuckDB query on a second thread runs beside
 the reading thread (they take turns on the interpreter lock), but a second process does.
 
+Does the process earn its lines? Measured 2026-12-07 (`python -m bench`, 300,000 records in
+batches of 100, 5 alternating rounds, 2 shared vCPUs): loading in the reading process
+(`background_after` past the write's size) took 2.70x the read alone (1.90-2.83x by round),
+2.72 CPU s against the read's 1.39; with this process, 1.34x (0.86-1.89x), the target being
+1.3x. Loading in one process costs about as much CPU as the read itself, so no in-process
+path comes within 1.3x of the read: the second core is the only place that work fits.
+
 The writer splits each batch (`split_batch`: a fit check and one `orjson.dumps`, about 0.6 µs a
 record) and hands the parts over as files, so the loader never parses the records that fit:
 DuckDB's reader ingests their file as it is. Records to convert travel as JSON too, or pickled
 when JSON would not give back their values as they are (see `EXACT_JSON`).
 
-The loader process runs `serve` (see `_BOOTSTRAP`): it reads (command, arguments) messages from
+The loader process runs `serve` (see `_PROGRAM`): it reads (command, arguments) messages from
 stdin and answers each on stdout with None or the exception it raised.
 """
 
@@ -27,7 +34,6 @@ from typing import Any, BinaryIO
 
 import orjson
 
-import dagster_declarative
 from dagster_declarative.warehouse.collector import paced_for_batches
 from dagster_declarative.warehouse.columns import TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo
@@ -41,20 +47,13 @@ from dagster_declarative.warehouse.duckdb_loader import (
 from dagster_declarative.warehouse.errors import WarehouseError
 from dagster_declarative.warehouse.spec import Record
 
-# The loader process imports this module without running the packages' __init__.py files:
-# dagster_declarative's imports Dagster (two seconds of start-up the loader has no use for),
-# dagster_declarative.warehouse's every destination (SQLAlchemy: 0.18 s). Both packages are
-# registered first as bare modules whose search paths are their directories (argv[1]).
-_BOOTSTRAP = """
-import os, sys, types
-for name, path in (("dagster_declarative", sys.argv[1]),
-                   ("dagster_declarative.warehouse", os.path.join(sys.argv[1], "warehouse"))):
-    package = types.ModuleType(name)
-    package.__path__ = [path]
-    sys.modules[name] = package
-from dagster_declarative.warehouse.duckdb_loader_process import serve
-serve()
-"""
+# The loader process's program. The directory holding `dagster_declarative` comes first on its
+# path (argv[1]), so it runs the writer's copy of the package, installed or not; the package
+# __init__ files import nothing until asked (no Dagster, no SQLAlchemy).
+_PROGRAM = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from dagster_declarative.warehouse.duckdb_loader_process import serve; serve()"
+)
 # Batches handed to the loader process that it has not finished: enough to ride out a slow
 # batch, few enough that the files waiting on disk stay small.
 _AHEAD = 16
@@ -78,9 +77,8 @@ class LoaderProcess:
     """
 
     def __init__(self, layout: TableLayout, path: Path) -> None:
-        package = str(Path(dagster_declarative.__file__).resolve().parent)
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP, package],
+            [sys.executable, "-c", _PROGRAM, str(Path(__file__).resolve().parents[2])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
