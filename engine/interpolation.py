@@ -5,8 +5,10 @@ per request or per record afterwards. Evaluation follows the declarative format:
 to a default when the result is empty, then turn Python-literal-looking text into values
 (``"{{ 10 }}"`` is the int 10, ``"12345"`` too, ``"2022-01-01"`` stays a string).
 
-Templates run in an immutable Jinja sandbox: touching private or dunder attributes, mutating
-context objects, or loading other templates raises :class:`TemplateError`.
+Templates run in a Jinja sandbox: touching private or dunder attributes, mutating context
+objects, or loading other templates raises :class:`TemplateError`. Lists and dicts a template
+writes itself may be changed (``{% set _ = found.append(x) %}``), as airbyte-cdk allows, within
+the render's item budget (:mod:`engine.template_limits`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 
 from engine import datetimes, template_limits
 from engine.errors import EngineError
@@ -203,9 +205,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     """Raises on unsafe attribute access instead of rendering it as an empty string, so a
     template probing internals fails loudly rather than silently falling back to its default."""
 
-    # Repetition and powers are the cheap ways to make a one-line template eat all memory or CPU
-    # ("{{ 'x' * 10**10 }}", "{{ 9**9**9 }}"); they are checked before they run.
-    intercepted_binops = frozenset({"*", "**", "%"})
+    # Repetition, powers and concatenation are the cheap ways to make a one-line template eat
+    # all memory or CPU ("{{ 'x' * 10**10 }}", "{{ 9**9**9 }}", a string added to itself in a
+    # loop); they are checked before they run.
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """The template's own lists and dicts may be changed; nothing handed to it may."""
+        if isinstance(obj, template_limits.BUILT):
+            return SandboxedEnvironment.is_safe_attribute(self, obj, attr, value)
+        return super().is_safe_attribute(obj, attr, value)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} objects")
@@ -228,6 +237,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return checked
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "+":
+            return template_limits.concatenated(left, right)
         if operator == "%":
             if isinstance(left, str):
                 values = right if isinstance(right, tuple) else (right,)

@@ -23,6 +23,7 @@ from jinja2.visitor import NodeTransformer
 
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_ITERATIONS = 1_000_000
+MAX_ITEMS = 1_000_000
 REGEX_SECONDS = 1.0
 
 _current = threading.local()
@@ -34,18 +35,24 @@ _WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 
 
 class RenderBudget:
-    """Output characters and loop iterations left to one render."""
+    """Output characters, loop iterations and list or dict items left to one render."""
 
-    __slots__ = ("chars", "iterations")
+    __slots__ = ("chars", "items", "iterations")
 
     def __init__(self) -> None:
         self.chars = MAX_OUTPUT_CHARS
         self.iterations = MAX_ITERATIONS
+        self.items = MAX_ITEMS
 
     def spend_chars(self, count: int, what: str) -> None:
         self.chars -= count
         if self.chars < 0:
             raise SecurityError(f"{what} would write more than {MAX_OUTPUT_CHARS:,} characters")
+
+    def spend_items(self, count: int, what: str) -> None:
+        self.items -= count
+        if self.items < 0:
+            raise SecurityError(f"{what} would hold more than {MAX_ITEMS:,} items")
 
 
 def budget() -> RenderBudget:
@@ -88,9 +95,55 @@ def joined(*parts: Any) -> str:
     return "".join(texts)
 
 
+def concatenated(left: Any, right: Any) -> Any:
+    """``a + b``: strings are charged like ``~``, lists and tuples by their items; a list the
+    template concatenates is its own (see :class:`BuiltList`)."""
+    if isinstance(left, (str, bytes)) and isinstance(right, (str, bytes)):
+        budget().spend_chars(len(left) + len(right), "a concatenation")
+    elif isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        budget().spend_items(len(left) + len(right), "a concatenation")
+    result = left + right
+    return BuiltList(result) if type(result) is list else result
+
+
+class BuiltList(list):
+    """A list the template wrote itself (``[...]``): the template may change it, as airbyte-cdk's
+    sandbox lets templates build a list with ``append`` in a loop. Values handed to the template
+    (config, record, state, slice, response) stay plain and unchangeable."""
+
+    __slots__ = ()
+
+
+class BuiltDict(dict):
+    """A dict the template wrote itself (``{...}``): see :class:`BuiltList`."""
+
+    __slots__ = ()
+
+
+BUILT = (BuiltList, BuiltDict)
+# Methods that add items to a container, and how many each call adds.
+_GROWING = {"append": 1, "insert": 1, "setdefault": 1, "extend": None, "update": None}
+
+
+def built(value: Any) -> Any:
+    """A list or dict literal as the template's own container."""
+    budget().spend_items(len(value), "a literal")
+    return BuiltList(value) if isinstance(value, list) else BuiltDict(value)
+
+
+def check_growth(owner: Any, name: str, args: tuple, kwargs: dict) -> None:
+    """Charge the items a call would add to one of the template's own containers."""
+    if name not in _GROWING:
+        return
+    count = _GROWING[name]
+    if count is None:
+        count = len(kwargs) + sum(len(a) if hasattr(a, "__len__") else 1 for a in args)
+    budget().spend_items(count, f"{type(owner).__mro__[1].__name__}.{name}")
+
+
 class _Bounded(NodeTransformer):
-    """Routes loops through :func:`counted` and ``~`` through :func:`joined` (globals of the
-    environment under the names below)."""
+    """Routes loops through :func:`counted`, ``~`` through :func:`joined` and list and dict
+    literals through :func:`built` (globals of the environment under the names below)."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         node = self.generic_visit(node)
@@ -100,6 +153,12 @@ class _Bounded(NodeTransformer):
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         node = self.generic_visit(node)
         return _call("_dd_joined", list(node.nodes), node.lineno)
+
+    def visit_List(self, node: nodes.List) -> nodes.Node:
+        return _call("_dd_built", [self.generic_visit(node)], node.lineno)
+
+    def visit_Dict(self, node: nodes.Dict) -> nodes.Node:
+        return _call("_dd_built", [self.generic_visit(node)], node.lineno)
 
 
 def _call(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
@@ -113,16 +172,20 @@ def bound_tree(tree: nodes.Template, environment: Any) -> nodes.Template:
     return bounded
 
 
-GLOBALS = {"_dd_counted": counted, "_dd_joined": joined}
+GLOBALS = {"_dd_counted": counted, "_dd_joined": joined, "_dd_built": built}
 
 
 # -- checks before a call or an operator runs ------------------------------------------------
 
 
 def check_call(obj: Any, args: tuple, kwargs: dict) -> None:
-    """Refuse a str method whose result would exceed the render's output budget."""
+    """Refuse a str method whose result would exceed the render's output budget, or a call
+    that would grow the template's own list or dict past its item budget."""
     owner = getattr(obj, "__self__", None)
     name = getattr(obj, "__name__", "")
+    if isinstance(owner, BUILT):
+        check_growth(owner, name, args, kwargs)
+        return
     if not isinstance(owner, str):
         return
     spent = budget()

@@ -36,6 +36,16 @@ HOSTILE = {
     "join method": "{{ ('x' * 1000000).join(['a'] * 1000) }}",
     "join filter": "{{ (['a'] * 1000)|join('x' * 1000000) }}",
     "output": "{% for i in 'x' * 100000 %}{{ 'y' * 100 }}{% endfor %}",
+    "plus doubling": "{% set ns = namespace(s='xx') %}{% for i in 'x' * 64 %}"
+    "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}",
+    "list doubling": "{% set l = [1] %}{% for i in 'x' * 64 %}{% set _ = l.extend(l) %}"
+    "{% endfor %}{{ l|length }}",
+    "list plus doubling": "{% set ns = namespace(l=[1]) %}{% for i in 'x' * 64 %}"
+    "{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|length }}",
+    "dict update": "{% set d = {} %}{% for i in 'x' * 2000 %}"
+    "{% set _ = d.update(d.items()|list + [(i ~ loop.index, 1)] * 1000) %}{% endfor %}",
+    "appends": "{% set l = [] %}{% for i in 'x' * 1000 %}{% for j in 'x' * 1001 %}"
+    "{% set _ = l.append(j) %}{% endfor %}{% endfor %}",
 }
 
 
@@ -60,6 +70,16 @@ def test_a_render_that_would_blow_up_is_refused(name: str) -> None:
         ("{{ 'abc'|regex_replace('b', 'X') }}", "aXc"),
         ("{{ 'id=42'|regex_search('id=(\\\\d+)') }}", "42"),
         ("{{ ('a\\nb')|indent(2) }}", "a\n  b"),
+        ("{{ 'a' + 'b' }}{{ 1 + 2 }}{{ [1] + [2] }}{{ (1,) + (2,) }}", "ab3[1, 2](1, 2)"),
+        # airbyte-cdk's sandbox lets a template build a list or dict it wrote itself (bing-ads,
+        # gitlab collect ids this way); values handed to the template stay unchangeable.
+        (
+            "{% set ids = [] %}{% for r in [{'id': 1}, {'id': 2}] %}"
+            "{% set _ = ids.append(r.id) %}{% endfor %}{{ ids }}",
+            "[1, 2]",
+        ),
+        ("{% set d = {} %}{% set _ = d.update(a=1) %}{{ d }}", "{'a': 1}"),
+        ("{% set l = [1] + [2] %}{% set _ = l.insert(0, 0) %}{{ l }}", "[0, 1, 2]"),
     ],
 )
 def test_ordinary_templates_still_render(template: str, expected: str) -> None:

@@ -456,6 +456,10 @@ SSTI_PAYLOADS = [
     "{{ config.update({'api_key': 'x'}) }}",
     "{{ config.repos.append(1) }}",
     "{{ config.pop('api_key') }}",
+    "{% set r = [config.repos] %}{{ r[0].append(1) }}",
+    "{% set d = {'c': config} %}{{ d.c.update({'api_key': 'x'}) }}",
+    "{{ ([1] + config.repos).__class__ }}",
+    "{% set l = [] %}{{ l.__class__.__base__ }}",
 ]
 
 
