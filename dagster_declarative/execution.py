@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -24,18 +24,17 @@ from dagster_declarative.parent_ids import ChildKeys
 from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.run_log import RunLog
-from dagster_declarative.translator import StreamDescription, column_schema, sanitize_name
+from dagster_declarative.translator import StreamDescription, sanitize_name
+from dagster_declarative.units import Unit, UnitReading, materialization, unit_title
 from dagster_declarative.warehouse import (
     Destination,
     PartialWriteError,
     TableSpec,
     WriteMode,
-    WriteResult,
 )
 from engine import DeclarativeSource, Manifest
 from engine.errors import failure_text
-from engine.http.client import RequestStats
-from engine.reader import DONE, SliceEvent, iter_slices
+from engine.reader import DONE, iter_slices
 from engine.secrets import SecretMasker
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.slicing.per_partition import PerPartitionCursor
@@ -64,21 +63,6 @@ class StreamTarget:
     check_schema: bool
     children: tuple[ChildKeys, ...] = ()
     """Child streams whose dynamic partitions this stream's record ids feed."""
-
-
-@dataclass
-class _Unit:
-    partition_key: str | None
-    slices: list[dict]
-    state: dict[str, Any] | None = None
-    resumed: bool = False
-    """A date window read from its stored cursor onwards (upserted, not replaced)."""
-    indexes: range = range(0)
-    """Positions of the unit's slices in the run's one read."""
-    stats: RequestStats = field(default_factory=RequestStats)
-    started: float = 0.0
-    seconds: float = 0.0
-    complete: bool = False
 
 
 def materialize_stream(
@@ -161,7 +145,7 @@ class _Run:
         units = self._units(store, keys)
         self.log.expect(len(units))
         flat = [s for unit in units for s in unit.slices]
-        reading = _Reading(iter_slices(self.stream, flat, self.source.concurrency))
+        reading = UnitReading(iter_slices(self.stream, flat, self.source.concurrency))
         position = 0
         for unit in units:
             unit.indexes = range(position, position + len(unit.slices))
@@ -183,15 +167,15 @@ class _Run:
         self.mask = self.source.masker.mask
         self.source.client.on_wait = self.log.retry_wait
 
-    def _units(self, store: StateStore, keys: list[str | None]) -> list[_Unit]:
+    def _units(self, store: StateStore, keys: list[str | None]) -> list[Unit]:
         partitions_def = self.target.partitions_def
         if partitions_def is None:
             state = store.load(self.data.source_name, self.data.stream_name, UNPARTITIONED)
             slices = self.stream.slices(state if self.stream.cursor is not None else None)
-            return [_Unit(None, [dict(s) for s in slices])]
+            return [Unit(None, [dict(s) for s in slices])]
         progress = self.log.parent_progress(f"the parent stream(s) of {self.data.stream_name}")
         units = [
-            _Unit(key, [dict(s)])
+            Unit(key, [dict(s)])
             for key, s in slices_for_partitions(self.stream, partitions_def, keys, progress)
         ]
         if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
@@ -202,7 +186,7 @@ class _Run:
 
     def _resume_open_window(
         self,
-        unit: _Unit,
+        unit: Unit,
         partitions_def: dg.TimeWindowPartitionsDefinition,
         stored: StoredState | None,
     ) -> None:
@@ -231,8 +215,8 @@ class _Run:
 
     def _write_chunk(
         self,
-        queue: deque[_Unit],
-        reading: _Reading,
+        queue: deque[Unit],
+        reading: UnitReading,
         store: StateStore,
         destination: Destination,
         leases: LeaseKeeper,
@@ -245,7 +229,7 @@ class _Run:
         once the chunk's rows are committed.
         """
         mode = self._unit_mode(queue[0])
-        written: list[_Unit] = []
+        written: list[Unit] = []
         started = time.monotonic()
         child_keys: dict[str, dict[str, None]] = {}
 
@@ -259,7 +243,7 @@ class _Run:
                 written.append(unit)
                 yield unit.partition_key, self._unit_batches(unit, reading, child_keys)
 
-        def completed() -> list[_Unit]:
+        def completed() -> list[Unit]:
             return [unit for unit in written if unit.complete]
 
         def save_states(connection: Any) -> None:
@@ -305,16 +289,22 @@ class _Run:
             self.context.log.info(f"registered {len(keys)} partition key(s) of {name}")
         done = completed()
         for index, unit in enumerate(done):
-            yield self._materialization(unit, result, with_columns=index == len(done) - 1)
+            yield materialization(
+                unit,
+                result,
+                asset_key=self.target.asset_key,
+                json_schema=self.data.json_schema,
+                with_columns=index == len(done) - 1,
+                mask=self.mask,
+            )
         if failure is not None:
             raise failure
 
     def _unit_batches(
-        self, unit: _Unit, reading: _Reading, child_keys: dict[str, dict[str, None]]
+        self, unit: Unit, reading: UnitReading, child_keys: dict[str, dict[str, None]]
     ) -> Iterator[list[dict]]:
         unit.started = time.monotonic()
-        what = f"slice {_bounds(unit.slices[0])}" if len(unit.slices) == 1 else "slices"
-        self.log.unit_started(f"[{unit.partition_key or 'all slices'}] {what}")
+        self.log.unit_started(unit_title(unit))
         batch: list[dict] = []
         done = 0
         while done < len(unit.indexes):
@@ -345,7 +335,7 @@ class _Run:
         for child in self.target.children:
             found.setdefault(child.partitions_name, {}).update(dict.fromkeys(child.keys(batch)))
 
-    def _unit_state(self, unit: _Unit) -> dict[str, Any] | None:
+    def _unit_state(self, unit: Unit) -> dict[str, Any] | None:
         """The cursor state that belongs to this unit only.
 
         In a range run one cursor reads every window; a window without records of its own keeps
@@ -384,93 +374,9 @@ class _Run:
             primary_key=self.data.flat_primary_key,
         )
 
-    def _unit_mode(self, unit: _Unit) -> WriteMode:
+    def _unit_mode(self, unit: Unit) -> WriteMode:
         if unit.resumed:
             return WriteMode.UPSERT
         if self.target.partitions_def is not None:
             return WriteMode.REPLACE_PARTITION
         return WriteMode.UPSERT if self.data.primary_key else WriteMode.REPLACE_TABLE
-
-    def _materialization(
-        self, unit: _Unit, result: WriteResult, with_columns: bool
-    ) -> dg.AssetMaterialization:
-        """The unit's event; ``with_columns`` adds the table's columns as the database has them
-        (once per chunk: the UI shows those of the latest materialization)."""
-        stats = unit.stats
-        metadata: dict[str, Any] = {
-            "records": stats.records,
-            "rows_written": result.rows_by_partition.get(unit.partition_key, 0),
-            "pages": stats.pages,
-            "requests": stats.requests,
-            "retries": stats.retries,
-            "bytes": stats.bytes,
-            "seconds": round(unit.seconds, 3),
-            "slices": len(unit.slices),
-            "dagster/table_name": result.table_name,
-            "dagster/row_count": result.row_count,
-        }
-        if unit.partition_key is not None:
-            metadata["dagster/partition_row_count"] = metadata["rows_written"]
-        if with_columns:
-            metadata["dagster/column_schema"] = column_schema(self.data.json_schema, result.columns)
-        if unit.state is not None:
-            metadata["cursor"] = dg.MetadataValue.json(unit.state)
-        if len(unit.slices) == 1:
-            metadata.update(_slice_bounds(unit.slices[0]))
-        return dg.AssetMaterialization(
-            asset_key=self.target.asset_key,
-            partition=unit.partition_key,
-            description=self.mask(_summary(unit)),
-            metadata={k: _masked(v, self.mask) for k, v in metadata.items()},
-        )
-
-
-class _Reading:
-    """The run's one stream of slice events, handed out per unit.
-
-    With concurrent slices, events of later units can arrive early; they wait here until their
-    unit is written.
-    """
-
-    def __init__(self, events: Iterator[SliceEvent]) -> None:
-        self._events = events
-        self._pending: dict[int, deque[SliceEvent]] = defaultdict(deque)
-
-    def next_event(self, indexes: range) -> SliceEvent:
-        for index in indexes:
-            if self._pending[index]:
-                return self._pending[index].popleft()
-        for event in self._events:
-            if event.index in indexes:
-                return event
-            self._pending[event.index].append(event)
-        raise RuntimeError("the engine stopped before every slice of the run was read")
-
-
-def _slice_bounds(stream_slice: dict) -> dict[str, str]:
-    """Slice fields as metadata (``slice/start_time`` ...), leaving out parents' own slices."""
-    return {f"slice/{k}": str(v) for k, v in stream_slice.items() if k != "parent_slice"}
-
-
-def _summary(unit: _Unit) -> str:
-    """The materialization's description: the run log shows it as the event's message, so that a
-    partition's one event reads as its slice's log line (filter the run's logs by "slice")."""
-    stats = unit.stats
-    if len(unit.slices) == 1:
-        what = f"slice {_bounds(unit.slices[0])}"
-    else:
-        what = f"{len(unit.slices)} slices"
-    return (
-        f"[{unit.partition_key or 'all slices'}] {what}: done, {stats.records} records, "
-        f"{stats.pages} pages, {stats.requests} requests, {stats.retries} retries, "
-        f"{unit.seconds:.2f}s"
-    )
-
-
-def _bounds(stream_slice: dict) -> str:
-    fields = _slice_bounds(stream_slice)
-    return ", ".join(f"{k[6:]}={v}" for k, v in fields.items()) or "{}"
-
-
-def _masked(value: Any, mask: Any) -> Any:
-    return mask(value) if isinstance(value, str) else value

@@ -1,0 +1,130 @@
+"""A run's units (a partition, or an unpartitioned stream's whole read) and their events.
+
+``execution.py`` reads and writes the units; this module holds what a unit is, how the run's one
+stream of slice events is handed out per unit, and the materialization a finished unit yields
+(its metadata holds what a slice's log line would: see ``run_log.py``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from dagster_declarative.translator import column_schema
+from dagster_declarative.warehouse import WriteResult
+from engine.http.client import RequestStats
+from engine.reader import SliceEvent
+
+
+@dataclass
+class Unit:
+    """One partition of a run (``partition_key``), or an unpartitioned stream's read (None)."""
+
+    partition_key: str | None
+    slices: list[dict]
+    state: dict[str, Any] | None = None
+    resumed: bool = False
+    """A date window read from its stored cursor onwards (upserted, not replaced)."""
+    indexes: range = range(0)
+    """Positions of the unit's slices in the run's one read."""
+    stats: RequestStats = field(default_factory=RequestStats)
+    started: float = 0.0
+    seconds: float = 0.0
+    complete: bool = False
+
+
+class UnitReading:
+    """The run's one stream of slice events, handed out per unit.
+
+    With concurrent slices, events of later units can arrive early; they wait here until their
+    unit is written.
+    """
+
+    def __init__(self, events: Iterator[SliceEvent]) -> None:
+        self._events = events
+        self._pending: dict[int, deque[SliceEvent]] = defaultdict(deque)
+
+    def next_event(self, indexes: range) -> SliceEvent:
+        for index in indexes:
+            if self._pending[index]:
+                return self._pending[index].popleft()
+        for event in self._events:
+            if event.index in indexes:
+                return event
+            self._pending[event.index].append(event)
+        raise RuntimeError("the engine stopped before every slice of the run was read")
+
+
+def materialization(
+    unit: Unit,
+    result: WriteResult,
+    *,
+    asset_key: dg.AssetKey,
+    json_schema: Mapping[str, Any],
+    with_columns: bool,
+    mask: Callable[[str], str],
+) -> dg.AssetMaterialization:
+    """The unit's event; ``with_columns`` adds the table's columns as the database has them
+    (once per chunk: the UI shows those of the latest materialization)."""
+    stats = unit.stats
+    metadata: dict[str, Any] = {
+        "records": stats.records,
+        "rows_written": result.rows_by_partition.get(unit.partition_key, 0),
+        "pages": stats.pages,
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "bytes": stats.bytes,
+        "seconds": round(unit.seconds, 3),
+        "slices": len(unit.slices),
+        "dagster/table_name": result.table_name,
+        "dagster/row_count": result.row_count,
+    }
+    if unit.partition_key is not None:
+        metadata["dagster/partition_row_count"] = metadata["rows_written"]
+    if with_columns:
+        metadata["dagster/column_schema"] = column_schema(json_schema, result.columns)
+    if unit.state is not None:
+        metadata["cursor"] = dg.MetadataValue.json(unit.state)
+    if len(unit.slices) == 1:
+        metadata.update(_slice_bounds(unit.slices[0]))
+    return dg.AssetMaterialization(
+        asset_key=asset_key,
+        partition=unit.partition_key,
+        description=mask(_summary(unit)),
+        metadata={k: mask(v) if isinstance(v, str) else v for k, v in metadata.items()},
+    )
+
+
+def unit_title(unit: Unit) -> str:
+    """How the run log names a unit: ``[2024-01-01] slice start_time=..., end_time=...``."""
+    what = f"slice {_bounds(unit.slices[0])}" if len(unit.slices) == 1 else "slices"
+    return f"[{unit.partition_key or 'all slices'}] {what}"
+
+
+def _slice_bounds(stream_slice: dict) -> dict[str, str]:
+    """Slice fields as metadata (``slice/start_time`` ...), leaving out parents' own slices."""
+    return {f"slice/{k}": str(v) for k, v in stream_slice.items() if k != "parent_slice"}
+
+
+def _summary(unit: Unit) -> str:
+    """The materialization's description: the run log shows it as the event's message, so that a
+    partition's one event reads as its slice's log line (filter the run's logs by "slice")."""
+    stats = unit.stats
+    if len(unit.slices) == 1:
+        what = f"slice {_bounds(unit.slices[0])}"
+    else:
+        what = f"{len(unit.slices)} slices"
+    return (
+        f"[{unit.partition_key or 'all slices'}] {what}: done, {stats.records} records, "
+        f"{stats.pages} pages, {stats.requests} requests, {stats.retries} retries, "
+        f"{unit.seconds:.2f}s"
+    )
+
+
+def _bounds(stream_slice: dict) -> str:
+    fields = _slice_bounds(stream_slice)
+    return ", ".join(f"{k[6:]}={v}" for k, v in fields.items()) or "{}"
