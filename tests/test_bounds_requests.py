@@ -4,7 +4,10 @@ too) has a total deadline, and every response body has a size limit, inflated si
 from __future__ import annotations
 
 import gzip
+import socket
+import threading
 import time
+import zlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -205,23 +208,70 @@ def test_an_oversized_token_response_is_refused(api_server: ApiServer) -> None:
     source.close()
 
 
-BOMB = gzip.compress(b"[" + b" " * 50_000_000 + b"]")
+INFLATED = b"[" + b" " * 50_000_000 + b"]"
+BOMB = gzip.compress(INFLATED)
+BOMBS = {"gzip": BOMB, "deflate": zlib.compress(INFLATED, 9)}
 
 
-def test_a_gzip_content_encoding_bomb_is_cut_at_the_inflated_limit(api_server: ApiServer) -> None:
-    api_server.add_route(
-        "GET", "/bomb", lambda r: Response(200, BOMB, {"Content-Encoding": "gzip"})
-    )
-    client = HttpClient(max_response_bytes=1_000_000)
-    assert len(BOMB) < 100_000
-    with pytest.raises(ReadError, match="more than 1,000,000 bytes"):
-        client.send(
-            requests.Request("GET", api_server.url + "/bomb"),
+def _fetch(url: str, client: HttpClient) -> object:
+    try:
+        return client.send(
+            requests.Request("GET", url),
             error_handler=DefaultErrorHandler(config={}, max_retries=0),
             decode=lambda response: response.json(),
             stats=RequestStats(),
-        )
-    client.close()
+        ).body
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("encoding", sorted(BOMBS))
+def test_a_content_encoding_bomb_is_cut_at_the_inflated_limit(
+    api_server: ApiServer, encoding: str
+) -> None:
+    bomb = BOMBS[encoding]
+    api_server.add_route(
+        "GET", "/bomb", lambda r: Response(200, bomb, {"Content-Encoding": encoding})
+    )
+    assert len(bomb) < 100_000
+    with pytest.raises(ReadError, match="more than 1,000,000 bytes"):
+        _fetch(api_server.url + "/bomb", HttpClient(max_response_bytes=1_000_000))
+
+
+# -- redirect bodies -------------------------------------------------------------------------
+
+REDIRECT_BODY = 64 * 1024 * 1024
+
+
+def test_a_long_redirect_body_is_not_read() -> None:
+    """requests reads a redirect's whole body before following it; here every redirect comes
+    with 64 MiB of body, and no connection may take all of it (the kernel's buffers hold a few
+    MiB at most)."""
+    head = f"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: {REDIRECT_BODY}\r\n\r\n"
+    bodies_taken = []
+
+    def behave(connection: socket.socket, stop: threading.Event) -> None:
+        connection.sendall(head.encode())
+        connection.sendall(b"x" * REDIRECT_BODY)
+        bodies_taken.append(REDIRECT_BODY)
+
+    with (
+        HostileServer(behave) as server,
+        pytest.raises(ReadError, match="more than 5 redirects"),
+    ):
+        _fetch(server.url + "/start", HttpClient(deadline=30.0))
+    assert server.connections_served == 6 and bodies_taken == []
+
+
+@pytest.mark.parametrize(("size", "same_connection"), [(1_000, True), (1_000_000, False)])
+def test_a_redirect_body_is_skipped_or_costs_its_connection(
+    api_server: ApiServer, size: int, same_connection: bool
+) -> None:
+    api_server.add_route("GET", "/old", lambda r: Response(302, b"x" * size, {"Location": "/new"}))
+    api_server.add_route("GET", "/new", lambda r: Response(200, {"data": [1]}))
+    assert _fetch(api_server.url + "/old", HttpClient()) == {"data": [1]}
+    first, second = api_server.requests
+    assert (first.connection == second.connection) is same_connection
 
 
 @pytest.mark.parametrize("inner", ["JsonDecoder", "JsonlDecoder"])

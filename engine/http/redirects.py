@@ -9,6 +9,10 @@ follow a redirect to any host. :class:`GuardedSession` checks every hop instead:
   named like a credential (``Authorization``, ``X-API-Key``, ``Cookie`` ...) and every query
   parameter whose value holds a secret; a body that holds one is never re-sent there.
 
+A redirect's own body is useless, yet ``requests`` reads all of it before following: at most
+:data:`REDIRECT_BODY_BYTES` of it are read here, and a longer one costs its connection instead
+of the process's memory.
+
 What counts as a secret is what the source's :class:`~engine.secrets.SecretMasker` knows: config
 values the spec marks secret, every value the manifest sends as a credential, and tokens learned
 at run time. OAuth and session-token requests use the same session, so the rules hold for them.
@@ -19,12 +23,14 @@ from __future__ import annotations
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from engine.secrets import SENSITIVE_NAME, SecretMasker
 
 HTTP_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+REDIRECT_BODY_BYTES = 64 * 1024
 
 
 class RedirectRefused(requests.RequestException):
@@ -59,6 +65,26 @@ class GuardedSession(requests.Session):
         # Called by requests for every hop, with the next request already aimed at its target.
         check_hop(response.url, prepared_request, self.masker)
         super().rebuild_auth(prepared_request, response)
+
+    def get_redirect_target(self, response: requests.Response) -> str | None:
+        # Called by requests before it reads a redirect's body to free the connection.
+        target = super().get_redirect_target(response)
+        if target and not response._content_consumed:
+            _discard_body(response)
+        return target
+
+
+def _discard_body(response: requests.Response) -> None:
+    """Read a short body off the connection (kept alive), or drop the connection."""
+    try:
+        read = response.raw.read(REDIRECT_BODY_BYTES + 1, decode_content=False)
+        whole = len(read) <= REDIRECT_BODY_BYTES
+    except (urllib3.exceptions.HTTPError, OSError):  # a broken body: the connection goes too
+        whole = False
+    if not whole:
+        response.raw.close()
+    response._content = b""
+    response._content_consumed = True
 
 
 def check_hop(source_url: str, request: requests.PreparedRequest, masker: SecretMasker) -> None:
