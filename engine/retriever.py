@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.decoders import BodyStream
-from engine.errors import ReadError
 from engine.extract import RecordSelector
 from engine.http.client import Page, RequestStats
 from engine.http.options import RequestOptions
@@ -132,9 +131,3 @@ class _PageRequest:
 # A page read: the page (None when an ignored error ended the slice), its records, and how many
 # the paginator counts.
 _PageRead = tuple[Page | None, list[dict[str, Any]], int]
-
-
-def with_stream_context(
-    error: ReadError, stream: str, stream_slice: Mapping[str, Any]
-) -> ReadError:
-    return error.with_context(stream=stream, stream_slice=stream_slice)

@@ -92,7 +92,7 @@ def test_legacy_options_fill_fields_but_explicit_values_win():
     assert retriever["requester"]["type"] == "HttpRequester"
     assert retriever["requester"]["$parameters"]["name"] == "users"
     assert retriever["record_selector"]["extractor"]["field_path"] == ["explicit"]
-    assert retriever["requester"]["legacy_path_join"] is True
+    assert retriever["requester"]["path_join"] == "trimmed_path"
 
 
 MODERN = """
@@ -148,20 +148,17 @@ def test_legacy_stream_slicer_is_split_into_cursor_and_router():
     )
     stream = load_manifest(text).definition["streams"][0]
     assert stream["incremental_sync"]["type"] == "DatetimeBasedCursor"
-    assert stream["incremental_sync"]["legacy_slicing"] is True
+    assert stream["incremental_sync"]["date_rules"] == "text_cursor_day_windows"
     router = stream["retriever"]["partition_router"]
     assert router["type"] == "ListPartitionRouter" and router["values"] == ["a", "b"]
     assert "stream_slicer" not in stream["retriever"]
 
 
 def test_dialect_detection_by_version():
-    assert (
-        "legacy_path_join"
-        in load_manifest(LEGACY).definition["streams"][0]["retriever"]["requester"]
-    )
+    assert "path_join" in load_manifest(LEGACY).definition["streams"][0]["retriever"]["requester"]
     early_modern = MODERN.replace("type: DeclarativeSource\n", "").replace("6.0.0", '"0.29.0"')
     requester = load_manifest(early_modern).definition["streams"][0]["retriever"]["requester"]
-    assert "legacy_path_join" not in requester
+    assert "path_join" not in requester
 
 
 def test_reference_bombs_are_refused_quickly():

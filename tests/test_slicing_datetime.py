@@ -212,9 +212,9 @@ def test_jan_2023_rules_subtract_the_lookback_from_the_start_too() -> None:
         lookback_window="P2D",
     )
     assert modern_slices(**common)[0][0] == "2021-02-05T00:00:00Z"
-    assert modern_slices(**common, legacy_slicing=True)[0][0] == "2021-02-03T00:00:00Z"
+    assert modern_slices(**common, date_rules="text_cursor")[0][0] == "2021-02-03T00:00:00Z"
     with_state = modern_slices(
-        {"updated_at": "2021-02-05T12:00:00Z"}, **common, legacy_slicing=True
+        {"updated_at": "2021-02-05T12:00:00Z"}, **common, date_rules="text_cursor"
     )
     assert with_state[0] == ("2021-02-03T12:00:00Z", "2021-02-04T11:59:59Z")
 
@@ -546,11 +546,11 @@ def test_describe_reports_the_windows() -> None:
     [
         dict(step="P1D", cursor_granularity="PT1S"),
         dict(step="P1M", cursor_granularity="P1D", datetime_format="%Y-%m-%d"),
-        dict(step="P1D", cursor_granularity="PT1S", legacy_slicing=True),
+        dict(step="P1D", cursor_granularity="PT1S", date_rules="text_cursor"),
     ],
 )
 def test_slice_for_window_matches_the_cursor_slices(settings: dict) -> None:
-    legacy = settings.get("legacy_slicing", False)
+    legacy = "date_rules" in settings
     cursor = _cursor(**settings)
     windows = cursor.describe()
     expected = list(cursor.slices())

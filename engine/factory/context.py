@@ -7,7 +7,7 @@ import importlib
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import ManifestError, UnsupportedComponentError
 from engine.http.client import HttpClient
@@ -21,6 +21,8 @@ from engine.interpolation import (
 from engine.manifest.yaml_loader import line_of
 from engine.pagination import NO_LIMITS, PageLimits
 from engine.secrets import SecretMasker
+
+T = TypeVar("T")
 
 Builder = Callable[["BuildContext", dict, str], Any]
 
@@ -245,3 +247,17 @@ class BuildContext:
 
             self._custom = CustomBuilder(self)
         return self._custom
+
+
+def named_behaviour(
+    ctx: BuildContext, d: dict, key: str, path: str, choices: Mapping[str, T], default: str
+) -> T:
+    """The behaviour object normalisation chose by name in ``d[key]`` (``default`` when the
+    key is absent): where the runtimes behaved differently, the manifest names what to do
+    (see :mod:`engine.manifest.legacy`), never the dialect it was written in."""
+    name = d.get(key) or default
+    if name not in choices:
+        raise ctx.error(
+            f"unknown {key} {name!r}", d, key, path, expected="one of " + ", ".join(choices)
+        )
+    return choices[name]

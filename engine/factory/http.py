@@ -8,7 +8,7 @@ import regex
 
 from engine import decoders, template_limits
 from engine.datetimes import parse_duration
-from engine.factory.context import BuildContext, builds
+from engine.factory.context import BuildContext, builds, named_behaviour
 from engine.factory.credentials import (
     config_values_read,
     register_request_options,
@@ -17,6 +17,8 @@ from engine.factory.credentials import (
 from engine.http import auth
 from engine.http.error_handling import (
     ACTIONS,
+    ERROR_DEFAULTS,
+    STATUS_TABLE,
     CompositeErrorHandler,
     ConstantBackoff,
     DefaultErrorHandler,
@@ -26,7 +28,7 @@ from engine.http.error_handling import (
     WaitUntilTimeFromHeader,
 )
 from engine.http.options import RequestOption, check_inject_into
-from engine.http.requester import HttpRequester
+from engine.http.requester import PATH_JOINS, HttpRequester
 
 
 @builds("HttpRequester")
@@ -68,7 +70,7 @@ def requester(
         headers=ctx.mapping(d, "request_headers", path),
         body_data=body_data,
         body_json=body_json,
-        legacy_path_join=bool(d.get("legacy_path_join")),
+        path_join=named_behaviour(ctx, d, "path_join", path, PATH_JOINS, "below_base"),
         use_cache=bool(d.get("use_cache")),
     )
 
@@ -297,7 +299,7 @@ def default_error_handler(ctx: BuildContext, d: dict, path: str) -> DefaultError
         response_filters=filters,
         backoff_strategies=strategies,
         max_retries=ctx.integer(d, "max_retries", path, 5) or 0,
-        legacy_defaults=bool(d.get("legacy_defaults")),
+        defaults=named_behaviour(ctx, d, "error_defaults", path, ERROR_DEFAULTS, STATUS_TABLE.name),
     )
 
 

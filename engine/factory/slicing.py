@@ -13,20 +13,19 @@ from typing import Any
 
 from engine.datetimes import Duration, DurationFormatError, parse_duration, unknown_directive
 from engine.errors import UnsupportedComponentError
-from engine.factory.context import BuildContext
+from engine.factory.context import BuildContext, named_behaviour
 from engine.interpolation import InterpolatedString, literal
 from engine.slicing.base import Cursor, SingleSlice, Slicer
 from engine.slicing.clamping import TARGETS, WEEKDAYS, Clamping
 from engine.slicing.combined import CartesianProductRouter, GroupingPartitionRouter
 from engine.slicing.count_cursor import IncrementingCountCursor
-from engine.slicing.datetime_cursor import DatetimeBasedCursor, MinMaxDatetime
+from engine.slicing.date_rules import DATE_RULES, DATETIME_CURSOR
+from engine.slicing.date_windows import MinMaxDatetime
+from engine.slicing.datetime_cursor import DatetimeBasedCursor
 from engine.slicing.list_router import ListPartitionRouter
 from engine.slicing.per_partition import PerPartitionCursor
 from engine.slicing.router import LastPartitionState, PartitionRouter
 from engine.slicing.substream import ParentStreamConfig, SubstreamPartitionRouter
-
-# The 2022 runtime's name for float epoch seconds.
-_LEGACY_FORMATS = {"timestamp": "%s_as_float"}
 
 
 def build_slicer(
@@ -73,27 +72,25 @@ def build_cursor(ctx: BuildContext, d: dict, path: str) -> Cursor:
             file=ctx.file,
             expected="a DatetimeBasedCursor or an IncrementingCountCursor",
         )
-    legacy = bool(d.get("legacy_slicing"))
+    rules = named_behaviour(ctx, d, "date_rules", path, DATE_RULES, DATETIME_CURSOR.name)
     granularity = _duration(ctx, d, "cursor_granularity", path)
     step = _duration(ctx, d, "step", path)
     if step is not None and step.add_to(_SOME_DAY) <= _SOME_DAY:
         raise ctx.error(
             f"step must be longer than zero, found {step}", d, "step", path, expected="e.g. P1D"
         )
-    datetime_format = _format(_text(ctx, d, "datetime_format", path) or "", legacy)
+    datetime_format = _text(ctx, d, "datetime_format", path) or ""
     _check_formats(ctx, d, path, datetime_format, *(d.get("cursor_datetime_formats") or ()))
     return DatetimeBasedCursor(
         config=ctx.config,
         cursor_field=_text(ctx, d, "cursor_field", path) or "",
         datetime_format=datetime_format,
-        start_datetime=_min_max(ctx, d, "start_datetime", path, legacy),  # type: ignore[arg-type]
-        end_datetime=_min_max(ctx, d, "end_datetime", path, legacy),
+        start_datetime=_min_max(ctx, d, "start_datetime", path),  # type: ignore[arg-type]
+        end_datetime=_min_max(ctx, d, "end_datetime", path),
         step=step,
         cursor_granularity=granularity,
         lookback_window=_duration(ctx, d, "lookback_window", path),
-        cursor_datetime_formats=tuple(
-            _format(str(f), legacy) for f in d.get("cursor_datetime_formats") or ()
-        ),
+        cursor_datetime_formats=tuple(str(f) for f in d.get("cursor_datetime_formats") or ()),
         start_time_option=ctx.optional(d.get("start_time_option"), f"{path}.start_time_option"),
         end_time_option=ctx.optional(d.get("end_time_option"), f"{path}.end_time_option"),
         partition_field_start=_text(ctx, d, "partition_field_start", path) or "start_time",
@@ -101,7 +98,7 @@ def build_cursor(ctx: BuildContext, d: dict, path: str) -> Cursor:
         is_compare_strictly=bool(d.get("is_compare_strictly")),
         is_client_side_incremental=bool(d.get("is_client_side_incremental")),
         is_data_feed=bool(d.get("is_data_feed")),
-        rules=("jan2023" if granularity is not None else "nov2022") if legacy else "modern",
+        rules=rules,
         clamping=_clamping(ctx, d, path),
     )
 
@@ -168,10 +165,6 @@ def _check_formats(ctx: BuildContext, d: dict, path: str, *formats: Any) -> None
             )
 
 
-def _format(fmt: str, legacy: bool) -> str:
-    return _LEGACY_FORMATS.get(fmt, fmt) if legacy else fmt
-
-
 def _duration(ctx: BuildContext, d: dict, key: str, path: str) -> Duration | None:
     text = _text(ctx, d, key, path)
     if not text:
@@ -184,9 +177,7 @@ def _duration(ctx: BuildContext, d: dict, key: str, path: str) -> Duration | Non
         ) from None
 
 
-def _min_max(
-    ctx: BuildContext, d: dict, key: str, path: str, legacy: bool
-) -> MinMaxDatetime | None:
+def _min_max(ctx: BuildContext, d: dict, key: str, path: str) -> MinMaxDatetime | None:
     value = d.get(key)
     if value is None:
         return None
@@ -195,7 +186,7 @@ def _min_max(
     where = f"{path}.{key}"
     datetime_template = ctx.string(value, "datetime", where)
     assert datetime_template is not None, "validation requires MinMaxDatetime.datetime"
-    datetime_format = _format(_text(ctx, value, "datetime_format", where) or "", legacy)
+    datetime_format = _text(ctx, value, "datetime_format", where) or ""
     _check_formats(ctx, value, where, datetime_format)
     return MinMaxDatetime(
         datetime=datetime_template,

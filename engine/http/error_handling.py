@@ -2,20 +2,21 @@
 
 An error handler looks at one response (or transport failure) and returns a :class:`Decision`:
 success, fail, ignore (the page yields nothing), or retry after some backoff. Response filters are
-checked first, in order; what no filter claims falls to the defaults. The defaults differ between
-the dialects: the 2022 runtime retried only 429 and 5xx and failed everything else, and only when
-the manifest listed no filters of its own; today's runtime has a table per status. The normalised
-manifest says which with ``legacy_defaults``.
+checked first, in order; what no filter claims falls to the handler's :class:`ErrorDefaults`:
+today's runtime has a table per status (:data:`STATUS_TABLE`); the 2022 runtime retried only 429
+and 5xx and failed everything else (:data:`RETRY_429_AND_5XX`). The normalised manifest names
+which in ``error_defaults``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import email.utils
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -310,20 +311,17 @@ class DefaultErrorHandler(ErrorHandler):
     response_filters: Sequence[ResponseFilter] = ()
     backoff_strategies: Sequence[BackoffStrategy] = ()
     max_retries: int = 5
-    legacy_defaults: bool = False
+    defaults: ErrorDefaults = dataclasses.field(default_factory=lambda: STATUS_TABLE)
 
     def interpret(self, outcome: Outcome) -> Decision:
-        filters = self.response_filters or (_LEGACY_DEFAULT_FILTERS if self.legacy_defaults else ())
-        for response_filter in filters:
+        for response_filter in self.response_filters or self.defaults.filters:
             if response_filter.matches(outcome, self.config):
                 return response_filter.decide(outcome, self.config)
         if outcome.error is not None:
             return Decision(RETRY, outcome.error_message(), failure_type="transient_error")
         if outcome.response is not None and outcome.response.ok:
             return Decision(SUCCESS)
-        if self.legacy_defaults:
-            return Decision(FAIL, failure_type=_default_failure_type(outcome.status))
-        return _standard_decision(outcome.status)
+        return self.defaults.unclaimed(outcome.status)
 
     def backoff(self, outcome: Outcome, attempt: int) -> float:
         """The wait before retry ``attempt + 1`` (``attempt`` counts from 1).
@@ -335,19 +333,31 @@ class DefaultErrorHandler(ErrorHandler):
         ``ExponentialBackoffStrategy(factor=5)`` (10, 20, 40 ... s), and a 2022 transport
         error went to the fallback without asking the strategies.
         """
-        strategies: Sequence[BackoffStrategy] = self.backoff_strategies
-        if self.legacy_defaults:
-            strategies = () if outcome.error is not None else (strategies or _LEGACY_STRATEGIES)
+        strategies = self.backoff_strategies or self.defaults.strategies
+        if outcome.error is not None and not self.defaults.transport_errors_ask_strategies:
+            strategies = ()
         for strategy in strategies:
             seconds = strategy.backoff(outcome, attempt)
             if seconds:
                 return Wait(seconds, strategy.describe())
-        return Wait(fallback_backoff(attempt, legacy=self.legacy_defaults), "exponential")
+        return Wait(self.defaults.fallback_factor * 2 ** (attempt - 1), "exponential")
 
 
-def fallback_backoff(attempt: int, *, legacy: bool) -> float:
-    """The runtimes' exponential retry when no strategy gives a wait (``backoff.expo``)."""
-    return (5.0 if legacy else 1.0) * 2 ** (attempt - 1)
+@dataclass(frozen=True)
+class ErrorDefaults:
+    """What a DefaultErrorHandler does where its manifest says nothing."""
+
+    name: str
+    filters: tuple[ResponseFilter, ...]
+    """The filters of a handler that lists none."""
+    unclaimed: Callable[[int | None], Decision]
+    """The decision for a failed response no filter claims, by its status."""
+    strategies: tuple[BackoffStrategy, ...]
+    """The backoff strategies of a handler that lists none."""
+    transport_errors_ask_strategies: bool
+    """Whether a transport error (no response) asks the strategies for its wait."""
+    fallback_factor: float
+    """When no strategy gives a wait: ``factor * 2^(n-1)`` seconds (``backoff.expo``)."""
 
 
 @dataclass
@@ -373,9 +383,6 @@ class CompositeErrorHandler(ErrorHandler):
         return self.handlers[0].backoff(outcome, attempt)
 
 
-_LEGACY_DEFAULT_FILTERS = (ResponseFilter(RETRY, frozenset({429, *range(500, 600)})),)
-_LEGACY_STRATEGIES = (ExponentialBackoff(factor=5.0),)
-
 _STANDARD = {
     400: (FAIL, "system_error"),
     401: (FAIL, "config_error"),
@@ -394,3 +401,23 @@ def _standard_decision(status: int | None) -> Decision:
 
 def _default_failure_type(status: int | None) -> str:
     return "config_error" if status in (401, 403) else "system_error"
+
+
+STATUS_TABLE = ErrorDefaults(
+    name="status_table",
+    filters=(),
+    unclaimed=_standard_decision,
+    strategies=(),
+    transport_errors_ask_strategies=True,
+    fallback_factor=1.0,
+)
+RETRY_429_AND_5XX = ErrorDefaults(
+    name="retry_429_and_5xx",
+    filters=(ResponseFilter(RETRY, frozenset({429, *range(500, 600)})),),
+    unclaimed=lambda status: Decision(FAIL, failure_type=_default_failure_type(status)),
+    strategies=(ExponentialBackoff(factor=5.0),),
+    transport_errors_ask_strategies=False,
+    fallback_factor=5.0,
+)
+ERROR_DEFAULTS = {defaults.name: defaults for defaults in (STATUS_TABLE, RETRY_429_AND_5XX)}
+"""The defaults by the name a normalised manifest gives in ``error_defaults``."""

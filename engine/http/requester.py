@@ -8,7 +8,7 @@ router), then hands the request to the shared :class:`~engine.http.client.HttpCl
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -34,6 +34,27 @@ class _Evaluable:
     def eval(self, config: Mapping[str, Any], /, **context: Any) -> Any: ...
 
 
+def join_below_base(base: str, path: str) -> str:
+    """Today's join: the path loses its leading slash and goes below the base (which gains a
+    trailing one); an empty path leaves the base untouched."""
+    path = path.lstrip("/")
+    return urljoin(_with_trailing_slash(base), path) if path else base
+
+
+def join_trimmed_path(base: str, path: str) -> str:
+    """The 2022 runtime's join: the path loses leading and trailing slashes, and goes below
+    the base (which gains a trailing one) even when empty."""
+    return urljoin(_with_trailing_slash(base), path.strip("/"))
+
+
+def _with_trailing_slash(base: str) -> str:
+    return base if base.endswith("/") else base + "/"
+
+
+PATH_JOINS = {"below_base": join_below_base, "trimmed_path": join_trimmed_path}
+"""The joins by the name a normalised manifest gives in ``path_join``."""
+
+
 @dataclass
 class HttpRequester:
     config: Mapping[str, Any]
@@ -49,7 +70,8 @@ class HttpRequester:
     headers: _Evaluable | None = None
     body_data: _Evaluable | None = None
     body_json: _Evaluable | None = None
-    legacy_path_join: bool = False
+    path_join: Callable[[str, str], str] = join_below_base
+    """How url_base and path join (:data:`PATH_JOINS`)."""
     use_cache: bool = False
     """A parent stream's requester: its responses may be reused within a check or read."""
 
@@ -153,7 +175,7 @@ class HttpRequester:
         else:
             base = self.url_base.eval_str(self.config, **context) if self.url_base else ""
             path = self.path.eval_str(self.config, **context) if self.path else ""
-            joined = join_url(base, path, legacy=self.legacy_path_join)
+            joined = self.path_join(base, path)
             if self._path_may_hold_api_data():
                 self._stay_on_origin(base, joined, "the path")
             base = joined
@@ -178,23 +200,6 @@ def _may_hold_api_data(part: InterpolatedString) -> bool:
     """Whether a URL part reads more than the manifest and config (records, slices, page
     tokens, job responses, values a dynamic stream listed)."""
     return part.is_data or not (part.is_constant or part.variables <= {"config"})
-
-
-def join_url(base: str, path: str, *, legacy: bool) -> str:
-    """Join url_base and path the way each dialect's runtime did.
-
-    2022: the path loses leading and trailing slashes and the base gains a trailing one.
-    Today: only the path's leading slash goes; an empty path leaves the base untouched.
-    """
-    if legacy:
-        path = path.strip("/")
-    else:
-        path = path.lstrip("/")
-        if not path:
-            return base
-    if not base.endswith("/"):
-        base += "/"
-    return urljoin(base, path)
 
 
 def _mapping(

@@ -286,7 +286,7 @@ _t(
     use_cache=BOOL,
     query_properties=_comp("query_properties", "QueryProperties"),
     fetch_properties_from_endpoint=_comp("properties_from_endpoint", "PropertiesFromEndpoint"),
-    legacy_path_join=BOOL,
+    path_join=S,
     **_request_inputs,
 )
 # A QueryProperties may also be a value of request_parameters (see normalize.py).
@@ -505,7 +505,7 @@ _t(
     response_filters=_comps("response_filter", "HttpResponseFilter"),
     max_retries=S,
     backoff_strategies=_comps("backoff_strategy"),
-    legacy_defaults=BOOL,
+    error_defaults=S,
 )
 _t(
     "CompositeErrorHandler",
@@ -561,7 +561,7 @@ _t(
     global_substream_cursor=BOOL,
     clamping=MAP,
     allow_catalog_defined_cursor_field=BOOL,
-    legacy_slicing=BOOL,
+    date_rules=S,
 )
 _t("MinMaxDatetime", "datetime", datetime=REQ, datetime_format=S, min_datetime=S, max_datetime=S)
 _t(

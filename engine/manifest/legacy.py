@@ -4,8 +4,8 @@ The 2022 dialect named several components and fields differently and spread some
 other places (``request_options_provider``, ``stream_slicer``, ``LimitPaginator``). Each function
 here rewrites one 2022 mapping, before it is validated, into the form the rest of the engine
 knows. Where the 2022 runtime *behaved* differently (path joining, error-handler defaults, date
-slice boundaries), the translation sets an explicit behaviour field (``legacy_path_join``,
-``legacy_defaults``, ``legacy_slicing``) so that the components stay ignorant of dialects.
+windows), the translation names the behaviour (``path_join``, ``error_defaults``,
+``date_rules``) so that nothing downstream knows which dialect a manifest was written in.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ DROPPED_FIELDS: dict[str, tuple[str, ...]] = {
     "DeclarativeStream": ("options",),
 }
 
+_FORMATS = {"timestamp": "%s_as_float"}
 _JELLO_PATH = re.compile(r"^_((?:\.[A-Za-z_][A-Za-z0-9_]*)*)(\s+or\s+\[\])?$")
 
 
@@ -91,7 +92,7 @@ def _requester(node: dict, path: str) -> None:
         )
     for key, value in provider.items():
         node.setdefault(key, value)
-    node["legacy_path_join"] = True
+    node["path_join"] = "trimmed_path"
     node.setdefault("error_handler", {"type": "DefaultErrorHandler"})
 
 
@@ -129,8 +130,24 @@ def _jello(node: dict, path: str) -> None:
 
 
 def _datetime_slicer(node: dict, path: str) -> None:
-    # The builder picks the Nov-2022 rules (no granularity) or the Jan-2023 ones (with one).
-    node["legacy_slicing"] = True
+    # Without a granularity the 2022 runtime ended windows a day apart (its Nov-2022 rules);
+    # with one, a granularity apart (its Jan-2023 rules). See engine.slicing.date_rules.
+    node["date_rules"] = (
+        "text_cursor" if node.get("cursor_granularity") else "text_cursor_day_windows"
+    )
+    _date_formats(node, path)
+    if isinstance(node.get("cursor_datetime_formats"), list):
+        node["cursor_datetime_formats"] = [
+            _FORMATS.get(fmt, fmt) if isinstance(fmt, str) else fmt
+            for fmt in node["cursor_datetime_formats"]
+        ]
+
+
+def _date_formats(node: dict, path: str) -> None:
+    """The 2022 runtime's own name for float epoch seconds, in a slicer or one of its bounds."""
+    fmt = node.get("datetime_format")
+    if isinstance(fmt, str) and fmt in _FORMATS:
+        node["datetime_format"] = _FORMATS[fmt]
 
 
 def _parent_stream_config(node: dict, path: str) -> None:
@@ -141,7 +158,7 @@ def _parent_stream_config(node: dict, path: str) -> None:
 
 
 def _error_handler(node: dict, path: str) -> None:
-    node["legacy_defaults"] = True
+    node["error_defaults"] = "retry_429_and_5xx"
 
 
 _SPECIAL = {
@@ -151,6 +168,7 @@ _SPECIAL = {
     "JelloExtractor": _jello,
     "DatetimeStreamSlicer": _datetime_slicer,
     "DatetimeBasedCursor": _datetime_slicer,
+    "MinMaxDatetime": _date_formats,
     "DefaultErrorHandler": _error_handler,
     "ParentStreamConfig": _parent_stream_config,
 }

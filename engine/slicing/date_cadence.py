@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.datetimes import Duration
-from engine.slicing.datetime_cursor import DateWindows
+from engine.slicing.date_windows import DateWindows
 
 CadenceKind = Literal["hourly", "daily", "weekly", "monthly", "cron", "listed"]
 _DAY = dt.timedelta(days=1)

@@ -1,19 +1,10 @@
 """DatetimeBasedCursor: date-window slices, request options for a window, and the cursor state.
 
-One class serves three rule sets, because manifests written against each runtime depend on
-its exact window boundaries:
+Where windows end, where a read resumes and how cursor values compare follow the cursor's
+:class:`~engine.slicing.date_rules.DateRules`, chosen when the manifest was normalised. The
+window bounds and what a scheduler sees of them are in :mod:`engine.slicing.date_windows`.
 
-- ``modern``: windows ``[start, start + step - granularity]`` (the last one ends exactly at
-  the end boundary; none starts at or after it), the state cursor (minus the lookback) narrows
-  the start, records count toward the state only inside their window, and
-  values are compared as datetimes.
-- ``jan2023`` (2022 dialect with ``cursor_granularity``): the lookback is subtracted from the
-  start wherever it came from.
-- ``nov2022`` (2022 dialect without ``cursor_granularity``): windows end one day before the next
-  start, a read restarts the day after the state cursor, and the cursor is the largest value
-  compared as text (the 2022 runtime compared strings), whatever window the record fell in.
-
-The state is ``{cursor_field: value}``. In the modern rules the value is the latest cursor seen
+The state is ``{cursor_field: value}``. With today's rules the value is the latest cursor seen
 in a closed window, formatted with ``datetime_format`` (formatting truncates, so a resumed read
 can only start earlier, never later). Windows are closed by the reader strictly in order, so the
 state never covers a window whose records were not all emitted.
@@ -23,11 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from engine.datetimes import (
     UTC,
@@ -38,93 +28,18 @@ from engine.datetimes import (
     parse_any_datetime,
     parse_datetime,
 )
-from engine.errors import ConfigError, ReadError
+from engine.errors import ReadError
 from engine.http.options import EMPTY, RequestOption, RequestOptions
-from engine.interpolation import InterpolatedString
 from engine.slicing.base import Cursor, Slice, UnparsableValues
 from engine.slicing.clamping import Clamping, clamped_windows
-
-Rules = Literal["modern", "jan2023", "nov2022"]
-DEFAULT_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
-_ONE_DAY = datetime.timedelta(days=1)
-# Macros whose value depends on the clock: an end built from them means "now" to a scheduler.
-_CLOCK_MACROS = re.compile(r"\b(now_utc|now_local|today_utc|today_with_timezone|day_delta)\s*\(")
-
-
-@dataclass(frozen=True)
-class MinMaxDatetime:
-    """A datetime template with optional lower and upper bounds, all parsed with one format."""
-
-    datetime: InterpolatedString
-    datetime_format: str = ""
-    min_datetime: InterpolatedString | None = None
-    max_datetime: InterpolatedString | None = None
-
-    def with_default_format(self, fmt: str) -> MinMaxDatetime:
-        """Inherit the cursor's format when this one declares none (the format's rule)."""
-        if self.datetime_format:
-            return self
-        return MinMaxDatetime(self.datetime, fmt, self.min_datetime, self.max_datetime)
-
-    def get(
-        self, config: Mapping[str, Any], *, keep_offset: bool = True, **context: Any
-    ) -> datetime.datetime:
-        fmt = self.datetime_format or DEFAULT_DATETIME_FORMAT
-        value = self._parse(self.datetime, config, fmt, keep_offset, context)
-        if value is None:
-            raise ConfigError(
-                f"the date {self.datetime.raw!r} is empty: the config has no value for the key "
-                "it names"
-            )
-        lower = self._parse(self.min_datetime, config, fmt, keep_offset, context)
-        upper = self._parse(self.max_datetime, config, fmt, keep_offset, context)
-        if lower is not None and value < lower:
-            value = lower
-        if upper is not None and value > upper:
-            value = upper
-        return value
-
-    @staticmethod
-    def _parse(
-        template: InterpolatedString | None,
-        config: Mapping[str, Any],
-        fmt: str,
-        keep_offset: bool,
-        context: dict[str, Any],
-    ) -> datetime.datetime | None:
-        if template is None:
-            return None
-        text = template.eval_str(config, **context)
-        if text == "":
-            return None
-        try:
-            parsed = parse_any_datetime(text, [fmt])
-        except DatetimeFormatError:
-            raise ConfigError(
-                f"the date {text!r} (from {template.raw!r}) matches neither the datetime "
-                f"format {fmt!r} nor ISO-8601"
-            ) from None
-        return parsed if keep_offset else parsed.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class DateWindows:
-    """How a cursor cuts time into windows, for schedulers that partition by time (Dagster).
-
-    ``end`` is None when the windows run up to the present (no end, or an end computed from the
-    clock). ``timezone`` is an IANA name ("UTC", a zone key, or "Etc/GMT+5" for a fixed UTC-5
-    offset), or "+05:30" style text when no IANA name fits the start's offset.
-    """
-
-    cursor_field: str
-    start: datetime.datetime
-    end: datetime.datetime | None
-    step: Duration | None
-    granularity: Duration | None
-    datetime_format: str
-    partition_field_start: str
-    partition_field_end: str
-    timezone: str
+from engine.slicing.date_rules import DATETIME_CURSOR, DateRules
+from engine.slicing.date_windows import (
+    CLOCK_MACROS,
+    DateWindows,
+    MinMaxDatetime,
+    aware,
+    zone_name,
+)
 
 
 @dataclass(eq=False, kw_only=True)
@@ -145,7 +60,7 @@ class DatetimeBasedCursor(Cursor):
     is_compare_strictly: bool = False
     is_client_side_incremental: bool = False
     is_data_feed: bool = False
-    rules: Rules = "modern"
+    rules: DateRules = DATETIME_CURSOR
     clamping: Clamping | None = None
     """Windows on day, week or month boundaries (today's rules only; see slicing.clamping)."""
     # Per-partition state: how long the previous read took, re-read for partitions that start
@@ -170,11 +85,6 @@ class DatetimeBasedCursor(Cursor):
         self._parse_formats = tuple(dict.fromkeys(formats))
 
     @property
-    def legacy(self) -> bool:
-        """The 2022 runtime: offsets in text are ignored and cursors compare as strings."""
-        return self.rules != "modern"
-
-    @property
     def windows_by_step(self) -> bool:
         """Whether the windows are steps from the start, which a scheduler can list as time
         partitions: without a step there is one window up to now, and clamped windows follow
@@ -194,7 +104,7 @@ class DatetimeBasedCursor(Cursor):
             self._highest.clear()
             if value in (None, ""):
                 self._cursor = None
-            elif self.legacy:
+            elif self.rules.text_cursor:
                 self._cursor = value
             else:
                 self._cursor = self.parse(value)
@@ -229,40 +139,17 @@ class DatetimeBasedCursor(Cursor):
         if self.end_datetime is not None:
             end = min(self._evaluate(self.end_datetime, context), now)
         configured = self._evaluate(self.start_datetime, context)
-        start = self._first_start(configured, end)
-        if self.rules == "modern":
+        start = self.rules.first_start(
+            configured, end, self._state_datetime(), self.lookback_window, self.runtime_lookback
+        )
+        if not self.rules.text_cursor:
             self._start_from(min(configured, end))
             if self.clamping is not None:
                 return self._clamped_windows(start, configured, end)
-            return self._modern_windows(start, end)
-        return self._legacy_windows(start, end)
-
-    def _legacy_windows(self, start: datetime.datetime, end: datetime.datetime) -> Iterator[Slice]:
-        if self.step is None:
-            if self._continues(start, end):
-                yield self._window(start, end)
-            return
-        while self._continues(start, end):
-            following = self._step_from(start, end)
-            yield self._window(start, min(self._window_end(following), end))
-            start = following
-
-    def _modern_windows(self, start: datetime.datetime, end: datetime.datetime) -> Iterator[Slice]:
-        """Today's rule: windows ``[start, start + step - granularity]``, but the last one ends
-        exactly at the end boundary, and no window starts at or after it (a P1M step from
-        2023-12-01 to an end of 2024-01-01T00:00:00 is one window, not a second empty one)."""
-        while self._continues(start, end):
-            upper = end if self.step is None else min(self._step_from(start, end), end)
-            yield self._window(start, upper if upper >= end else self._window_end(upper))
-            start = upper
-
-    def _step_from(self, start: datetime.datetime, end: datetime.datetime) -> datetime.datetime:
-        """The next window's start; a step past year 9999 ends the windows at ``end``."""
-        assert self.step is not None
-        try:
-            return self.step.add_to(start)
-        except OverflowError:
-            return end + datetime.timedelta(days=1)
+        bounds = self.rules.windows(
+            start, end, self.step, self.cursor_granularity, self.is_compare_strictly
+        )
+        return (self._window(lower, upper) for lower, upper in bounds)
 
     def _clamped_windows(
         self, start: datetime.datetime, configured: datetime.datetime, end: datetime.datetime
@@ -289,44 +176,11 @@ class DatetimeBasedCursor(Cursor):
             if self._cursor is None:
                 self._cursor = sync_start
 
-    def _first_start(self, start: datetime.datetime, end: datetime.datetime) -> datetime.datetime:
-        lookback = self.lookback_window
-        cursor = self._state_datetime()
-        if self.rules == "nov2022":
-            if lookback is not None:
-                start = lookback.subtract_from(start)
-            start = min(start, end)
-            return max(start, cursor + _ONE_DAY) if cursor is not None else start
-        start = min(start, end)
-        if self.rules == "jan2023":
-            start = max(start, cursor) if cursor is not None else start
-            return lookback.subtract_from(start) if lookback is not None else start
-        if cursor is not None:
-            floor = lookback.subtract_from(cursor) if lookback else cursor
-            if self.runtime_lookback:
-                floor = min(floor, cursor - self.runtime_lookback)
-            start = max(start, floor)
-        return start
-
     def _state_datetime(self) -> datetime.datetime | None:
         cursor = self._cursor
         if cursor is None or isinstance(cursor, datetime.datetime):
             return cursor
         return self.parse(cursor)
-
-    def _continues(self, start: datetime.datetime, end: datetime.datetime) -> bool:
-        """Whether a window starts at ``start``: today's rule never starts one at the end; the
-        2022 runtime did, unless ``is_compare_strictly``."""
-        if self.rules == "modern" or self.is_compare_strictly:
-            return start < end
-        return start <= end
-
-    def _window_end(self, next_start: datetime.datetime) -> datetime.datetime:
-        if self.rules == "nov2022":
-            return next_start - _ONE_DAY
-        if self.cursor_granularity is not None:
-            return self.cursor_granularity.subtract_from(next_start)
-        return next_start
 
     def _window(self, start: datetime.datetime, end: datetime.datetime) -> Slice:
         window = {
@@ -338,14 +192,14 @@ class DatetimeBasedCursor(Cursor):
         return window
 
     def _evaluate(self, bound: MinMaxDatetime, context: dict[str, Any]) -> datetime.datetime:
-        return bound.get(self.config, keep_offset=not self.legacy, **context)
+        return bound.get(self.config, keep_offset=not self.rules.text_cursor, **context)
 
     # -- windows for schedulers ------------------------------------------------------------
 
     def describe(self) -> DateWindows:
         start = self._evaluate(self.start_datetime, {"stream_state": {}})
         end = None
-        if self.end_datetime is not None and not _CLOCK_MACROS.search(
+        if self.end_datetime is not None and not CLOCK_MACROS.search(
             self.end_datetime.datetime.raw
         ):
             end = self._evaluate(self.end_datetime, {"stream_state": {}})
@@ -354,7 +208,7 @@ class DatetimeBasedCursor(Cursor):
             start=start,
             end=end,
             step=self.step,
-            granularity=_ONE_DAY_DURATION if self.rules == "nov2022" else self.cursor_granularity,
+            granularity=self.rules.slice_granularity(self.cursor_granularity),
             datetime_format=self.datetime_format,
             partition_field_start=self.partition_field_start,
             partition_field_end=self.partition_field_end,
@@ -367,17 +221,17 @@ class DatetimeBasedCursor(Cursor):
         """The slice this cursor would produce for the window ``[start, end)``.
 
         ``end`` is exclusive, as in a scheduler's time window; the slice ends one granularity
-        before it (one day in the Nov-2022 rules) and, with ``clamp``, never after the cursor's
+        before it (as the rules end a window) and, with ``clamp``, never after the cursor's
         own end or now (``explain`` shows whole windows of a config it only made up).
         """
         zone = self.describe().start.tzinfo
-        start, end = _aware(start).astimezone(zone), _aware(end).astimezone(zone)
-        limit = self._window_end(end)
+        start, end = aware(start).astimezone(zone), aware(end).astimezone(zone)
+        limit = self.rules.window_end(end, self.cursor_granularity)
         if clamp:
             bound = now_utc()
             if self.end_datetime is not None:
                 bound = min(self._evaluate(self.end_datetime, {"stream_state": {}}), bound)
-            if self.rules == "modern" and end >= bound:
+            if not self.rules.text_cursor and end >= bound:
                 return self._window(start, max(start, bound))  # the last window ends at the end
             limit = min(limit, bound)
         return self._window(start, max(start, limit))
@@ -394,7 +248,9 @@ class DatetimeBasedCursor(Cursor):
         windows = self.describe()
         end = now_utc() if windows.end is None else min(windows.end, now_utc())
         start, starts = windows.start, []
-        while self._continues(start, end) and len(starts) <= limit:
+        while (
+            self.rules.starts_window(start, end, self.is_compare_strictly) and len(starts) <= limit
+        ):
             starts.append(start)
             start = self.step.add_to(start)
         return [*starts, start]
@@ -407,7 +263,7 @@ class DatetimeBasedCursor(Cursor):
             parsed = parse_any_datetime(value, self._parse_formats)
         except DatetimeFormatError as error:
             raise ReadError(f"the cursor field {self.cursor_field!r}: {error}") from None
-        return parsed.replace(tzinfo=UTC) if self.legacy else parsed
+        return parsed.replace(tzinfo=UTC) if self.rules.text_cursor else parsed
 
     def _record_moment(self, value: Any) -> datetime.datetime | None:
         """A record's cursor value as a datetime, or None (noted as a warning) when it does not
@@ -463,7 +319,7 @@ class DatetimeBasedCursor(Cursor):
         if value is None or value == "":
             return
         key = self._key(stream_slice)
-        if self.legacy:
+        if self.rules.text_cursor:
             text = str(value)
             with self._lock:
                 best = self._highest.get(key)
@@ -485,7 +341,7 @@ class DatetimeBasedCursor(Cursor):
         with self._lock:
             self._bounds.pop(self._key(stream_slice), None)  # a long read keeps no closed window
             highest = self._highest.pop(self._key(stream_slice), None)
-            if self.legacy:
+            if self.rules.text_cursor:
                 from_slice = stream_slice.get(self.cursor_field)
                 candidates = [str(v) for v in (highest, from_slice, self._cursor) if v]
                 self._cursor = max(candidates) if candidates else None
@@ -516,26 +372,3 @@ class DatetimeBasedCursor(Cursor):
             stream_slice.get(self.partition_field_start),
             stream_slice.get(self.partition_field_end),
         )
-
-
-_ONE_DAY_DURATION = Duration(0, _ONE_DAY)
-
-
-def _aware(moment: datetime.datetime) -> datetime.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def zone_name(moment: datetime.datetime) -> str:
-    """An IANA name for the time zone of ``moment`` (see :class:`DateWindows`)."""
-    key = getattr(moment.tzinfo, "key", None)
-    if key:
-        return str(key)
-    offset = moment.utcoffset() or datetime.timedelta(0)
-    if not offset:
-        return "UTC"
-    hours, remainder = divmod(offset, datetime.timedelta(hours=1))
-    if not remainder:
-        return f"Etc/GMT{-hours:+d}"  # IANA's Etc zones count the sign the other way
-    sign = "-" if offset < datetime.timedelta(0) else "+"
-    minutes = abs(offset) // datetime.timedelta(minutes=1)
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"

@@ -123,7 +123,7 @@ def cursor_sort_key(source: DeclarativeSource, stream: str, state: Mapping[str, 
     if value in (None, ""):
         return None
     try:
-        if isinstance(cursor, DatetimeBasedCursor) and not cursor.legacy:
+        if isinstance(cursor, DatetimeBasedCursor) and not cursor.rules.text_cursor:
             moment = cursor.parse(value).astimezone(datetime.timezone.utc)
             return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         if isinstance(cursor, IncrementingCountCursor) and int(value) >= 0:
