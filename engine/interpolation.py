@@ -398,11 +398,13 @@ class InterpolatedString:
     """A manifest string compiled once and evaluated many times.
 
     ``default`` (itself a template) is used when the string renders empty or reads an attribute
-    of an undefined value. With no default such a render is ``""``, as in the reference runner,
-    whose interpolated strings fall back to their own text: a missing key renders as nothing,
-    and so does the fallback (``"{{ stream_partition['id'] }}"`` without an ``id`` is ``""``).
-    Inside a mapping (query parameters, headers, bodies) an empty value is ``None`` instead,
-    which leaves the entry out; see :func:`_evaluate_leaf`.
+    of an undefined value. The reference runners (airbyte-cdk 7 and the 2022 runtime) fall back
+    to the string itself when there is no default, so an empty render stays ``""`` (a missing
+    key renders as nothing: ``"{{ stream_partition['id'] }}"`` without an ``id`` is ``""``),
+    while a render that reads an attribute of an undefined value (``.get()`` on a string, a
+    key of a missing key) raises again and fails the stream: :class:`TemplateError` naming
+    ``where``, the field's path. Inside a mapping (query parameters, headers, bodies) either
+    case is ``None`` instead, which leaves the entry out; see :func:`_evaluate_leaf`.
     """
 
     __slots__ = (
@@ -414,6 +416,7 @@ class InterpolatedString:
         "is_data",
         "raw",
         "variables",
+        "where",
     )
 
     def __init__(
@@ -422,6 +425,7 @@ class InterpolatedString:
         *,
         parameters: Mapping[str, Any] | None = None,
         default: str | None = None,
+        where: str | None = None,
     ) -> None:
         if not isinstance(value, str):
             raise TemplateError(
@@ -431,6 +435,7 @@ class InterpolatedString:
         self.raw = str(value) if data else value  # what it yields is plain text
         self._parameters = parameters if parameters is not None else _NO_PARAMETERS
         self._default = None if default is None else InterpolatedString(default)
+        self.where = where
         self.is_constant = data or not _is_template(value)
         if self.is_constant:
             self._template = None
@@ -456,14 +461,14 @@ class InterpolatedString:
         if self.is_constant and self.raw:
             return self._constant_value(valid_types)
         variables = _variables(config, self._parameters, context)
-        return self._evaluate(variables, valid_types, empty="")
+        return self._evaluate(variables, valid_types, empty="", undefined_fails=True)
 
     def eval_str(self, config: Mapping[str, Any] | None, /, **context: Any) -> str:
         """The rendered text without literal coercion (``""`` when nothing renders)."""
         if self.is_constant and self.raw:
             return self.raw
         variables = _variables(config, self._parameters, context)
-        text = self._render_or_empty(variables)
+        text = self._render_or_empty(variables, undefined_fails=self._default is None)
         if text or self._default is None:
             return text
         return self._render_default(variables)
@@ -478,22 +483,28 @@ class InterpolatedString:
         variables: dict[str, Any] | None,
         valid_types: tuple[type, ...] | None,
         empty: str | None = None,
+        undefined_fails: bool = False,
     ) -> Any:
         """Steps 3-5 of the format's algorithm; ``variables`` may be None for constants.
-        ``empty`` is the value of an empty render when there is no default."""
+        ``empty`` is the value of an empty render when there is no default; with
+        ``undefined_fails`` (a lone string, not a mapping entry) an undefined value read with
+        no default to fall back to fails."""
         if self.is_constant and self.raw:
             return self._constant_value(valid_types)
-        text = self._render_or_empty(variables)  # type: ignore[arg-type]
+        strict = undefined_fails and self._default is None
+        text = self._render_or_empty(variables, undefined_fails=strict)  # type: ignore[arg-type]
         if text:
             return literal(text, valid_types)
         if self._default is None:
             return empty
         return literal(self._render_default(variables), valid_types)  # type: ignore[arg-type]
 
-    def _render_or_empty(self, variables: dict[str, Any]) -> str:
+    def _render_or_empty(self, variables: dict[str, Any], *, undefined_fails: bool) -> str:
         try:
             return self._render(variables)
-        except jinja2.UndefinedError:
+        except jinja2.UndefinedError as exc:
+            if undefined_fails:
+                raise self._undefined(f"Template {self.raw!r}", exc) from None
             return ""
 
     def _render_default(self, variables: dict[str, Any]) -> str:
@@ -501,10 +512,14 @@ class InterpolatedString:
         try:
             return default._render(variables)
         except jinja2.UndefinedError as exc:
-            raise TemplateError(
-                f"Template {self.raw!r} and its default {default.raw!r} "
-                f"read an undefined value: {exc}"
+            raise self._undefined(
+                f"Template {self.raw!r} and its default {default.raw!r}", exc
             ) from None
+
+    def _undefined(self, what: str, exc: jinja2.UndefinedError) -> TemplateError:
+        """The failure of a render that read an attribute or key of an undefined value. Jinja's
+        message names the attribute and the type it was asked of, never a value."""
+        return TemplateError(f"{self._place()}{what} read an undefined value ({str(exc)[:200]})")
 
     def _render(self, variables: dict[str, Any]) -> str:
         """Render; a TypeError inside the template yields the raw text, as the format defines."""
@@ -520,11 +535,16 @@ class InterpolatedString:
         except TypeError:
             return self.raw
         except SecurityError as exc:
-            raise TemplateError(f"Template {self.raw!r} is not allowed: {exc}") from None
+            raise TemplateError(
+                f"{self._place()}Template {self.raw!r} is not allowed: {exc}"
+            ) from None
         except Exception as exc:
             raise TemplateError(
-                f"Template {self.raw!r} failed: {type(exc).__name__}: {exc}"
+                f"{self._place()}Template {self.raw!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
+
+    def _place(self) -> str:
+        return f"{self.where}: " if self.where else ""
 
 
 _FALSY = ("False", "false", "{}", "[]", "()", "", "0", "0.0", {}, False, [], (), set())

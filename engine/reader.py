@@ -15,13 +15,13 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine import protocol
-from engine.errors import ConfigError
+from engine.errors import ConfigError, EngineError, failure_text
 from engine.http.client import RequestStats
 from engine.stream import Stream
 
@@ -176,36 +176,83 @@ def read_messages(
     """Protocol messages of a read of a source's ``streams``, as dicts; with
     ``records_as_lines``, RECORD messages come as ``bytes``: the JSON lines of up to
     `_LINES_PER_WRITE` records at once, serialised straight from the records (the command line
-    writes them as they are). Warnings go through ``masker``."""
+    writes them as they are). Warnings go through ``masker``.
+
+    A stream that fails does not stop the others, as in the reference runner: its records and
+    states so far are out, an ERROR line names it, the next stream is read, and the read then
+    ends with its error (or, when several failed, with :class:`StreamsFailed` naming them)."""
     states = {name: dict(value) for name, value in _state_by_stream(state).items()}
+    failed: dict[str, Exception] = {}
     for name, incremental in _selected(streams, catalog):
-        stream = streams[name]
-        stream_state = states.get(name) if incremental else None
-        slices = stream.iter_slices(stream_state)
+        reading = _StreamRead(
+            name, streams[name], incremental, concurrency, masker, records_as_lines
+        )
+        try:
+            yield from reading.messages(states)
+        except Exception as error:  # reported now, raised once every stream is read
+            failed[name] = error
+            yield protocol.log(
+                f"Stream {name!r} did not sync: {masker.mask(failure_text(error))}", "ERROR"
+            )
+    if len(failed) == 1:
+        raise next(iter(failed.values()))
+    if failed:
+        raise StreamsFailed(failed, masker.mask)
+
+
+class StreamsFailed(EngineError):
+    """Several streams of one read failed; each was reported when it failed."""
+
+    def __init__(self, failed: Mapping[str, Exception], mask: Callable[[str], str]) -> None:
+        kinds = {getattr(error, "failure_type", "system_error") for error in failed.values()}
+        self.failure_type = "config_error" if kinds == {"config_error"} else "system_error"
+        lines = [f"{name}: {mask(failure_text(error))}" for name, error in failed.items()]
+        super().__init__(f"{len(failed)} streams did not sync successfully:\n" + "\n".join(lines))
+
+
+@dataclass
+class _StreamRead:
+    name: str
+    stream: Stream
+    incremental: bool
+    concurrency: int
+    masker: SecretMasker
+    records_as_lines: bool
+
+    def messages(self, states: dict[str, Any]) -> Iterator[dict[str, Any] | bytes]:
+        """One stream's messages; ``states`` (every stream's latest) is updated as it goes.
+        Records read before a failure are written before it is raised."""
+        stream, incremental, name = self.stream, self.incremental, self.name
+        slices = stream.iter_slices(states.get(name) if incremental else None)
         count, closed = 0, 0
         interval = stream.checkpoint_interval
         cursor = stream.cursor
-        lines = _RecordLines(name) if records_as_lines else None
-        for event in iter_slices(stream, slices, concurrency):
-            if event.kind == RECORD:
-                count += 1
-                if lines is None:
-                    yield protocol.record(name, event.record or {})
-                elif lines.add(event.record or {}) >= _LINES_PER_WRITE:
-                    yield lines.take()
-                if incremental and interval and count % interval == 0 and cursor is not None:
-                    if lines is not None and lines.pending:
+        lines = _RecordLines(name) if self.records_as_lines else None
+        try:
+            for event in iter_slices(stream, slices, self.concurrency):
+                if event.kind == RECORD:
+                    count += 1
+                    if lines is None:
+                        yield protocol.record(name, event.record or {})
+                    elif lines.add(event.record or {}) >= _LINES_PER_WRITE:
                         yield lines.take()
-                    yield protocol.state(name, cursor.state(), {**states, name: cursor.state()})
-                continue
-            closed += 1
+                    if incremental and interval and count % interval == 0 and cursor is not None:
+                        if lines is not None and lines.pending:
+                            yield lines.take()
+                        yield protocol.state(name, cursor.state(), {**states, name: cursor.state()})
+                    continue
+                closed += 1
+                if lines is not None and lines.pending:
+                    yield lines.take()
+                for warning in stream.take_warnings():
+                    yield protocol.log(self.masker.mask(warning), "WARN")
+                if incremental and cursor is not None:
+                    states[name] = cursor.state()
+                    yield protocol.state(name, states[name], states, record_count=count)
+        except Exception:
             if lines is not None and lines.pending:
                 yield lines.take()
-            for warning in stream.take_warnings():
-                yield protocol.log(masker.mask(warning), "WARN")
-            if incremental and cursor is not None:
-                states[name] = cursor.state()
-                yield protocol.state(name, states[name], states, record_count=count)
+            raise
         if incremental and not closed:  # a read with nothing to read still states its cursor
             states[name] = cursor.state() if cursor is not None else states.get(name, {})
             yield protocol.state(name, states[name], states)

@@ -108,10 +108,25 @@ def test_missing_values_render_empty_without_default() -> None:
     """The reference runner's strings fall back to their own text, which renders "" again."""
     assert render("{{ config.missing }}") == ""
     assert render("{{ config['missing'] }}") == ""
-    assert render("{{ config.missing.deeper }}") == ""  # UndefinedError is caught
     assert render("{{ config.empty }}") == ""
     assert render("") == ""
     assert render("{{ nobody }}") == ""
+
+
+@pytest.mark.parametrize(
+    "template", ["{{ config.missing.deeper }}", "{{ config['api_key'].get('x') }}"]
+)
+def test_reading_into_an_undefined_value_without_default_fails(template: str) -> None:
+    """Both reference runtimes fall back to the string itself, which raises again."""
+    string = InterpolatedString(template, where="streams[0].retriever.requester.path")
+    with pytest.raises(
+        TemplateError, match=r"^streams\[0\]\.retriever\.requester\.path: "
+    ) as error:
+        string.eval(CONFIG)
+    assert "s3cr3t" not in str(error.value)
+    assert InterpolatedMapping({"k": template}).eval(CONFIG) == {}
+    assert InterpolatedNestedMapping({"k": [template]}).eval(CONFIG) == {"k": [None]}
+    assert InterpolatedBoolean(template).eval(CONFIG) is False
 
 
 def test_missing_values_inside_mappings_leave_the_entry_out() -> None:
@@ -373,7 +388,9 @@ def test_sanitize_url_camel_case_and_uuid() -> None:
 
 
 def test_range_is_not_available() -> None:
-    assert render("{{ range(3) | list }}") == ""
+    """The reference removes it (its templates naming it fail); so does the engine."""
+    with pytest.raises(TemplateError, match="undefined"):
+        render("{{ range(3) | list }}")
 
 
 # --- filters --------------------------------------------------------------------------------------

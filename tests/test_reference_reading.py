@@ -1,5 +1,6 @@
 """Reads that follow today's reference runner: the last date window, cursor values that do not
-parse, OAuth expiry moments in any common form, and templates reading missing keys."""
+parse, OAuth expiry moments in any common form, templates reading missing keys, templates that
+raise, and a failing stream among others."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from support.api_server import BearerAuth, Pagination, Response
 from support.cli import engine_cli
 from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 
-from engine import load_source
+from engine import load_manifest, load_source
 from engine.datetimes import parse_iso_datetime
+from engine.interpolation import TemplateError
 
 dialects = pytest.mark.parametrize("dialect", sorted(DIALECTS))
 
@@ -201,3 +203,97 @@ def test_a_missing_key_leaves_a_request_parameter_out(api_server):
     assert read(text) == [{"id": 1}]
     assert api_server.requests[0].param("q") is None
     assert api_server.requests[0].param("k") == "v"
+
+
+# -- templates that raise ----------------------------------------------------------------------
+
+
+@dialects
+def test_a_template_raising_fails_the_stream_naming_its_field(api_server, dialect):
+    """As both reference runtimes: with no default to fall back to, a render reading an
+    attribute of an undefined value (here ``.get`` of a string) fails; the error names the
+    field, never the API's value."""
+    api_server.add_collection("/items", [{"id": 1, "name": "api-text {{ config['token'] }}"}])
+    transformations = """
+        transformations:
+          - type: AddFields
+            fields:
+              - path: [tag]
+                value: "{{ record['name'].get('x') }}"
+    """
+    text = DIALECTS[dialect](api_server.url, extra_stream=transformations)
+    with pytest.raises(TemplateError) as failure:
+        read(text, {"token": "tok-not-shown"})
+    message = str(failure.value)
+    assert "transformations" in message and "value" in message
+    assert "'str object' has no attribute 'get'" in message
+    assert "api-text" not in message and "tok-not-shown" not in message
+
+
+def test_a_raising_template_with_a_default_or_in_a_mapping_does_not_fail(api_server):
+    """A condition falls back to False, a request parameter is left out, as the reference."""
+    api_server.add_collection("/items", [{"id": 1, "name": "n"}, {"id": 2, "name": {"x": 1}}])
+    parameters = {"q": "{{ config['token'].get('x') }}", "k": "v"}
+    stream = modern_stream(api_server.url, "items", "/items", request_parameters=parameters)
+    stream["retriever"]["record_selector"] = {
+        **stream["retriever"]["record_selector"],
+        "record_filter": {"type": "RecordFilter", "condition": "{{ record['name'].get('x') }}"},
+    }
+    assert read(modern(stream), {"token": "t"}) == [{"id": 2, "name": {"x": 1}}]
+    assert api_server.requests[0].param("q") is None
+    assert api_server.requests[0].param("k") == "v"
+
+
+def test_a_failing_stream_does_not_stop_the_others(api_server, tmp_path):
+    """The reference's rule: the records read before the failure are out, the next stream is
+    read, and the read ends with the failed stream's error (exit code 1)."""
+    api_server.add_collection("/broken", [{"id": 1, "name": "plain"}])
+    api_server.add_collection("/fine", [{"id": 7}])
+    broken = modern_stream(api_server.url, "broken", "/broken")
+    broken["retriever"]["paginator"] = {
+        "type": "DefaultPaginator",
+        "pagination_strategy": {
+            "type": "CursorPagination",
+            "cursor_value": "{{ response['data'][0]['name'].get('next') }}",
+        },
+        "page_token_option": {"type": "RequestPath"},
+    }
+    manifest, config = tmp_path / "manifest.json", tmp_path / "config.json"
+    manifest.write_text(json.dumps(modern(broken, modern_stream(api_server.url, "fine", "/fine"))))
+    config.write_text("{}")
+    result = engine_cli("read", manifest, config)
+    assert result.returncode == 1, result.stdout
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    records = [
+        (m["record"]["stream"], m["record"]["data"]["id"])
+        for m in messages
+        if m["type"] == "RECORD"
+    ]
+    assert records == [("broken", 1), ("fine", 7)]
+    errors = [
+        m["log"]["message"] for m in messages if m["type"] == "LOG" and m["log"]["level"] == "ERROR"
+    ]
+    assert len(errors) == 1 and "Stream 'broken' did not sync" in errors[0]
+    trace = messages[-1]["trace"]["error"]["message"]
+    assert "streams[0].retriever.paginator.pagination_strategy.cursor_value" in trace
+    assert "plain" not in trace
+
+
+@dialects
+def test_a_template_reading_stream_state_is_a_warning_in_todays_dialect(api_server, dialect):
+    """airbyte-cdk 7 fails a stream evaluating such a template; the engine reads on (here the
+    parameter, reading an undefined value, is left out) and says so once for today's dialect
+    (the 2022 runtime supported stream_state)."""
+    api_server.add_collection("/items", [{"id": 1}])
+    parameter = "since: \"{{ stream_state.get('updated_at', 'never') }}\""
+    text = DIALECTS[dialect](api_server.url, extra_requester=f"request_parameters:\n  {parameter}")
+    manifest = load_manifest(text)
+    warned = [w for w in manifest.warnings if "stream_state" in w]
+    if dialect == "modern":
+        assert len(warned) == 1
+        assert "retriever.requester.request_parameters.since" in warned[0]
+        assert "airbyte-cdk 7 fails a stream" in warned[0]
+    else:
+        assert warned == []
+    assert read(manifest) == [{"id": 1}]
+    assert api_server.requests[0].param("since") is None

@@ -119,6 +119,7 @@ class BuildContext:
             lambda: InterpolatedString(
                 str(value) if not isinstance(value, str) else value,
                 parameters=definition.get("$parameters"),
+                where=f"{path}.{key}",
             ),
             definition,
             key,

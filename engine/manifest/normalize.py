@@ -30,6 +30,7 @@ from engine.manifest.components import (
 )
 from engine.manifest.kinds import check_kind, describe, expected_kind
 from engine.manifest.not_implemented import check_implemented
+from engine.manifest.stream_state_templates import stream_state_warning
 from engine.manifest.yaml_loader import LocatedDict, line_of
 
 LEGACY_ROOT_KEYS = ("version", "definitions", "streams", "check", "spec")
@@ -377,7 +378,9 @@ def normalize_manifest(
 ) -> tuple[dict, list[str]]:
     """Normalise a resolved manifest; returns the internal form and the warnings met."""
     normalizer = Normalizer(legacy_dialect=is_legacy(document), file=file, strict=strict)
-    return normalizer.normalize(document), normalizer.warnings
+    normalized = normalizer.normalize(document)
+    reads_state = None if normalizer.legacy else stream_state_warning(normalized)
+    return normalized, [*normalizer.warnings, *filter(None, [reads_state])]
 
 
 __all__ = ["is_json_schema", "normalize_manifest"]

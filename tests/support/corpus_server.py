@@ -50,10 +50,16 @@ from config_gen import value_for
 from engine.datetimes import format_datetime
 
 MARKER = "pg2marker"
-_RESPONSE_CHAIN = re.compile(
-    r"response((?:\.get\(\s*['\"][^'\"]+['\"]|\[\s*['\"][^'\"]+['\"]\s*\]|\.[A-Za-z_]\w*)+)"
-)
-_CHAIN_KEY = re.compile(r"\.get\(\s*['\"]([^'\"]+)['\"]|\[\s*['\"]([^'\"]+)['\"]\s*\]|\.(\w+)")
+# ``.get('key')`` with or without a plain default (``.get('paging', {}).get('next')`` reads
+# ``paging.next``), ``['key']`` and ``.key``.
+_DEFAULT = r"(?:\{{\}}|\[\]|None|True|False|-?\d+|'[^']*'|\"[^\"]*\")"
+_GET = r"\.get\(\s*['\"]({key})['\"]\s*(?:,\s*" + _DEFAULT + r"\s*)?\)?"
+_CHAIN = r"((?:" + _GET.format(key="?:[^'\"]+") + r"|\[\s*['\"][^'\"]+['\"]\s*\]|\.[A-Za-z_]\w*)+)"
+_RESPONSE_CHAIN = re.compile(r"response" + _CHAIN)
+# A transformation reading into a record (``record['user']['id']``): generated records hold the
+# path, as the API's would.
+_RECORD_CHAIN = re.compile(r"\brecord" + _CHAIN)
+_CHAIN_KEY = re.compile(_GET.format(key="[^'\"]+") + r"|\[\s*['\"]([^'\"]+)['\"]\s*\]|\.(\w+)")
 # A template reading a job response: ``creation_response['id']``, ``polling_response.report.id``,
 # ``stream_slice['create_job_response'].json()['id']``...
 _JOB_CHAIN = re.compile(
@@ -107,6 +113,8 @@ class Route:
     first_token: str | None = None
     chains: list[list[str]] = field(default_factory=list)
     link_header: bool = False
+    link_results: bool = False
+    record_chains: list[list[str]] = field(default_factory=list)
     token_indexes_records: bool = False
     job: AsyncJobPlan | None = None
     hits: int = 0
@@ -183,6 +191,10 @@ class CorpusServer:
         router = retriever.get("partition_router")
         if router:
             retriever["partition_router"] = self._routers(router, key)
+        for match in _RECORD_CHAIN.finditer(" ".join(_strings(d.get("transformations")))):
+            chain = [next(g for g in m.groups() if g) for m in _CHAIN_KEY.finditer(match[1])]
+            if len(chain) > 1 and chain not in route.record_chains:
+                route.record_chains.append(chain)
         return {**d, "retriever": retriever}
 
     def _async_job(self, route: Route, retriever: dict, key: str) -> None:
@@ -276,6 +288,7 @@ class CorpusServer:
         route.style = "url" if option.get("type") == "RequestPath" else "cursor"
         templates = f"{strategy.get('cursor_value', '')} {strategy.get('stop_condition', '')}"
         route.link_header = "headers" in templates
+        route.link_results = "results" in templates
         route.token_indexes_records = "[-1]" in str(strategy.get("cursor_value", ""))
         for match in _RESPONSE_CHAIN.finditer(templates):
             chain = [next(g for g in m.groups() if g) for m in _CHAIN_KEY.finditer(match[1])]
@@ -303,15 +316,19 @@ class CorpusServer:
         records = [] if route.hits > MAX_REQUESTS_PER_ROUTE else self._records(route, later)
         response = _nest(route.field_path, records)
         extra_headers: dict[str, str] = {}
-        if route.style in ("cursor", "url") and isinstance(response, dict):
+        if route.style in ("cursor", "url"):
             next_url = f"{self.url}/{segments[0]}/next?marker={MARKER}"
             token = next_url if route.style == "url" else MARKER
-            for chain in route.chains:
+            for chain in route.chains if isinstance(response, dict) else ():
                 _place(response, chain, None if later else token)
             if route.link_header and not later:
                 extra_headers["Link"] = (
                     f'<{next_url}>; rel="next"; cursor="{MARKER}"; results="true"'
                 )
+            elif route.link_header and route.link_results:
+                # APIs that say in the link whether it leads to results (Sentry) keep the
+                # link on the last page, with results="false".
+                extra_headers["Link"] = f'<{next_url}>; rel="next"; cursor="end"; results="false"'
         if route.job is not None and route.job.download_decoder.get("type") != "JsonDecoder":
             return 200, extra_headers, _encoded(records, route.job.download_decoder)
         return 200, extra_headers, response
@@ -381,6 +398,8 @@ class CorpusServer:
             record[key] = f"{route.name}-{index}"
         id_type = str((properties.get("id") or {}).get("type"))
         record["id"] = index + 1 if "integer" in id_type else f"{route.name}-{index}"
+        for chain in route.record_chains:
+            _place(record, chain, f"{route.name}-{index}")
         if route.cursor:
             name, fmt = route.cursor
             moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)
