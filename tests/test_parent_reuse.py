@@ -2,12 +2,14 @@
 
 The API counts requests; a read of a parent and two children (or a check of a parent and a
 child) must ask for each parent page once, in both dialects. The kept responses live on disk for
-that check or read only.
+that check or read only, in a file no path leads to.
 """
 
 from __future__ import annotations
 
-import tempfile
+import contextlib
+import os
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -22,8 +24,8 @@ from engine.http.response_cache import ResponseCache
 PROJECTS = [{"id": n} for n in range(1, 6)]
 
 
-def _serve(server: ApiServer) -> None:
-    server.add_collection("/projects", PROJECTS, pagination=Pagination("offset", page_size=2))
+def _serve(server: ApiServer, projects: list[dict] = PROJECTS) -> None:
+    server.add_collection("/projects", projects, pagination=Pagination("offset", page_size=2))
     for child in ("events", "members"):
         server.add_collection(
             f"/projects/{{id}}/{child}", {p["id"]: [{"id": p["id"] * 10}] for p in PROJECTS}
@@ -131,21 +133,44 @@ def test_a_check_of_a_parent_and_a_child_fetches_the_first_page_once(
     assert _parent_requests(api_server) == {"0": 1}
 
 
-def test_nothing_is_kept_across_reads_or_left_on_disk(
-    api_server: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _serve(api_server)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    source = load_source(_modern_manifest(api_server.url), {})
-    seen_folders = []
+SECRET = "SENTINEL-parent-cache-key"
+
+
+def _open_files() -> dict[str, bytes]:
+    """Every regular file this process holds open (deleted ones too), by link, with its bytes."""
+    files = {}
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(fd.stat().st_mode):
+                files[os.readlink(fd)] = fd.read_bytes()
+    return files
+
+
+def test_kept_responses_are_nowhere_on_disk_and_hold_no_secret(api_server: ApiServer) -> None:
+    """The parent's requests carry an API key in their query; the kept responses live in a file
+    no path leads to, holding neither the key nor the URLs, and gone after each read. (SQLite
+    keeps a small database in memory: the pages are large enough to need the file.)"""
+    _serve(api_server, [{**project, "pad": "x" * 1_000_000} for project in PROJECTS])
+    manifest = _modern_manifest(api_server.url)
+    manifest["streams"][0]["retriever"]["requester"]["request_parameters"] = {
+        "api_key": "{{ config['api_key'] }}"
+    }
+    source = load_source(manifest, {"api_key": SECRET})
+    before = set(_open_files())
+    kept_files = []
     for _ in range(2):
         for message in source.read():
             if message["type"] == "RECORD" and message["record"]["stream"] == "members":
-                seen_folders.extend(p.name for p in tmp_path.iterdir())
+                kept_files.append({k: v for k, v in _open_files().items() if k not in before})
+        assert set(_open_files()) <= before  # closed after the read
     source.close()
     assert _parent_requests(api_server) == {"0": 2, "2": 2, "4": 2}  # once per read
-    assert seen_folders and all(f.startswith("dd-parent-responses-") for f in seen_folders)
-    assert list(tmp_path.iterdir()) == []
+    assert all(request.param("api_key") == SECRET for request in api_server.requests[:1])
+    kept = {name: data for files in kept_files for name, data in files.items()}
+    assert len(kept) == 2  # a file per read
+    for name, data in kept.items():
+        assert name.endswith("(deleted)") and b"x" * 1000 in data  # the parent's pages
+        assert SECRET.encode() not in data and b"/projects" not in data
 
 
 def test_a_read_of_one_child_keeps_no_responses(api_server: ApiServer) -> None:

@@ -7,18 +7,18 @@ responses. So does this engine: requesters of parent streams are marked ``use_ca
 GET responses are kept here and a repeated request (same method, URL, headers and body) is
 answered without going to the API.
 
-The responses go to a SQLite file in a private temporary folder, so memory stays flat however
-large the parent; the file is deleted when the check or read ends, so nothing is reused across
-runs. Past ``max_bytes`` of bodies nothing more is stored (those requests are simply sent again).
+The responses go to SQLite's private temporary database: a file that SQLite deletes as soon as it
+opens it, so memory stays flat however large the parent, no other process can open it by name,
+and nothing outlives the check or read (not even a killed one). Request URLs and headers carry
+credentials (an API key in the query, an ``Authorization`` header): the file holds only a hash
+of each request, and a response's own URL only when a redirect changed it, in memory. Past
+``max_bytes`` of bodies nothing more is stored (those requests are simply sent again).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import sqlite3
-import tempfile
 import threading
 
 import orjson
@@ -35,28 +35,30 @@ class ResponseCache:
         self.max_bytes = max_bytes
         self.hits = 0
         self._stored_bytes = 0
-        self._folder: str | None = None
         self._db: sqlite3.Connection | None = None
+        self._moved: dict[bytes, str] = {}
+        """The final URL of a response a redirect moved away from its request's URL."""
         self._lock = threading.Lock()
 
     def get(self, request: requests.PreparedRequest) -> requests.Response | None:
         if request.method != "GET":
             return None
+        key = _key(request)
         with self._lock:
             if self._db is None:
                 return None
             row = self._db.execute(
-                "SELECT status, url, headers, content FROM responses WHERE key = ?",
-                (_key(request),),
+                "SELECT status, headers, content FROM responses WHERE key = ?", (key,)
             ).fetchone()
             if row is not None:
                 self.hits += 1
         if row is None:
             return None
         response = requests.Response()
-        response.status_code, response.url = row[0], row[1]
-        response.headers = CaseInsensitiveDict(orjson.loads(row[2]))
-        response._content = row[3]
+        response.status_code = row[0]
+        response.url = self._moved.get(key, request.url)
+        response.headers = CaseInsensitiveDict(orjson.loads(row[1]))
+        response._content = row[2]
         response.request = request
         return response
 
@@ -64,41 +66,35 @@ class ResponseCache:
         if request.method != "GET" or response is None:
             return
         content = response.content or b""
+        key = _key(request)
         with self._lock:
             if self._stored_bytes + len(content) > self.max_bytes:
                 return
             self._stored_bytes += len(content)
+            if response.url and response.url != request.url:
+                self._moved[key] = response.url
             self._connection().execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
-                (
-                    _key(request),
-                    response.status_code,
-                    response.url or request.url,
-                    orjson.dumps(dict(response.headers)),
-                    content,
-                ),
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
+                (key, response.status_code, orjson.dumps(dict(response.headers)), content),
             )
 
     def close(self) -> None:
-        """Forget every response and delete the file."""
+        """Forget every response (closing the database frees its file)."""
         with self._lock:
+            self._moved.clear()
             if self._db is not None:
                 self._db.close()
                 self._db = None
-            if self._folder is not None:
-                shutil.rmtree(self._folder, ignore_errors=True)
-                self._folder = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            self._folder = tempfile.mkdtemp(prefix="dd-parent-responses-")  # mode 0700
-            path = os.path.join(self._folder, "responses.sqlite")
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            # An empty name is SQLite's private temporary database, unlinked when it is opened.
+            self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode = OFF")
             self._db.execute("PRAGMA synchronous = OFF")
             self._db.execute(
-                "CREATE TABLE responses (key BLOB PRIMARY KEY, status INTEGER, url TEXT, "
-                "headers BLOB, content BLOB)"
+                "CREATE TABLE responses (key BLOB PRIMARY KEY, status INTEGER, headers BLOB, "
+                "content BLOB)"
             )
         return self._db
 
