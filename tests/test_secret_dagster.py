@@ -2,7 +2,8 @@
 
 The secrets come from an ``EnvVar`` that the manifest's spec does not mark secret and from the
 warehouse URL's password, and the step fails in ways the engine does not raise itself:
-``requests`` refusing a header, a database driver failing to connect.
+``requests`` refusing a header or a URL's scheme, a decoder quoting a body the API echoed the
+secret into, a database driver failing to connect.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from manifests import modern
-from support.api_server import Response
+from support.api_server import Handler, Response
 
 from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
 from dagster_declarative.parent_ids import discover_keys
@@ -54,15 +55,59 @@ def run_failing(tmp_path: Path, manifest: str, **resource: object) -> str:
     return "\n".join(logged + stored)
 
 
+ACCOUNT = "request_parameters: {account: \"{{ config['ref'] }}\"}"
+FAST_FAILURE = "{type: DefaultErrorHandler, max_retries: 1, backoff_strategies: [{type: \
+ConstantBackoffStrategy, backoff_time_in_seconds: 0.001}]}"
+
+
+def _answers(status: int, body: object) -> Handler:
+    return lambda request: Response(status, body)
+
+
+def _echoes(status: int) -> Handler:
+    """An API answering with what it was sent: the query, so the secret, in a body that the
+    JSON decoder can (400) or cannot (200) read."""
+    return lambda request: (
+        Response(400, {"q": request.query})
+        if status == 400
+        else Response(200, f"<html>{request.query}", {"Content-Type": "text/html"})
+    )
+
+
+# name: (resource fields, the EnvVar's value, the API, the manifest's url and requester, expected)
 FAILURES = {
     # requests refuses the header (a key read with a trailing newline): InvalidHeader
-    "header": ({}, SENTINEL + "\n", "InvalidHeader"),
+    "header": (
+        {},
+        SENTINEL + "\n",
+        _answers(200, {"data": [{"id": 1}]}),
+        (None, {"authenticator": KEY_HEADER}),
+        "InvalidHeader",
+    ),
+    # requests has no adapter for the URL's scheme: InvalidSchema quoting the URL
+    "schema": (
+        {},
+        f"htp://127.0.0.1:1/?key={SENTINEL}",
+        _answers(200, {"data": []}),
+        ("{{ config['ref'] }}", {"path": ""}),
+        "InvalidSchema",
+    ),
     # the API echoes a value that only the EnvVar makes secret (sent as a plain parameter)
-    "echo": ({}, SENTINEL, "status 400"),
+    "echo": ({}, SENTINEL, _echoes(400), (None, {"extra_requester": ACCOUNT}), "status 400"),
+    # ... in a body the JSON decoder cannot read (quoted in the error)
+    "decoder": (
+        {},
+        SENTINEL,
+        _echoes(200),
+        (None, {"extra_requester": ACCOUNT, "error_handler": FAST_FAILURE}),
+        "could not be decoded",
+    ),
     # the warehouse cannot be reached: a driver's exception, not the engine's
     "warehouse": (
         {"warehouse_url": f"postgresql+psycopg://someone:{SENTINEL}@127.0.0.1:1/nowhere"},
         "token-of-no-interest",
+        _answers(200, {"data": [{"id": 1}]}),
+        (None, {"authenticator": KEY_HEADER}),
         "unexpected OperationalError",
     ),
 }
@@ -70,15 +115,10 @@ FAILURES = {
 
 @pytest.mark.parametrize("failure", sorted(FAILURES))
 def test_a_failing_run_leaks_nothing_anywhere(api_server, tmp_path, monkeypatch, capfd, failure):
-    resource, token, expected = FAILURES[failure]
+    resource, token, handler, (url, options), expected = FAILURES[failure]
     monkeypatch.setenv("DD_HOSTILE_TOKEN", token)
-    if failure == "echo":
-        api_server.add_route("GET", "/items", lambda request: Response(400, {"q": request.query}))
-        account = "request_parameters: {account: \"{{ config['ref'] }}\"}"
-        manifest = modern(api_server.url, extra_requester=account, spec_properties="o: {}")
-    else:
-        api_server.add_route("GET", "/items", lambda r: Response(200, {"data": [{"id": 1}]}))
-        manifest = modern(api_server.url, authenticator=KEY_HEADER, spec_properties="o: {}")
+    api_server.add_route("GET", "/items", handler)
+    manifest = modern(url or api_server.url, spec_properties="o: {}", **options)
     everything = run_failing(tmp_path, manifest, **resource)
     console = capfd.readouterr()
     everything += console.out + console.err
