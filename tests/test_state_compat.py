@@ -7,7 +7,8 @@ every state shape it writes (a plain cursor; per-partition ``states``, with and 
 ``parent_state``; the global ``state`` with ``use_global_cursor``; a StateDelegatingStream's;
 a 2022-style state migrated to per-partition), for a first read and for a second read days
 later that starts from those states. The engine reads the same API here and must reach the
-same records, child requests and states.
+same records, child requests and states; and airbyte-cdk itself (in the test environment), given
+the states the engine wrote, must read what it read from its own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from support import state_scenarios as scenario
 from support.api_server import ApiServer
+from support.reference_cli import reference_read
 from support.slicing_manifests import legacy
 
 from engine import load_source
@@ -171,3 +173,36 @@ def test_a_2022_style_state_migrates_only_in_the_references_shape(
         assert migration.migrate(legacy_state) == {
             "states": [{"partition": {"issue_id": "1"}, "cursor": legacy_state["1"]}]
         }
+
+
+def test_the_reference_resumes_from_the_engines_states(api_server: ApiServer) -> None:
+    """The way back: airbyte-cdk 7, given the states the engine's first read wrote (and the
+    2022-style state of the migrated stream), reads what it reads from its own states."""
+    pytest.importorskip("airbyte_cdk.cli.source_declarative_manifest")
+    scenario.serve(api_server)
+    ours = _read(api_server, scenario.FIRST_END)
+    resume_from = {**ours["states"], "notes": scenario.LEGACY_NOTES_STATE}
+    api_server.reset()
+    scenario.serve(api_server, second_round=True)
+    config = {**scenario.config(scenario.SECOND_END), "url": api_server.url}
+    messages = reference_read(
+        scenario.manifest(), config, scenario.catalog(), scenario.stream_state_messages(resume_from)
+    )
+    failures = [
+        m["trace"]["error"] for m in messages if m["type"] == "TRACE" and "error" in m["trace"]
+    ]
+    assert failures == []
+    expected = FIXTURE["second_read"]
+    records: dict[str, list[int]] = {}
+    states: dict[str, Any] = {}
+    for message in messages:
+        if message["type"] == "RECORD":
+            records.setdefault(message["record"]["stream"], []).append(
+                message["record"]["data"]["id"]
+            )
+        elif message["type"] == "STATE":
+            stream = message["state"]["stream"]
+            states[stream["stream_descriptor"]["name"]] = stream["stream_state"]
+    assert {name: sorted(ids) for name, ids in records.items()} == expected["records"]
+    assert scenario.child_requests(api_server.requests) == expected["child_requests"]
+    assert _normalized(states) == _normalized(expected["states"])
