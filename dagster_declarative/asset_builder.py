@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 import orjson
 
-from dagster_declarative import checks, partitions
+from dagster_declarative import checks
 from dagster_declarative.date_partitions import PartitionMappingError
 from dagster_declarative.descriptions import describe_stream
 from dagster_declarative.execution import StreamTarget, materialize_stream
@@ -20,9 +20,16 @@ from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, ch
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.schedules import build_stream_jobs, build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
-from engine import ConfigError, EngineError, Manifest, load_manifest, load_source
-from engine.errors import failure_text
-from engine.secrets import SecretMasker
+from engine import (
+    ConfigError,
+    EngineError,
+    Manifest,
+    SecretMasker,
+    StreamPartitions,
+    failure_text,
+    load_manifest,
+    load_source,
+)
 
 DEFAULT_RESOURCE_KEY = "declarative_source"
 logger = logging.getLogger("dagster_declarative")
@@ -77,11 +84,10 @@ def describe_streams(
                 primary_key=tuple(tuple(path) for path in stream.primary_key),
                 cursor_field=tuple(stream.cursor_field),
                 json_schema=stream.json_schema,
-                slicer_kind=partitions.slicer_kind(stream),
                 parents=tuple(stream.parent_streams),
                 manifest_hash=digest,
                 destination_kind=destination_kind,
-                slicer=stream.slicer,
+                partitioning=StreamPartitions(stream).describe(),
                 description=describe_stream(manifest, name, stream.json_schema),
             )
         )
@@ -237,7 +243,7 @@ def _stream_assets(
             leave_out(data.source_name, data.stream_name, _slicer_path(data), str(error))
             descriptions.remove(data)
     children = child_keys_by_parent(
-        [(d.slicer, partitions_defs[d.stream_name]) for d in descriptions]
+        [(d.partitioning, partitions_defs[d.stream_name]) for d in descriptions]
     )
     return [
         _stream_asset(

@@ -7,34 +7,35 @@ cron-based time-window definition, or, for steps no cron ticks (``P3D``, ``P2W``
 ``P365D``, ...), static partitions listed from the engine's own window boundaries: one key per
 window start, the running window included, since the engine reads it too (up to now).
 
-Either way a partition key selects exactly one engine window (:func:`date_slice_for_key`).
+Either way a partition key selects exactly one engine window (:func:`date_part_for_key`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import dagster as dg
 
-from engine.slicing.date_cadence import Cadence, cadence_of
-from engine.slicing.datetime_cursor import DatetimeBasedCursor
-
-MAX_LISTED_WINDOWS = 25_000
-"""More windows than this (a minute step over years) are refused: Dagster's UI and backfills
-slow down far before its own limit of 100,000 partitions."""
+from engine import Cadence, Dimension, PartitionError, Window
 
 
-class PartitionMappingError(ValueError):
+class PartitionMappingError(PartitionError, ValueError):
     """A stream's slices cannot be expressed as Dagster partitions; the message says what to do."""
 
 
-def date_partitions_def(cursor: DatetimeBasedCursor, stream_name: str) -> dg.PartitionsDefinition:
-    """Partitions whose windows are the cursor's windows (see the module doc)."""
-    windows = cursor.describe()
-    cadence = cadence_of(windows)
+def date_partitions_def(dimension: Dimension, stream_name: str) -> dg.PartitionsDefinition:
+    """Partitions whose windows are the dimension's windows (see the module doc)."""
+    windows, cadence = dimension.windows, dimension.cadence
+    assert windows is not None and cadence is not None, "a datetime dimension"
     if cadence.kind == "listed":
-        return dg.StaticPartitionsDefinition(list(_listed_windows(cursor, stream_name)))
+        try:
+            listed = dimension.listed_windows()
+        except PartitionError as error:
+            raise PartitionMappingError(
+                f"stream {stream_name!r}: {error}, or override "
+                "DeclarativeTranslator.get_partitions_def"
+            ) from None
+        return dg.StaticPartitionsDefinition(list(listed))
     definition = _cadence_def(windows.start, cadence, windows.timezone)
     if windows.end is None:
         return definition
@@ -44,45 +45,20 @@ def date_partitions_def(cursor: DatetimeBasedCursor, stream_name: str) -> dg.Par
     return _cadence_def(windows.start, cadence, windows.timezone, last.end)
 
 
-def date_slice_for_key(
-    cursor: DatetimeBasedCursor, partitions_def: dg.PartitionsDefinition, key: str, stream: str
-) -> dict:
-    """The engine slice a date partition key selects, for either kind of definition."""
+def date_part_for_key(
+    partitions_def: dg.PartitionsDefinition, key: str, stream_name: str
+) -> str | Window:
+    """What selects a date partition's window in the engine: the window of a time-window key,
+    or the key itself of a listed window (the engine lists its windows)."""
     if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
         window = partitions_def.time_window_for_partition_key(key)
-        return cursor.slice_for_window(window.start, window.end)
+        return (window.start, window.end)
     if isinstance(partitions_def, dg.StaticPartitionsDefinition):
-        found = _listed_windows(cursor, stream).get(key)
-        if found is None:
-            raise PartitionMappingError(
-                f"stream {stream!r} has no date window starting at {key!r} (step "
-                f"{cursor.step}); its windows start at {cursor.describe().start.isoformat()}"
-            )
-        return cursor.slice_for_window(*found)
+        return key
     raise PartitionMappingError(
-        f"stream {stream!r}: its date cursor needs time-window or listed-window partitions, "
+        f"stream {stream_name!r}: its date cursor needs time-window or listed-window partitions, "
         f"not {type(partitions_def).__name__}"
     )
-
-
-def _listed_windows(
-    cursor: DatetimeBasedCursor, stream_name: str
-) -> dict[str, tuple[dt.datetime, dt.datetime]]:
-    starts = cursor.window_starts(MAX_LISTED_WINDOWS)
-    if len(starts) > MAX_LISTED_WINDOWS + 1:
-        raise PartitionMappingError(
-            f"stream {stream_name!r}: a date step of {cursor.step} from "
-            f"{cursor.describe().start.isoformat()} makes more than {MAX_LISTED_WINDOWS} windows; "
-            "use a later start date or a longer step, or override "
-            "DeclarativeTranslator.get_partitions_def"
-        )
-    fmt = cadence_of(cursor.describe()).key_format
-    listed = {start.strftime(fmt): (start, end) for start, end in itertools.pairwise(starts)}
-    if len(listed) != len(starts) - 1:
-        raise PartitionMappingError(
-            f"stream {stream_name!r}: a date step of {cursor.step} is shorter than a second"
-        )
-    return listed
 
 
 _CALENDAR_DEFS: dict[str, type] = {

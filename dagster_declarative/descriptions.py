@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine import Manifest
-from engine.explain_components import describe_definition
+from engine import Manifest, describe_definition
 
 
 def describe_stream(

@@ -10,7 +10,6 @@ so a crash never leaves state ahead of data. Each unit then yields its own mater
 
 from __future__ import annotations
 
-import datetime
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -32,16 +31,20 @@ from dagster_declarative.warehouse import (
     TableSpec,
     WriteMode,
 )
-from engine import DeclarativeSource, Manifest
-from engine.errors import failure_text
-from engine.reader import DONE, iter_slices
-from engine.secrets import SecretMasker
-from engine.slicing.datetime_cursor import DatetimeBasedCursor
-from engine.slicing.per_partition import PerPartitionCursor
-from engine.slicing.router import partition_of
-from engine.state.leases import LeaseKeeper, LeasesHeld
-from engine.state.store import StateStore, StoredState
-from engine.stream import Stream
+from engine import (
+    DONE,
+    DeclarativeSource,
+    LeaseKeeper,
+    LeasesHeld,
+    Manifest,
+    SecretMasker,
+    StateStore,
+    StoredState,
+    Stream,
+    StreamPartitions,
+    failure_text,
+    iter_slices,
+)
 
 UNPARTITIONED = ""
 """Partition name of an unpartitioned stream's row in the state table."""
@@ -98,6 +101,7 @@ class _Run:
         self.context, self.resource, self.source, self.target = context, resource, source, target
         self.data = target.description
         self.stream: Stream = source.stream(self.data.stream_name)
+        self.partitions = StreamPartitions(self.stream)
         self.mask = source.masker.mask
         self.checker = SchemaChecker(self.data.json_schema) if target.check_schema else None
         self.log = RunLog(context.log, lambda text: self.mask(text))
@@ -164,6 +168,7 @@ class _Run:
         self.source.close()
         self.source = self.resource.open_source(self.target.manifest)
         self.stream = self.source.stream(self.data.stream_name)
+        self.partitions = StreamPartitions(self.stream)
         self.mask = self.source.masker.mask
         self.source.client.on_wait = self.log.retry_wait
 
@@ -196,22 +201,15 @@ class _Run:
         an hourly schedule only fetches what is new. Resuming needs a primary key, because the
         rows before the cursor stay and the new ones are upserted.
         """
-        cursor = self.stream.cursor
-        if not isinstance(cursor, DatetimeBasedCursor) or not self.data.primary_key:
-            return
-        if stored is None:
+        if stored is None or not self.data.primary_key:
             return
         window = partitions_def.time_window_for_partition_key(unit.partition_key or "")
-        value = stored.state.get(cursor.cursor_field)
-        if stored.updated_at >= window.end or not value:
+        if stored.updated_at >= window.end:
             return
-        position = cursor.parse(value)
-        if cursor.lookback_window is not None:
-            position = cursor.lookback_window.subtract_from(position)
-        if not window.start <= position < window.end:
-            return
-        unit.slices = [cursor.slice_for_window(position, window.end)]
-        unit.state, unit.resumed = stored.state, True
+        resumed = self.partitions.resume_slice(stored.state, (window.start, window.end))
+        if resumed is not None:
+            unit.slices = [resumed]
+            unit.state, unit.resumed = stored.state, True
 
     def _write_chunk(
         self,
@@ -336,35 +334,9 @@ class _Run:
             found.setdefault(child.partitions_name, {}).update(dict.fromkeys(child.keys(batch)))
 
     def _unit_state(self, unit: Unit) -> dict[str, Any] | None:
-        """The cursor state that belongs to this unit only.
-
-        In a range run one cursor reads every window; a window without records of its own keeps
-        the state it had (the cursor's position then lies in an earlier window).
-        """
-        cursor = self.stream.cursor
-        if cursor is None:
-            return None
-        if unit.partition_key is None:
-            return cursor.state()
-        stream_slice = unit.slices[0]
-        if isinstance(cursor, PerPartitionCursor):
-            dates = cursor.datetime_cursor
-            state = cursor.state()
-            if cursor.global_cursor:
-                return state.get("state") or unit.state
-            partition = partition_of(
-                stream_slice, (dates.partition_field_start, dates.partition_field_end)
-            )
-            entries = [e["cursor"] for e in state.get("states", []) if e["partition"] == partition]
-            return entries[0] if entries else unit.state
-        if isinstance(cursor, DatetimeBasedCursor):
-            position = cursor.position()
-            if position is None:
-                return unit.state
-            if isinstance(position, datetime.datetime):
-                start, end = cursor.bounds(stream_slice)
-                return cursor.state() if start <= position <= end else unit.state
-        return cursor.state()
+        """The cursor state that belongs to this unit only (the engine's rule)."""
+        stream_slice = unit.slices[0] if unit.partition_key is not None else None
+        return self.partitions.state_for(stream_slice, unit.state)
 
     def _table_spec(self) -> TableSpec:
         return TableSpec(

@@ -18,15 +18,16 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_declarative.partitions import dimensions_of, router_slices, sanitize_key
 from dagster_declarative.resource import DeclarativeSourceResource
-from engine import EngineError, Manifest
-from engine.errors import failure_text
-from engine.secrets import SecretMasker
-from engine.slicing.substream import dig
-
-_ABSENT = dig({}, ("absent",))
-"""What ``dig`` returns when a record has no value at the path."""
+from engine import (
+    EngineError,
+    Manifest,
+    ParentLink,
+    Partitioning,
+    SecretMasker,
+    StreamPartitions,
+    failure_text,
+)
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,10 @@ class ChildKeys:
     """How a parent's records become the keys of one child's dynamic partitions."""
 
     partitions_name: str
-    parent_key: tuple[str, ...]
+    parent: ParentLink
 
     def keys(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
-        found = (dig(record, self.parent_key) for record in records)
-        return list(dict.fromkeys(sanitize_key(v) for v in found if v is not _ABSENT))
+        return self.parent.keys(records)
 
 
 def dynamic_defs(
@@ -58,34 +58,19 @@ def dynamic_defs(
 
 
 def child_keys_by_parent(
-    children: Sequence[tuple[Any, dg.PartitionsDefinition | None]],
+    children: Sequence[tuple[Partitioning, dg.PartitionsDefinition | None]],
 ) -> dict[str, list[ChildKeys]]:
     """For each parent stream name, the children whose dynamic partitions its records feed.
 
-    ``children`` pairs each stream's engine slicer with its asset's partitions definition.
+    ``children`` pairs each stream's partitioning with its asset's partitions definition.
     """
     result: dict[str, list[ChildKeys]] = {}
-    for slicer, partitions_def in children:
-        routers = [d.slicer for d in dimensions_of(slicer) or () if d.kind == "substream"]
-        for router, dynamic in zip(routers, dynamic_defs(partitions_def), strict=False):
-            for config in router.parent_stream_configs:
-                result.setdefault(config.stream.name, []).append(
-                    ChildKeys(dynamic.name, config.parent_key)
-                )
+    for partitioning, partitions_def in children:
+        substreams = [d for d in partitioning.dimensions if d.kind == "substream"]
+        for dimension, dynamic in zip(substreams, dynamic_defs(partitions_def), strict=False):
+            for parent in dimension.parents:
+                result.setdefault(parent.stream, []).append(ChildKeys(dynamic.name, parent))
     return result
-
-
-def register_keys(
-    instance: dg.DagsterInstance, children: Sequence[ChildKeys], records: Sequence[Mapping]
-) -> dict[str, int]:
-    """Add the children's keys found in ``records``; returns how many keys each name got."""
-    added: dict[str, int] = {}
-    for child in children:
-        keys = child.keys(records)
-        if keys:
-            instance.add_dynamic_partitions(child.partitions_name, keys)
-        added[child.partitions_name] = added.get(child.partitions_name, 0) + len(keys)
-    return added
 
 
 def discover_keys(
@@ -98,12 +83,9 @@ def discover_keys(
     source = resource.open_source(manifest, masker)
     try:
         source.validate_config()
-        routers = [
-            d.slicer
-            for d in dimensions_of(source.stream(stream).slicer) or ()
-            if d.kind == "substream"
-        ]
-        return [key for router in routers for key in router_slices(router)]
+        partitions = StreamPartitions(source.stream(stream))
+        substreams = [d for d in partitions.describe().dimensions if d.kind == "substream"]
+        return [key for d in substreams for key in partitions.keys_of(d.name)]
     except EngineError:
         raise
     except Exception as error:

@@ -16,10 +16,16 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_declarative.warehouse import Destination, destination_from_url
-from engine import ConfigError, DeclarativeSource, Manifest, PageLimits, load_source
-from engine.secrets import SecretMasker
-from engine.state.leases import LEASE_TTL_SECONDS
-from engine.state.store import StateStore
+from engine import (
+    LEASE_TTL_SECONDS,
+    ConfigError,
+    DeclarativeSource,
+    Manifest,
+    PageLimits,
+    SecretMasker,
+    StateStore,
+    load_source,
+)
 
 _LOCAL_DIR = ".dagster_declarative"
 

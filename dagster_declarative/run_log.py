@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.http.client import RetryWait
+from engine import RetryWait
 
 SLOW_SLICE_SECONDS = 2.0
 PROGRESS_SECONDS = 5.0

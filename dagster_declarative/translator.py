@@ -14,9 +14,10 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.metadata.metadata_set import TableMetadataSet
 
-from dagster_declarative import partitions
+from dagster_declarative.partitions import partitions_def_for
 from dagster_declarative.warehouse.columns import plan_columns
 from dagster_declarative.warehouse.spec import TableSpec
+from engine import Partitioning
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
@@ -36,16 +37,19 @@ class StreamDescription:
     primary_key: tuple[tuple[str, ...], ...]
     cursor_field: tuple[str, ...]
     json_schema: Mapping[str, Any]
-    slicer_kind: str
-    """``none``, ``datetime``, ``list``, ``substream``, ``product`` (two dimensions) or ``other``
-    (sliced in a way partitions cannot express: read unpartitioned)."""
     parents: tuple[str, ...]
     manifest_hash: str
     destination_kind: str = "duckdb"
-    slicer: Any = field(default=None, compare=False, repr=False)
-    """The engine's slicer object, for partition mapping (see ``partitions.py``)."""
+    partitioning: Partitioning = field(default_factory=Partitioning, compare=False, repr=False)
+    """How the stream's slices split into partitions (the engine's description)."""
     description: str = ""
     """What the stream is and how it is read, in Markdown (``descriptions.py``)."""
+
+    @property
+    def slicer_kind(self) -> str:
+        """``none``, ``datetime``, ``list``, ``substream``, ``product`` (two dimensions) or
+        ``other`` (sliced in a way partitions cannot express: read unpartitioned)."""
+        return self.partitioning.kind
 
     @property
     def table_name(self) -> str:
@@ -93,7 +97,7 @@ class DeclarativeTranslator:
         )
 
     def get_partitions_def(self, data: StreamDescription) -> dg.PartitionsDefinition | None:
-        return partitions.partitions_def_for(data)
+        return partitions_def_for(data.partitioning, data.source_name, data.stream_name)
 
     def get_backfill_policy(self, data: StreamDescription) -> dg.BackfillPolicy | None:
         """Single-run backfills for date windows (time windows, or windows listed by their
@@ -114,7 +118,6 @@ def _parent_description(data: StreamDescription, parent: str) -> StreamDescripti
         primary_key=(),
         cursor_field=(),
         json_schema={},
-        slicer_kind="none",
         parents=(),
         manifest_hash=data.manifest_hash,
         destination_kind=data.destination_kind,

@@ -16,8 +16,7 @@ import dagster as dg
 
 from dagster_declarative.translator import column_schema
 from dagster_declarative.warehouse import WriteResult
-from engine.http.client import RequestStats
-from engine.reader import SliceEvent
+from engine import RequestStats, SliceEvent
 
 
 @dataclass

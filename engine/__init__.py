@@ -13,12 +13,31 @@ from engine.errors import (
     ManifestError,
     ReadError,
     UnsupportedComponentError,
+    failure_text,
 )
 
 if TYPE_CHECKING:
+    from engine.explain_components import describe_definition
+    from engine.http.client import RequestStats, RetryWait
     from engine.manifest.load import Manifest, load_manifest
     from engine.pagination import PageLimits
+    from engine.reader import DONE, SliceEvent, iter_slices
+    from engine.secrets import SecretMasker
+    from engine.slicing.date_cadence import Cadence
+    from engine.slicing.partitioning import (
+        Dimension,
+        ParentLink,
+        PartitionError,
+        Partitioning,
+        Window,
+        partition_key,
+        safe_name,
+    )
+    from engine.slicing.stream_partitions import StreamPartitions
     from engine.source import DeclarativeSource, load_source
+    from engine.state.leases import LEASE_TTL_SECONDS, LeaseKeeper, LeasesHeld
+    from engine.state.store import StateStore, StoredState
+    from engine.stream import Stream
 
 _LAZY = {
     "DeclarativeSource": "engine.source",
@@ -26,6 +45,29 @@ _LAZY = {
     "load_manifest": "engine.manifest.load",
     "load_source": "engine.source",
     "PageLimits": "engine.pagination",
+    # what the Dagster integration uses: reading slices, state, leases, secrets, partitions
+    "Cadence": "engine.slicing.date_cadence",
+    "DONE": "engine.reader",
+    "Dimension": "engine.slicing.partitioning",
+    "LEASE_TTL_SECONDS": "engine.state.leases",
+    "LeaseKeeper": "engine.state.leases",
+    "LeasesHeld": "engine.state.leases",
+    "ParentLink": "engine.slicing.partitioning",
+    "PartitionError": "engine.slicing.partitioning",
+    "Partitioning": "engine.slicing.partitioning",
+    "RequestStats": "engine.http.client",
+    "RetryWait": "engine.http.client",
+    "SecretMasker": "engine.secrets",
+    "SliceEvent": "engine.reader",
+    "StateStore": "engine.state.store",
+    "StoredState": "engine.state.store",
+    "Stream": "engine.stream",
+    "StreamPartitions": "engine.slicing.stream_partitions",
+    "Window": "engine.slicing.partitioning",
+    "describe_definition": "engine.explain_components",
+    "iter_slices": "engine.reader",
+    "partition_key": "engine.slicing.partitioning",
+    "safe_name": "engine.slicing.partitioning",
 }
 
 
@@ -40,14 +82,37 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DONE",
+    "LEASE_TTL_SECONDS",
+    "Cadence",
     "ConfigError",
     "DeclarativeSource",
+    "Dimension",
     "EngineError",
+    "LeaseKeeper",
+    "LeasesHeld",
     "Manifest",
     "ManifestError",
     "PageLimits",
+    "ParentLink",
+    "PartitionError",
+    "Partitioning",
     "ReadError",
+    "RequestStats",
+    "RetryWait",
+    "SecretMasker",
+    "SliceEvent",
+    "StateStore",
+    "StoredState",
+    "Stream",
+    "StreamPartitions",
     "UnsupportedComponentError",
+    "Window",
+    "describe_definition",
+    "failure_text",
+    "iter_slices",
     "load_manifest",
     "load_source",
+    "partition_key",
+    "safe_name",
 ]

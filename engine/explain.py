@@ -3,7 +3,7 @@
 For each stream: its request, pagination, authentication, slicing, cursor, primary key and the
 Dagster partitioning the integration will give it. Request, pagination, authentication and slicing
 come from the normalised definition (`explain_components.py`); the partitioning comes from the
-built slicer (`explain_partitioning.py`).
+built slicer (`slicing/stream_partitions.py`).
 
 A manifest the loader refuses for an unsupported component is still explained: each unsupported
 component is reported by path with the loader's own message, and the streams without one are
@@ -19,12 +19,12 @@ from typing import Any
 from engine.dynamic_streams import dynamic_stream_name
 from engine.errors import EngineError, UnsupportedComponentError
 from engine.explain_components import describe_definition, describe_mapping, describe_resolver
-from engine.explain_partitioning import partitioning
 from engine.factory import BuildContext
 from engine.factory.dynamic import build_dynamic_stream
 from engine.http.client import HttpClient
 from engine.manifest.load import load_manifest
 from engine.secrets import SecretMasker, secret_config_values
+from engine.slicing.stream_partitions import StreamPartitions
 
 _PLACEHOLDER_DATE = "2024-01-01"
 _PLACEHOLDER_DATE_TIME = "2024-01-01T00:00:00Z"
@@ -163,7 +163,7 @@ def _explain_stream(
     entry["name"] = stream.name
     entry["cursor_field"] = list(stream.cursor_field) or None
     entry["primary_key"] = [list(k) for k in stream.primary_key] or None
-    entry["partitioning"] = partitioning(stream.slicer)
+    entry["partitioning"] = StreamPartitions(stream).explain()
     return entry
 
 

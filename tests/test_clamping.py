@@ -114,14 +114,14 @@ def test_a_clamping_the_reference_rejects_is_a_manifest_error(api_server, clampi
 
 
 def test_clamped_windows_are_read_incrementally_not_as_date_partitions(api_server):
-    from dagster_declarative.partitions import dimensions_of
+    from engine import StreamPartitions
 
     cursor = date_cursor("2024-01-01T00:00:00Z", None, step="P1M", **SECOND)
     stepped = modern(modern_stream(api_server.url, "items", "/items", incremental=cursor))
     cursor_clamped = {**cursor, "clamping": {"target": "MONTH"}}
     clamped = modern(modern_stream(api_server.url, "items", "/items", incremental=cursor_clamped))
     kinds = [
-        [d.kind for d in dimensions_of(load_source(m, {}).stream("items").slicer)]
+        [d.kind for d in StreamPartitions(load_source(m, {}).stream("items")).describe().dimensions]
         for m in (stepped, clamped)
     ]
     assert kinds == [["datetime"], []]

@@ -16,9 +16,9 @@ from support.slicing_manifests import daily_records, date_cursor, modern, modern
 
 from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
 from dagster_declarative.date_partitions import PartitionMappingError
-from dagster_declarative.partitions import partitions_def_for, slices_for_partitions
-from dagster_declarative.translator import StreamDescription
-from engine import load_manifest, load_source
+from dagster_declarative.partitions import slices_for_partitions
+from dagster_declarative.translator import DeclarativeTranslator, StreamDescription
+from engine import StreamPartitions, load_manifest, load_source
 from engine.datetimes import parse_duration
 from engine.interpolation import InterpolatedString
 
@@ -74,17 +74,16 @@ def _stream(
         primary_key=(("id",),),
         cursor_field=("updated_at",),
         json_schema={},
-        slicer_kind="datetime",
         parents=(),
         manifest_hash="x",
-        slicer=stream.slicer,
+        partitioning=StreamPartitions(stream).describe(),
     )
     return stream, description
 
 
 def _assert_keys_select_engine_windows(step: str, start: dt.datetime) -> dg.PartitionsDefinition:
     stream, description = _stream(step, start)
-    partitions_def = partitions_def_for(description)
+    partitions_def = DeclarativeTranslator().get_partitions_def(description)
     assert partitions_def is not None
     keys = partitions_def.get_partition_keys()
     engine_slices = [dict(s) for s in stream.slices(None)]
@@ -123,7 +122,7 @@ def test_month_steps_from_the_31st_follow_the_engine_clamping(step: str) -> None
 def test_too_many_windows_are_refused_with_the_step_as_written() -> None:
     _, description = _stream("PT7S", START, START + dt.timedelta(days=3))
     with pytest.raises(PartitionMappingError, match=r"step of PT7S .* more than 25000 windows"):
-        partitions_def_for(description)
+        DeclarativeTranslator().get_partitions_def(description)
 
 
 def test_a_three_day_partition_materializes_exactly_its_window(

@@ -18,8 +18,9 @@ from dagster_declarative import (
     build_declarative_assets,
     build_declarative_definitions,
 )
-from dagster_declarative.partitions import sanitize_key, slices_for_partitions
+from dagster_declarative.partitions import slices_for_partitions
 from engine import load_source
+from engine import partition_key as sanitize_key
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 PARENTS = [{"id": 1}, {"id": "a b"}, {"id": "x...y"}]
@@ -226,8 +227,7 @@ def test_three_dimensions_stay_unpartitioned_with_a_log_line(
 
 
 def test_a_2022_list_slicer_that_reports_state_still_gets_static_partitions() -> None:
-    from dagster_declarative.partitions import dimensions_of
-    from engine import load_source
+    from engine import StreamPartitions, load_source
 
     text = """
 version: "0.1.0"
@@ -244,5 +244,5 @@ streams:
 check: {stream_names: [repos_events]}
 """
     stream = load_source(text, {}).stream("repos_events")
-    dims = dimensions_of(stream.slicer)
-    assert dims is not None and [d.kind for d in dims] == ["list"]
+    dims = StreamPartitions(stream).describe().dimensions
+    assert [d.kind for d in dims] == ["list"]

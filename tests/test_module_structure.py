@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("engine",)
+PACKAGES = ("engine", "dagster_declarative")
 
 
 def _modules(package: str, root: Path) -> dict[str, Path]:
