@@ -14,6 +14,7 @@ from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 
 from engine import load_manifest, load_source
 from engine.datetimes import parse_iso_datetime
+from engine.errors import UnsupportedComponentError
 from engine.interpolation import TemplateError
 
 dialects = pytest.mark.parametrize("dialect", sorted(DIALECTS))
@@ -165,6 +166,32 @@ def test_oauth_expiry_parses_leniently_and_the_token_is_reused(api_server, expir
     records = _oauth_api(api_server, expires_at)
     assert read(_oauth_manifest(api_server.url, "%Y-%m-%d %H:%M:%S")) == records
     assert [r.path for r in api_server.requests].count("/oauth/token") == 1
+
+
+@pytest.mark.parametrize("use", [False, True])
+def test_a_profile_assertion_is_refused_only_where_the_reference_uses_it(api_server, use):
+    """airbyte-cdk 7 signs a JWT with profile_assertion only when use_profile_assertion is set;
+    otherwise the refresh-token flow runs and the assertion is never read."""
+    records = _oauth_api(api_server, "2099-01-01 00:00:00")
+    assertion = (
+        "      profile_assertion:\n"
+        "        type: JwtAuthenticator\n"
+        "        secret_key: k\n"
+        "        algorithm: HS256\n"
+        f"      use_profile_assertion: {str(use).lower()}\n"
+    )
+    text = _oauth_manifest(api_server.url, "%Y-%m-%d %H:%M:%S")
+    assert "\n      token_expiry_date_format:" in text
+    text = text.replace(
+        "\n      token_expiry_date_format:", "\n" + assertion + "      token_expiry_date_format:"
+    )
+    if not use:
+        assert read(text) == records
+        return
+    with pytest.raises(UnsupportedComponentError) as refused:
+        read(text)
+    assert refused.value.path.endswith("authenticator.use_profile_assertion")
+    assert "JwtAuthenticator" in str(refused.value)
 
 
 def test_an_expiry_in_the_past_refreshes_before_each_request(api_server):

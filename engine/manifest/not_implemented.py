@@ -25,8 +25,10 @@ NOT_IMPLEMENTED: dict[tuple[str, str], str] = {
     "supported yet",
     ("RecordExpander", "truncation_indicator_path"): _TRUNCATED,
     ("RecordExpander", "truncated_list_retriever"): _TRUNCATED,
-    ("OAuthAuthenticator", "profile_assertion"): "OAuth profile assertion (a JWT client "
-    "assertion) is not supported yet",
+    # The reference reads profile_assertion only when use_profile_assertion is set.
+    ("OAuthAuthenticator", "use_profile_assertion"): "the OAuth profile assertion flow (a "
+    "token asked for with a JWT that profile_assertion signs) needs the JwtAuthenticator this "
+    "engine lacks",
 }
 
 # Fields outside any stream: refusing them would refuse the whole manifest, so they warn.
