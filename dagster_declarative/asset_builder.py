@@ -22,6 +22,7 @@ from dagster_declarative.schedules import build_stream_jobs, build_stream_schedu
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
 from engine import (
     ConfigError,
+    DeclarativeSource,
     EngineError,
     Manifest,
     SecretMasker,
@@ -52,8 +53,24 @@ def describe_streams(
     built = _definition_config(manifest, given)
     from_environment = [built[key] for key, value in given.items() if _is_env_var(value)]
     source = load_source(manifest, built, masker=SecretMasker(from_environment))
-    if validate_config:
-        source.validate_config(not_yet_known=[k for k, v in given.items() if _is_env_var(v)])
+    try:  # the source's HTTP session (a dynamic stream may list streams from the API)
+        if validate_config:
+            source.validate_config(not_yet_known=[k for k, v in given.items() if _is_env_var(v)])
+        result = _descriptions(source, manifest, source_name, streams, destination_kind)
+    finally:
+        source.close()
+    _refuse_collisions(result)
+    return result
+
+
+def _descriptions(
+    source: DeclarativeSource,
+    manifest: Manifest,
+    source_name: str,
+    streams: Sequence[str] | None,
+    destination_kind: str,
+) -> list[StreamDescription]:
+    """The chosen streams of an open source, each described (see :func:`describe_streams`)."""
     try:
         available, problems = source.buildable_streams()  # may list streams from the API
     except EngineError:
@@ -91,7 +108,6 @@ def describe_streams(
                 description=describe_stream(manifest, name, stream.json_schema),
             )
         )
-    _refuse_collisions(result)
     return result
 
 

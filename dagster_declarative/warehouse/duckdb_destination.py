@@ -142,10 +142,6 @@ class DuckDBDestination(BaseDestination):
         path = duckdb_path(url)
         return path is not None and Path(path).expanduser().resolve() == self.path
 
-    def sqlalchemy_connection_url(self) -> str | None:
-        """None: SQLAlchemy has no DuckDB dialect unless the separate duckdb-engine is installed."""
-        return None
-
     def row_count(self, table: TableSpec) -> int:
         schema, name = sanitize_identifier(table.namespace), sanitize_identifier(table.name)
         with self.connect() as connection:

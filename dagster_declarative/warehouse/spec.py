@@ -94,10 +94,6 @@ class Destination(Protocol):
         """Whether the SQLAlchemy `url` names the database this destination writes to."""
         ...
 
-    def sqlalchemy_connection_url(self) -> str | None:
-        """The SQLAlchemy URL of this database, or None when SQLAlchemy cannot reach it."""
-        ...
-
     def row_count(self, table: TableSpec) -> int:
         """Rows in the table (0 when it does not exist yet)."""
         ...

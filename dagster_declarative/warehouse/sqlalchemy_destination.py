@@ -204,9 +204,6 @@ class SqlAlchemyDestination(BaseDestination):
         other = parse_url(url)
         return other is not None and same_database(self.engine.url, other)
 
-    def sqlalchemy_connection_url(self) -> str | None:
-        return self.engine.url.render_as_string(hide_password=False)
-
     def row_count(self, table: TableSpec) -> int:
         schema, name = self._locate(table)
         with self.engine.connect() as connection:
