@@ -25,8 +25,6 @@ from engine.secrets import SecretMasker, secret_config_values
 # component code: a source imports them when it first needs them, so that the command line
 # starts in a fraction of a second (see `python -m bench startup_spec startup_check`).
 if TYPE_CHECKING:
-    import jsonschema
-
     from engine.pagination import PageLimits
     from engine.stream import Stream
 
@@ -124,25 +122,9 @@ class DeclarativeSource:
         schema = self._connection_specification()
         if not schema:
             return
-        import jsonschema
+        from engine.manifest.config_check import check_config
 
-        try:
-            jsonschema.Draft7Validator.check_schema(schema)
-        except jsonschema.SchemaError as error:
-            where = "/".join(str(p) for p in error.absolute_path)
-            raise ManifestError(
-                f"the spec's connection_specification is not a valid JSON schema: "
-                f"{error.message} (at {where or 'its root'})",
-                path="spec.connection_specification",
-                file=self.manifest.file,
-            ) from None
-        validator = jsonschema.Draft7Validator(schema)
-        errors = sorted(
-            (e for e in validator.iter_errors(self.config) if not _about(e, not_yet_known)),
-            key=lambda e: list(e.absolute_path),
-        )
-        if errors:
-            raise ConfigError(_config_problem(errors[0]))
+        check_config(schema, self.config, not_yet_known=not_yet_known, file=self.manifest.file)
 
     @property
     def streams(self) -> dict[str, Stream]:
@@ -372,27 +354,3 @@ def _default_concurrency(definition: Mapping[str, Any], config: Mapping[str, Any
             path="concurrency_level.default_concurrency",
         )
     return count
-
-
-def _about(error: jsonschema.ValidationError, keys: Collection[str]) -> bool:
-    """Whether a validation error concerns one of the top-level ``keys``."""
-    if error.absolute_path:
-        return error.absolute_path[0] in keys
-    return error.validator == "required" and _missing_key(error) in keys
-
-
-def _missing_key(error: jsonschema.ValidationError) -> str:
-    return error.message.split("'")[1] if "'" in error.message else error.message
-
-
-def _config_problem(error: jsonschema.ValidationError) -> str:
-    where = "/".join(str(p) for p in error.absolute_path) or "<config>"
-    if error.validator == "required":
-        missing = _missing_key(error)
-        return f"config is missing the required key {missing!r}" + (
-            f" (in {where})" if error.absolute_path else ""
-        )
-    if error.validator == "additionalProperties":
-        return f"config has keys the spec does not allow (at {where})"
-    expected = error.schema.get(error.validator) if isinstance(error.schema, dict) else None
-    return f"config key {where!r} is invalid: it fails '{error.validator}' (expected {expected!r})"
