@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.state import STATE_SCHEMA_VERSION, StateStore, StateStoreError, StoredState
-from engine.state import store as store_module
+from engine.state.sql import portable_upsert
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def test_renewing_leases_extends_them_and_names_those_taken_over(store: StateSto
 
 def test_portable_upsert_keeps_the_same_contract(store: StateStore) -> None:
     """Dialects without ON CONFLICT use update-then-insert; its guard must behave the same."""
-    store._upsert = store_module._portable_upsert
+    store._upsert = portable_upsert
 
     assert store.save("shop", "orders", "", {"at": 2}, cursor_key="2")
     assert not store.save("shop", "orders", "", {"at": 1}, cursor_key="1")

@@ -24,7 +24,8 @@ import orjson
 
 from engine.manifest.load import Manifest
 from engine.secrets import SENSITIVE_NAME, secret_config_values
-from engine.state.store import StateStore, StateStoreError
+from engine.state.sql import StateStoreError
+from engine.state.store import StateStore
 
 MARKER_STREAM = "_dd_connection"
 """Stream name of a connection's marker row in the state table (partition "")."""

@@ -20,7 +20,8 @@ import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 
-from engine.state.store import StateStore, StateStoreError
+from engine.state.sql import StateStoreError
+from engine.state.store import StateStore
 
 LEASE_TTL_SECONDS = 60.0
 """How long a lease outlives its holder's last heartbeat."""

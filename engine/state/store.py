@@ -13,13 +13,11 @@ its owner and expires, so a crashed run never blocks the partition for good.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +25,24 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from engine.errors import EngineError
+from engine.state.lease_rows import LeaseRows
+from engine.state.sql import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    StateStoreError,
+    build_tables,
+    check_lengths,
+    chunks,
+    native_upsert,
+    portable_upsert,
+    tune_sqlite,
+)
 
 STATE_SCHEMA_VERSION = 1
 """Version of the table layout; stored in the meta table so a later release can migrate."""
 
-_KEY_LENGTH = 255
-_SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _VERSION_KEY = {"name": "schema_version"}
-
-
-class StateStoreError(EngineError, RuntimeError):
-    """The state store cannot be opened, read or written; the message names the store and why."""
 
 
 @dataclass(frozen=True)
@@ -56,160 +58,7 @@ class StoredState:
     run_id: str | None
 
 
-class _UtcDateTime(sa.TypeDecorator):
-    """Timestamps that go in and come out as aware UTC datetimes on every dialect.
-
-    SQLite keeps no zone (it stores the UTC wall time as text, which also sorts correctly);
-    PostgreSQL returns the session's zone. Either way callers get UTC back.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        return None if value is None else value.astimezone(timezone.utc)
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-
-
-def _key_columns() -> list[sa.Column]:
-    # 3 x 255 characters stays within the primary-key size limit of MySQL's utf8mb4 indexes.
-    return [
-        sa.Column("source", sa.String(_KEY_LENGTH), primary_key=True),
-        sa.Column("stream", sa.String(_KEY_LENGTH), primary_key=True),
-        sa.Column("partition", sa.String(_KEY_LENGTH), primary_key=True),
-    ]
-
-
-def _build_tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table, sa.Table]:
-    metadata = sa.MetaData()
-    # Cursor keys compare byte-wise; PostgreSQL would otherwise apply the database's locale.
-    cursor_key_type = sa.String(_KEY_LENGTH).with_variant(
-        sa.String(_KEY_LENGTH, collation="C"), "postgresql"
-    )
-    state = sa.Table(
-        f"{prefix}state",
-        metadata,
-        *_key_columns(),
-        sa.Column("state", sa.Text, nullable=False),
-        sa.Column("cursor_key", cursor_key_type, nullable=True),
-        sa.Column("updated_at", _UtcDateTime, nullable=False),
-        sa.Column("run_id", sa.String(_KEY_LENGTH), nullable=True),
-    )
-    lease = sa.Table(
-        f"{prefix}state_lease",
-        metadata,
-        *_key_columns(),
-        sa.Column("owner", sa.String(_KEY_LENGTH), nullable=False),
-        sa.Column("expires_at", _UtcDateTime, nullable=False),
-    )
-    meta = sa.Table(
-        f"{prefix}state_meta",
-        metadata,
-        sa.Column("name", sa.String(64), primary_key=True),
-        sa.Column("value", sa.String(_KEY_LENGTH), nullable=False),
-    )
-    return metadata, state, lease, meta
-
-
-def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside the one writer; the busy timeout makes writers queue."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
-    # Switching a new file to WAL takes an exclusive lock that SQLite does not wait for, so when
-    # processes open a new file together, the ones that lose the race retry here.
-    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_SECONDS
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-    cursor.close()
-
-
-def _native_upsert(
-    connection: Connection,
-    table: sa.Table,
-    key: dict[str, str],
-    values: dict[str, Any],
-    update_if: sa.ColumnElement[bool] | None,
-) -> bool:
-    """Insert, or update when ``update_if`` holds, in one statement; True if a row was written."""
-    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(table).values(**key, **values)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(key), set_=values, where=update_if
-    )
-    # Without preserve_rowcount SQLAlchemy reports -1 for INSERTs on some drivers (psycopg).
-    return connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount > 0
-
-
-def _claim_many(
-    connection: Connection,
-    table: sa.Table,
-    source: str,
-    stream: str,
-    partitions: Sequence[str],
-    values: dict[str, Any],
-    takeover: sa.ColumnElement[bool],
-) -> set[str]:
-    """`_native_upsert` of many lease rows, 500 per statement; the partitions written (those
-    ``takeover`` refused are not returned)."""
-    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    taken: set[str] = set()
-    for chunk in _chunks(list(dict.fromkeys(partitions))):
-        statement = dialect.insert(table).values(
-            [{"source": source, "stream": stream, "partition": p, **values} for p in chunk]
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["source", "stream", "partition"],
-            set_={name: statement.excluded[name] for name in values},
-            where=takeover,
-        )
-        taken.update(connection.execute(statement.returning(table.c.partition)).scalars())
-    return taken
-
-
-def _portable_upsert(
-    connection: Connection,
-    table: sa.Table,
-    key: dict[str, str],
-    values: dict[str, Any],
-    update_if: sa.ColumnElement[bool] | None,
-) -> bool:
-    """The same contract as `_native_upsert` for dialects without ``ON CONFLICT``.
-
-    The conditional update settles the common case (the row exists). Otherwise the insert runs in
-    a savepoint: if another writer inserted the row first, the conditional update is retried
-    against that row, so the guard still decides.
-    """
-    match = sa.and_(*(table.c[name] == value for name, value in key.items()))
-    guarded = match if update_if is None else sa.and_(match, update_if)
-
-    def update() -> bool:
-        return connection.execute(sa.update(table).where(guarded).values(**values)).rowcount > 0
-
-    if update():
-        return True
-    if connection.execute(sa.select(sa.literal(1)).where(match)).first() is not None:
-        return False
-    try:
-        with connection.begin_nested():
-            connection.execute(sa.insert(table).values(**key, **values))
-    except IntegrityError:
-        return update()
-    return True
-
-
-class StateStore:
+class StateStore(LeaseRows):
     """Cursor state of every (source, stream, partition), in any SQLAlchemy database.
 
     The engine is created at once but nothing connects until first use, so building a store (for
@@ -228,7 +77,7 @@ class StateStore:
         self.url: str = parsed.render_as_string(hide_password=True)
         options: dict[str, Any] = {"pool_pre_ping": True}
         if parsed.get_backend_name() == "sqlite":
-            options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_SECONDS}
+            options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -236,10 +85,10 @@ class StateStore:
         except (SQLAlchemyError, ImportError) as exc:
             raise StateStoreError(f"cannot open the state store at {self.url}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _tune_sqlite)
-        self._metadata, self._state, self._lease, self._meta = _build_tables(table_prefix)
+            sa.event.listen(self.engine, "connect", tune_sqlite)
+        self._metadata, self._state, self._lease, self._meta = build_tables(table_prefix)
         native = self.engine.dialect.name in ("sqlite", "postgresql")
-        self._upsert = _native_upsert if native else _portable_upsert
+        self._upsert = native_upsert if native else portable_upsert
         self._schema_lock = threading.Lock()
         self._schema_ready = False
 
@@ -308,7 +157,7 @@ class StateStore:
         table = self._state
         found: dict[str, StoredState] = {}
         with self._transaction(f"reading state of {source}/{stream}") as connection:
-            for chunk in _chunks(partitions):
+            for chunk in chunks(partitions):
                 query = sa.select(table).where(
                     table.c.source == source,
                     table.c.stream == stream,
@@ -403,7 +252,7 @@ class StateStore:
             return
         action = f"saving state of {len(rows)} partitions of {source}/{stream}"
         with self._transaction(action, caller=connection) as active:
-            if self._upsert is not _native_upsert:
+            if self._upsert is not native_upsert:
                 for row in rows:
                     key = {name: row.pop(name) for name in ("source", "stream", "partition")}
                     self._upsert(active, self._state, key, row, None)
@@ -424,103 +273,6 @@ class StateStore:
             where.append(table.c.partition == partition)
         with self._transaction(f"resetting state of {source}/{stream}") as connection:
             return connection.execute(sa.delete(table).where(*where)).rowcount
-
-    def acquire_lease(
-        self, source: str, stream: str, partition: str, owner: str, ttl_seconds: float = 3600
-    ) -> bool:
-        """Take (or renew) the right to sync one partition for ``ttl_seconds``.
-
-        Returns False while another owner holds an unexpired lease. A lease that expired (its
-        run crashed or overran) is taken over, so set the TTL above the longest expected run.
-        """
-        return not self.acquire_leases(source, stream, [partition], owner, ttl_seconds)
-
-    def acquire_leases(
-        self,
-        source: str,
-        stream: str,
-        partitions: Sequence[str],
-        owner: str,
-        ttl_seconds: float = 3600,
-    ) -> list[str]:
-        """`acquire_lease` for several partitions in one transaction; the ones refused.
-
-        A backfill claims hundreds of partitions: one commit instead of one per partition.
-        """
-        if ttl_seconds <= 0:
-            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
-        for partition in partitions:
-            _check_lengths(source=source, stream=stream, partition=partition, owner=owner)
-        table = self._lease
-        now = datetime.now(timezone.utc)
-        values = {"owner": owner, "expires_at": now + timedelta(seconds=ttl_seconds)}
-        takeover = sa.or_(table.c.owner == owner, table.c.expires_at <= now)
-        action = f"acquiring leases of {source}/{stream}"
-        with self._transaction(action) as connection:
-            if self._upsert is _native_upsert:
-                taken = _claim_many(connection, table, source, stream, partitions, values, takeover)
-                return [partition for partition in partitions if partition not in taken]
-            return [
-                partition
-                for partition in partitions
-                if not self._upsert(
-                    connection,
-                    table,
-                    {"source": source, "stream": stream, "partition": partition},
-                    values,
-                    takeover,
-                )
-            ]
-
-    def renew_leases(
-        self, source: str, stream: str, partitions: Sequence[str], owner: str, ttl_seconds: float
-    ) -> list[str]:
-        """Extend ``owner``'s leases of ``partitions`` by ``ttl_seconds`` from now; return the
-        partitions it no longer holds (taken over after they lapsed). One UPDATE per 500."""
-        table = self._lease
-        expires_at = datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
-        kept: set[str] = set()
-        with self._transaction(f"renewing leases of {source}/{stream}") as connection:
-            for chunk in _chunks(partitions):
-                mine = (
-                    table.c.source == source,
-                    table.c.stream == stream,
-                    table.c.partition.in_(chunk),
-                    table.c.owner == owner,
-                )
-                connection.execute(sa.update(table).where(*mine).values(expires_at=expires_at))
-                kept.update(connection.execute(sa.select(table.c.partition).where(*mine)).scalars())
-        return [partition for partition in partitions if partition not in kept]
-
-    def lease_owner(self, source: str, stream: str, partition: str) -> str | None:
-        """Who holds the unexpired lease of a partition, if anyone."""
-        table = self._lease
-        now = datetime.now(timezone.utc)
-        query = sa.select(table.c.owner).where(
-            *_match(table, source, stream, partition), table.c.expires_at > now
-        )
-        with self._transaction(f"reading the lease of {source}/{stream}/{partition!r}") as conn:
-            return conn.execute(query).scalar_one_or_none()
-
-    def release_lease(self, source: str, stream: str, partition: str, owner: str) -> None:
-        """Give a lease back; does nothing if ``owner`` no longer holds it."""
-        self.release_leases(source, stream, [partition], owner)
-
-    def release_leases(
-        self, source: str, stream: str, partitions: Sequence[str], owner: str
-    ) -> None:
-        """`release_lease` for several partitions in one transaction."""
-        table = self._lease
-        with self._transaction(f"releasing leases of {source}/{stream}") as connection:
-            for chunk in _chunks(partitions):
-                connection.execute(
-                    sa.delete(table).where(
-                        table.c.source == source,
-                        table.c.stream == stream,
-                        table.c.partition.in_(chunk),
-                        table.c.owner == owner,
-                    )
-                )
 
     def dispose(self) -> None:
         """Close the pooled connections (call before forking, and when done)."""
@@ -561,18 +313,6 @@ class StateStore:
             ) from exc
 
 
-def _match(
-    table: sa.Table, source: str, stream: str, partition: str
-) -> tuple[sa.ColumnElement[bool], ...]:
-    return (table.c.source == source, table.c.stream == stream, table.c.partition == partition)
-
-
-def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
-    """Slices of at most `size` items: every database accepts that many IN-list parameters."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 _STATE_VALUES = ("state", "cursor_key", "updated_at", "run_id")
 
 
@@ -585,7 +325,7 @@ def _state_values(
     run_id: str | None,
 ) -> dict[str, Any]:
     """The columns of a state row besides its key, checked (lengths, a JSON object)."""
-    _check_lengths(
+    check_lengths(
         source=source, stream=stream, partition=partition, cursor_key=cursor_key, run_id=run_id
     )
     if not isinstance(state, dict):
@@ -605,13 +345,3 @@ def _state_values(
         "updated_at": datetime.now(timezone.utc),
         "run_id": run_id,
     }
-
-
-def _check_lengths(**values: str | None) -> None:
-    """Refuse over-long keys up front: SQLite would store them and PostgreSQL reject them."""
-    for name, value in values.items():
-        if value is not None and len(value) > _KEY_LENGTH:
-            raise StateStoreError(
-                f"{name} {value[:40]!r}... is {len(value)} characters long; the state table "
-                f"holds at most {_KEY_LENGTH}"
-            )
