@@ -90,6 +90,14 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
         gt=0,
         description="Seconds one request may take in all, connect to last byte (default 300).",
     )
+    max_response_mib: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "MiB a response body may have, inflated (default 256); a larger one fails its"
+            " request. A body's records can take ~30 times its size in memory."
+        ),
+    )
     max_pages_per_slice: int | None = Field(
         default=None,
         ge=1,
@@ -122,6 +130,7 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
             "custom_component_modules": self.custom_component_modules,
             "read_timeout": self.read_timeout,
             "deadline": self.request_deadline,
+            "max_response_bytes": self.max_response_mib and self.max_response_mib << 20,
             "page_limits": PageLimits(self.max_pages_per_slice, self.max_records_per_slice),
         }
         if self.concurrency is not None:

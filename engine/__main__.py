@@ -21,7 +21,7 @@ import orjson
 
 from engine import protocol
 from engine.errors import EngineError, ManifestError, failure_text
-from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from engine.json_files import read_json_file as _read_json
 from engine.json_files import read_state_file
 from engine.manifest.load import load_manifest
@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
             type=_positive_seconds,
             help="seconds a request may take in all, connect to last byte "
             f"(default {DEFAULT_DEADLINE:g})",
+        )
+        command.add_argument(
+            "--max-response-mib",
+            type=_positive_count,
+            help="MiB a response body may have, inflated (default "
+            f"{DEFAULT_MAX_RESPONSE_BYTES >> 20}); its records can take ~30 times as much memory",
         )
         command.add_argument(
             "--custom-components",
@@ -191,6 +197,7 @@ def run(
         custom_component_modules=args.custom_components,
         read_timeout=args.read_timeout,
         deadline=args.request_deadline,
+        max_response_bytes=args.max_response_mib and args.max_response_mib << 20,
         page_limits=PageLimits(
             getattr(args, "max_pages_per_slice", None), getattr(args, "max_records_per_slice", None)
         ),

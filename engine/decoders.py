@@ -275,7 +275,7 @@ class _BoundedReader(io.RawIOBase):
         if self._count > self._limit:
             raise ReadError(
                 f"the gzip body inflates to more than {self._limit:,} bytes, the response size "
-                "limit (HttpClient.max_response_bytes)"
+                "limit (--max-response-mib, max_response_mib)"
             )
         buffer[: len(data)] = data
         return len(data)

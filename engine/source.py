@@ -57,6 +57,7 @@ class DeclarativeSource:
         timeout: tuple[float, float] | None = None,
         read_timeout: float | None = None,
         deadline: float | None = None,
+        max_response_bytes: int | None = None,
         page_limits: PageLimits | None = None,
     ) -> None:
         from engine.factory import BuildContext
@@ -85,6 +86,8 @@ class DeclarativeSource:
             )
         if deadline:
             client_options["deadline"] = deadline
+        if max_response_bytes:
+            client_options["max_response_bytes"] = max_response_bytes
         if requests_per_second:
             client_options["rate_limiter"] = RateLimiter(requests_per_second)
         self.client = HttpClient(**client_options)

@@ -9,14 +9,17 @@ import threading
 import time
 import zlib
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import requests
 from manifests import modern
 from support.api_server import ApiServer, Response
+from support.cli import engine_cli
 from support.hostile_server import HostileServer, endless_body, trickle
 
-from engine import load_source
+from dagster_declarative import DeclarativeSourceResource
+from engine import load_manifest, load_source
 from engine.errors import ReadError
 from engine.http.client import HttpClient, RequestStats
 from engine.http.error_handling import DefaultErrorHandler
@@ -287,5 +290,28 @@ def test_a_gzip_decoder_bomb_is_cut_at_the_inflated_limit(api_server: ApiServer,
     source = load_source(manifest, {})
     source.client.max_response_bytes = 1_000_000
     with pytest.raises(ReadError, match="inflates to more than 1,000,000 bytes"):
+        list(source.read_records("items"))
+    source.close()
+
+
+# -- the size limit, set by the user ---------------------------------------------------------
+
+
+def test_the_command_line_and_the_resource_set_the_size_limit(
+    api_server: ApiServer, tmp_path: Path
+) -> None:
+    page = {"data": [{"id": 1, "pad": "x" * (2 << 20)}]}  # a little over 2 MiB
+    api_server.add_route("GET", "/items", lambda request: Response(200, page))
+    text = modern(api_server.url, error_handler="{type: DefaultErrorHandler, max_retries: 0}")
+    manifest, config = tmp_path / "m.yaml", tmp_path / "c.json"
+    manifest.write_text(text)
+    config.write_text("{}")
+    assert engine_cli("read", manifest, config).returncode == 0
+    done = engine_cli("read", manifest, config, "--max-response-mib", "2")
+    assert done.returncode == 1
+    assert "more than the limit of 2,097,152 bytes (--max-response-mib" in done.stdout
+    resource = DeclarativeSourceResource(config={}, max_response_mib=1)
+    source = resource.open_source(load_manifest(text))
+    with pytest.raises(ReadError, match="more than the limit of 1,048,576 bytes"):
         list(source.read_records("items"))
     source.close()

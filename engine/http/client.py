@@ -39,10 +39,9 @@ from engine.http.error_handling import (
 )
 from engine.http.redirects import GuardedSession, RedirectRefused, origin, withhold_credentials
 from engine.http.response_cache import ResponseCache
-from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
+from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from engine.secrets import SecretMasker
 
-DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_RETRY_SECONDS = 600.0
 MAX_SINGLE_WAIT = 86_400.0  # what any backoff may wait at once, whatever the manifest says
 MAX_REDIRECTS = 5
@@ -371,7 +370,7 @@ class HttpClient:
     ) -> ReadError:
         return ReadError(
             f"the response is {size}, more than the limit of {self.max_response_bytes:,} bytes "
-            "(HttpClient.max_response_bytes)",
+            "(--max-response-mib, max_response_mib)",
             url=self.masker.mask_url(prepared.url or ""),
             status=response.status_code,
         )
