@@ -14,10 +14,9 @@ import orjson
 
 from dagster_declarative import checks
 from dagster_declarative.date_partitions import PartitionMappingError
-from dagster_declarative.descriptions import describe_stream
 from dagster_declarative.execution import StreamTarget, materialize_stream
 from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, child_keys_by_parent
-from dagster_declarative.resource import DeclarativeSourceResource
+from dagster_declarative.resource import DeclarativeSourceResource, env_name
 from dagster_declarative.schedules import build_stream_jobs, build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
 from engine import (
@@ -27,6 +26,7 @@ from engine import (
     Manifest,
     SecretMasker,
     StreamPartitions,
+    describe_stream_markdown,
     failure_text,
     load_manifest,
     load_source,
@@ -51,11 +51,11 @@ def describe_streams(
     cannot be built is left out with a warning (:func:`leave_out`), so the others still load."""
     given = dict(config or {})
     built = _definition_config(manifest, given)
-    from_environment = [built[key] for key, value in given.items() if _is_env_var(value)]
+    from_environment = [built[key] for key, value in given.items() if env_name(value)]
     source = load_source(manifest, built, masker=SecretMasker(from_environment))
     try:  # the source's HTTP session (a dynamic stream may list streams from the API)
         if validate_config:
-            source.validate_config(not_yet_known=[k for k, v in given.items() if _is_env_var(v)])
+            source.validate_config(not_yet_known=[k for k, v in given.items() if env_name(v)])
         result = _descriptions(source, manifest, source_name, streams, destination_kind)
     finally:
         source.close()
@@ -105,7 +105,7 @@ def _descriptions(
                 manifest_hash=digest,
                 destination_kind=destination_kind,
                 partitioning=StreamPartitions(stream).describe(),
-                description=describe_stream(manifest, name, stream.json_schema),
+                description=describe_stream_markdown(manifest, name, stream.json_schema),
             )
         )
     return result
@@ -350,14 +350,15 @@ def _definition_config(manifest: Manifest, config: Mapping[str, Any]) -> dict[st
         (definition.get("components_resolver") or {}).get("type") == "HttpComponentsResolver"
         for definition in manifest.dynamic_stream_definitions
     )
-    return {
-        key: (_env_value(key, value) if lists_from_api else "") if _is_env_var(value) else value
-        for key, value in config.items()
-    }
+    built = dict(config)
+    for key, value in config.items():
+        name = env_name(value)
+        if name is not None:
+            built[key] = _env_value(key, name) if lists_from_api else ""
+    return built
 
 
-def _env_value(key: str, value: Any) -> str:
-    name = value.env_var_name if isinstance(value, dg.EnvVar) else value["env"]
+def _env_value(key: str, name: str) -> str:
     if name not in os.environ:
         raise ConfigError(
             f"config key {key!r} comes from the environment variable {name}, which is not set; "
@@ -365,10 +366,6 @@ def _env_value(key: str, value: Any) -> str:
             "variable must be set there too"
         )
     return os.environ[name]
-
-
-def _is_env_var(value: Any) -> bool:
-    return isinstance(value, dg.EnvVar) or (isinstance(value, Mapping) and set(value) == {"env"})
 
 
 def _destination_kind(url: str) -> str:

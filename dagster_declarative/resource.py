@@ -150,7 +150,7 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
         return destination_from_url(self.get_warehouse_url())
 
 
-def _env_name(value: Any) -> str | None:
+def env_name(value: Any) -> str | None:
     """The variable an ``EnvVar`` names: Dagster turns one inside a dict field into
     ``{"env": "X"}``; a resource built directly in Python keeps the ``EnvVar`` itself."""
     if isinstance(value, dg.EnvVar):
@@ -162,7 +162,7 @@ def _env_name(value: Any) -> str | None:
 
 def _environment_values(value: Any) -> list[Any]:
     """The values of the environment variables ``value`` names (those that are set)."""
-    name = _env_name(value)
+    name = env_name(value)
     if name is not None:
         found = os.environ.get(name)
         return [] if found is None else [found]
@@ -178,7 +178,7 @@ def _resolve(value: Any, where: str) -> Any:
 
     A variable that is not set is reported as the loader reports a missing key: the config key
     is named (``where``, a path for nested values), with the variable to set."""
-    name = _env_name(value)
+    name = env_name(value)
     if name is not None:
         resolved = os.environ.get(name)
         if resolved is None:

@@ -17,7 +17,7 @@ from engine.errors import (
 )
 
 if TYPE_CHECKING:
-    from engine.explain_components import describe_definition
+    from engine.explain_components import describe_stream_markdown
     from engine.http.client import RequestStats, RetryWait
     from engine.manifest.load import Manifest, load_manifest
     from engine.pagination import PageLimits
@@ -64,7 +64,7 @@ _LAZY = {
     "Stream": "engine.stream",
     "StreamPartitions": "engine.slicing.stream_partitions",
     "Window": "engine.slicing.partitioning",
-    "describe_definition": "engine.explain_components",
+    "describe_stream_markdown": "engine.explain_components",
     "iter_slices": "engine.reader",
     "partition_key": "engine.slicing.partitioning",
     "safe_name": "engine.slicing.partitioning",
@@ -108,7 +108,7 @@ __all__ = [
     "StreamPartitions",
     "UnsupportedComponentError",
     "Window",
-    "describe_definition",
+    "describe_stream_markdown",
     "failure_text",
     "iter_slices",
     "load_manifest",
