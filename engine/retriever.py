@@ -8,9 +8,12 @@ their page is decoded, so memory holds at most one page.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+import requests
 
 from engine.decoders import BodyStream
 from engine.extract import RecordSelector
@@ -20,7 +23,7 @@ from engine.http.requester import HttpRequester
 from engine.pagination import PageInfo, Paginator
 from engine.pagination_reset import PaginationReset
 from engine.query_properties import MergedRecords, QueryProperties
-from engine.slicing.base import EXTRA_FIELDS, Slicer
+from engine.slicing.base import CHILD_RESPONSE, EXTRA_FIELDS, Slicer
 
 
 @dataclass
@@ -46,12 +49,17 @@ class SimpleRetriever:
             options = page_options
             if first or not self.ignore_slicer_options_on_later_pages:
                 options = slice_options.merge(page_options)
-            first = False
             token = cursor.next_page_token
             context = {"stream_slice": stream_slice, "next_page_token": token}
             request = _PageRequest(stream_slice, context, token, options, url_override)
-            read_page = self._read_page if self.query_properties is None else self._read_in_chunks
-            page, records, raw_count = read_page(request, stats)
+            embedded = (stream_slice.get(EXTRA_FIELDS) or {}).get(CHILD_RESPONSE, _NOT_LAZY)
+            if first and embedded is not _NOT_LAZY:
+                page, records, raw_count = self._embedded_page(embedded, request, stats)
+            elif self.query_properties is None:
+                page, records, raw_count = self._read_page(request, stats)
+            else:
+                page, records, raw_count = self._read_in_chunks(request, stats)
+            first = False
             if page is None:  # an ignored error response ends the slice
                 return
             stats.records += len(records)
@@ -90,6 +98,18 @@ class SimpleRetriever:
         )
         return page, records, raw_count
 
+    def _embedded_page(self, body: Any, request: _PageRequest, stats: RequestStats) -> _PageRead:
+        """A lazily read child's first page, as airbyte-cdk 7 reads it on a first sync: the
+        list its parent record embeds, selected like a response (no request, no headers); the
+        paginator then decides from it whether to ask the API for the next page."""
+        response = requests.Response()  # what the paginator sees: a 200 without headers
+        response.status_code = 200
+        response._content = json.dumps(body).encode()
+        records, raw_count = self.record_selector.select(
+            body, request.context, response, stats.warnings
+        )
+        return Page(response, body), records, raw_count
+
     def _read_in_chunks(self, request: _PageRequest, stats: RequestStats) -> _PageRead:
         """One page asked once per chunk of query properties (see engine.query_properties);
         the paginator then sees the last chunk's response and the page's records."""
@@ -127,6 +147,8 @@ class _PageRequest:
     options: RequestOptions
     url_override: str | None
 
+
+_NOT_LAZY = object()
 
 # A page read: the page (None when an ignored error ended the slice), its records, and how many
 # the paginator counts.

@@ -10,7 +10,7 @@ from typing import Any
 from engine.errors import ReadError, describe_slice
 from engine.http.client import RequestStats
 from engine.retriever import SimpleRetriever
-from engine.slicing.base import Cursor, Slice, Slicer
+from engine.slicing.base import CHILD_RESPONSE, EXTRA_FIELDS, Cursor, Slice, Slicer
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
 
 logger = logging.getLogger("engine")
@@ -56,6 +56,8 @@ class Stream:
         if cursor is not None and state:
             cursor.set_initial_state(state)
         slices = self.slicer.slices(state)
+        if state:  # as the reference, only a first sync reads a parent's embedded child lists
+            slices = map(_requested_in_full, slices)
         return iter(slices if isinstance(self.slicer, DatetimeBasedCursor) else list(slices))
 
     def first_slice(self) -> Slice | None:
@@ -114,3 +116,12 @@ class Stream:
         if self.primary_key:
             entry["source_defined_primary_key"] = self.primary_key
         return entry
+
+
+def _requested_in_full(stream_slice: Slice) -> Slice:
+    """The slice without the child list its parent embeds (see engine.slicing.substream), so
+    its first page is requested. In place: slicers may know their slices by identity."""
+    extra = stream_slice.get(EXTRA_FIELDS)
+    if isinstance(extra, dict):
+        extra.pop(CHILD_RESPONSE, None)
+    return stream_slice

@@ -268,6 +268,7 @@ def _substream_router(ctx: BuildContext, d: dict, path: str) -> SubstreamPartiti
                 extra_fields=tuple(
                     tuple(str(p) for p in field) for field in config.get("extra_fields") or ()
                 ),
+                lazy_read_pointer=_lazy_read_pointer(ctx, config, where),
             )
         )
     if not configs:
@@ -278,3 +279,20 @@ def _substream_router(ctx: BuildContext, d: dict, path: str) -> SubstreamPartiti
             path,
         )
     return SubstreamPartitionRouter(configs)
+
+
+def _lazy_read_pointer(ctx: BuildContext, config: dict, path: str) -> tuple[str, ...]:
+    """The path of the child list a parent record embeds (templates on the config allowed);
+    the reference refuses wildcards there."""
+    pointer = []
+    for index, part in enumerate(config.get("lazy_read_pointer") or ()):
+        text = ctx.constant({"value": str(part)}, "value", f"{path}.lazy_read_pointer[{index}]")
+        if "*" in str(text):
+            raise ctx.error(
+                "lazy_read_pointer takes direct paths only: '*' is not supported",
+                config,
+                "lazy_read_pointer",
+                path,
+            )
+        pointer.append(str(text))
+    return tuple(pointer)

@@ -4,7 +4,7 @@ not implement yet.
 Accepting them silently would read differently from the reference without a word, so a stream
 that uses one is refused like an unsupported component (named by path: ``spec`` and ``check``
 of other streams still work, and the Dagster integration leaves that stream out). A field that
-only tunes speed or resources (``lazy_read_pointer``, ``max_concurrent_async_job_count``), or
+only tunes speed or resources (``max_concurrent_async_job_count``), or
 only acts when a sync asks for it (``file_uploader``: file transfers), is not listed: ignoring
 it reads the same records.
 """

@@ -45,6 +45,9 @@ Slice = dict[str, Any]
 
 # Slice keys that carry information for templates but do not identify a partition.
 EXTRA_FIELDS = "extra_fields"
+CHILD_RESPONSE = "child_response"
+"""The extra field holding the body a lazily read child takes as its first page (a parent's
+``lazy_read_pointer``)."""
 
 
 class Slicer:

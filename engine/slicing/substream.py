@@ -7,7 +7,9 @@ its router's part of the slice (``{}`` for a parent sliced only by dates): as in
 reference runner, the parent's date window is not part of it, so that a child's per-partition
 state keeps matching from one read to the next. A parent with
 ``incremental_dependency`` is read from the state it had at the end of the previous read, so only
-parents changed since then produce partitions.
+parents changed since then produce partitions. A parent config with ``lazy_read_pointer`` puts
+the child list the parent record embeds at that path into the partition's extra fields (under
+`CHILD_RESPONSE`): the child reads it as its first page (see engine.retriever).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.http.options import EMPTY, RequestOption, RequestOptions
-from engine.slicing.base import Cursor, SingleSlice, Slice
+from engine.slicing.base import CHILD_RESPONSE, Cursor, SingleSlice, Slice
 from engine.slicing.router import EXTRA_FIELDS, PartitionRouter
 from engine.stream import Stream
 
@@ -32,6 +34,7 @@ class ParentStreamConfig:
     request_option: RequestOption | None = None
     incremental_dependency: bool = False
     extra_fields: tuple[tuple[str, ...], ...] = ()
+    lazy_read_pointer: tuple[str, ...] = ()
 
 
 @dataclass
@@ -77,7 +80,7 @@ class SubstreamPartitionRouter(PartitionRouter):
         unrouted = isinstance(slicer, SingleSlice) or (
             isinstance(slicer, Cursor) and type(slicer).partition is Cursor.partition
         )
-        if config.extra_fields or not unrouted:
+        if config.extra_fields or config.lazy_read_pointer or not unrouted:
             return None
         return {config.partition_field: _typed(value, config), "parent_slice": {}}
 
@@ -98,11 +101,15 @@ def _partition(
     if value is _MISSING:
         return None
     partition: Slice = {config.partition_field: value, "parent_slice": dict(parent_partition)}
-    if config.extra_fields:
-        partition[EXTRA_FIELDS] = {
-            ".".join(path): (None if (found := dig(record, path)) is _MISSING else found)
-            for path in config.extra_fields
-        }
+    extra = {
+        ".".join(path): (None if (found := dig(record, path)) is _MISSING else found)
+        for path in config.extra_fields
+    }
+    if config.lazy_read_pointer:  # as the reference: an absent list is an empty one
+        embedded = dig(record, config.lazy_read_pointer)
+        extra = {CHILD_RESPONSE: [] if embedded is _MISSING else embedded, **extra}
+    if extra:
+        partition[EXTRA_FIELDS] = extra
     return partition
 
 

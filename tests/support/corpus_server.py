@@ -115,6 +115,7 @@ class Route:
     link_header: bool = False
     link_results: bool = False
     record_chains: list[list[str]] = field(default_factory=list)
+    embedded: list[tuple[list[str], Route]] = field(default_factory=list)
     token_indexes_records: bool = False
     job: AsyncJobPlan | None = None
     hits: int = 0
@@ -237,6 +238,11 @@ class CorpusServer:
             parent_key = f"{key}-parent{index}"
             stream = self._stream(parent["stream"], parent_key)
             self.routes[parent_key].extra_keys.add(str(parent["parent_key"]))
+            if parent.get("lazy_read_pointer"):
+                # The parent's records embed a page of the child (as Stripe's do): a record
+                # of the child at its record path, and no further page.
+                pointer = [str(p) for p in parent["lazy_read_pointer"]]
+                self.routes[parent_key].embedded.append((pointer, self.routes[key]))
             configs.append({**parent, "stream": stream})
         return {**router, "parent_stream_configs": configs}
 
@@ -396,6 +402,9 @@ class CorpusServer:
         record = {k: value_for(v, k) for k, v in properties.items() if isinstance(v, dict)}
         for key in route.extra_keys:
             record[key] = f"{route.name}-{index}"
+        for pointer, child in route.embedded:
+            _place(record, pointer, None)  # whatever the schema generated there gives way
+            _place(record, pointer, _nest(child.field_path, [self._record(child, index)]))
         id_type = str((properties.get("id") or {}).get("type"))
         record["id"] = index + 1 if "integer" in id_type else f"{route.name}-{index}"
         for chain in route.record_chains:

@@ -1,0 +1,125 @@
+"""A parent's ``lazy_read_pointer``, read as airbyte-cdk 7 reads it.
+
+On a first sync (no state for the child stream) the child list a parent record embeds at the
+pointer is the child's first page: no request is sent for it, and the child's paginator decides
+from it whether to ask the API for the next page. A sync resumed from a state requests every
+first page, as the reference does from its second sync on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support.api_server import ApiServer, Response
+from support.slicing_manifests import date_cursor, modern, modern_stream
+
+from engine import ManifestError, load_source
+
+MOMENT = "2024-01-02T00:00:00Z"
+# parent id -> the child pages the API serves, in order
+PAGES = {
+    "1": [{"data": [{"id": "a1"}], "has_more": True}, {"data": [{"id": "a2"}], "has_more": False}],
+    "2": [{"data": [{"id": "b1"}], "has_more": False}],
+}
+
+
+def _serve(api_server: ApiServer) -> None:
+    def stamped(page: dict) -> dict:
+        return {**page, "data": [{**item, "updated_at": MOMENT} for item in page["data"]]}
+
+    parents = [{"id": int(key), "children": stamped(pages[0])} for key, pages in PAGES.items()]
+    api_server.add_collection("/parents", parents)
+
+    def children(request: Any) -> Response:
+        pages = PAGES[request.path_params["id"]]
+        after = request.param("starting_after")
+        index = 0 if after is None else 1 + [p["data"][-1]["id"] for p in pages].index(after)
+        return Response(200, stamped(pages[index]))
+
+    api_server.add_route("GET", "/parents/{id}/children", children)
+
+
+def _manifest(url: str, pointer: list[str], *, incremental: bool = False) -> dict[str, Any]:
+    parent = modern_stream(url, "parents", "/parents")
+    router = {
+        "type": "SubstreamPartitionRouter",
+        "parent_stream_configs": [
+            {
+                "type": "ParentStreamConfig",
+                "stream": parent,
+                "parent_key": "id",
+                "partition_field": "parent_id",
+                "lazy_read_pointer": pointer,
+            }
+        ],
+    }
+    child = modern_stream(
+        url, "children", "/parents/{{ stream_partition.parent_id }}/children", router=router
+    )
+    child["retriever"]["paginator"] = {
+        "type": "DefaultPaginator",
+        "page_token_option": {
+            "type": "RequestOption",
+            "inject_into": "request_parameter",
+            "field_name": "starting_after",
+        },
+        "pagination_strategy": {
+            "type": "CursorPagination",
+            "cursor_value": "{{ response['data'][-1]['id'] }}",
+            "stop_condition": "{{ not response['has_more'] }}",
+        },
+    }
+    if incremental:
+        cursor = date_cursor("2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z")
+        del cursor["start_time_option"], cursor["end_time_option"]
+        child["incremental_sync"] = cursor
+    return modern(child, parent)
+
+
+def _child_requests(api_server: ApiServer) -> list[str]:
+    return [
+        f"{r.path}?starting_after={r.param('starting_after')}"
+        for r in api_server.requests
+        if r.path.endswith("/children")
+    ]
+
+
+def test_a_first_sync_reads_the_embedded_list_as_the_first_page(api_server: ApiServer) -> None:
+    _serve(api_server)
+    source = load_source(_manifest(api_server.url, ["children"]), {})
+    assert [r["id"] for r in source.read_records("children")] == ["a1", "a2", "b1"]
+    assert _child_requests(api_server) == ["/parents/1/children?starting_after=a1"]
+
+
+def test_a_missing_embedded_list_is_an_empty_first_page(api_server: ApiServer) -> None:
+    _serve(api_server)
+    source = load_source(_manifest(api_server.url, ["absent"]), {})
+    assert list(source.read_records("children")) == []
+    assert _child_requests(api_server) == []
+
+
+def test_a_sync_resumed_from_state_requests_every_first_page(api_server: ApiServer) -> None:
+    _serve(api_server)
+    source = load_source(_manifest(api_server.url, ["children"], incremental=True), {})
+    catalog = {"streams": [{"stream": {"name": "children"}, "sync_mode": "incremental"}]}
+    first = list(source.read(catalog))
+    assert _child_requests(api_server) == ["/parents/1/children?starting_after=a1"]
+    state = [m for m in first if m["type"] == "STATE"][-1]["state"]["stream"]["stream_state"]
+    api_server.clear_requests()
+    second = list(source.read(catalog, {"children": state}))
+    assert [m["record"]["data"]["id"] for m in second if m["type"] == "RECORD"] == [
+        "a1",
+        "a2",
+        "b1",
+    ]
+    assert _child_requests(api_server) == [
+        "/parents/1/children?starting_after=None",
+        "/parents/1/children?starting_after=a1",
+        "/parents/2/children?starting_after=None",
+    ]
+
+
+def test_a_wildcard_pointer_is_refused_as_the_reference_refuses_it(api_server: ApiServer) -> None:
+    with pytest.raises(ManifestError, match=r"lazy_read_pointer.*'\*' is not supported"):
+        load_source(_manifest(api_server.url, ["children", "*"]), {}).stream("children")
