@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.decoders import BodyStream
 from engine.errors import ReadError
-from engine.http.error_handling import find_message as _find_message
+from engine.http.outcome import find_message as _find_message
 from engine.interpolation import InterpolatedBoolean
 from engine.record_expander import RecordExpander
 

@@ -61,7 +61,8 @@ class DeclarativeSource:
         page_limits: PageLimits | None = None,
     ) -> None:
         from engine.factory import BuildContext
-        from engine.http.client import DEFAULT_TIMEOUT, HttpClient, RateLimiter
+        from engine.http.client import HttpClient, RateLimiter
+        from engine.http.timeouts import DEFAULT_TIMEOUT
         from engine.pagination import NO_LIMITS
 
         self.manifest = manifest

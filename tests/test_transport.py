@@ -17,8 +17,10 @@ from support.api_server import ApiServer, Response
 
 from engine import load_source
 from engine.errors import ReadError, UnsupportedComponentError
-from engine.http.client import DEFAULT_TIMEOUT, MAX_REDIRECTS, HttpClient, RequestStats
+from engine.http.client import HttpClient, RequestStats
 from engine.http.error_handling import DefaultErrorHandler
+from engine.http.timeouts import DEFAULT_TIMEOUT
+from engine.http.transport import MAX_REDIRECTS
 
 RECORDS = [{"id": i} for i in range(3)]
 

@@ -13,16 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.http.auth import Authenticator
-from engine.http.error_handling import (
-    ACTIONS,
-    RETRY,
-    BackoffStrategy,
-    Decision,
-    DefaultErrorHandler,
-    ErrorHandler,
-    Outcome,
-)
+from engine.http.backoff import BackoffStrategy
+from engine.http.error_handling import ACTIONS, RETRY, Decision, DefaultErrorHandler, ErrorHandler
 from engine.http.options import RequestOptions
+from engine.http.outcome import Outcome
 from engine.secrets import SecretMasker
 
 _AUTH_SCHEMES = ("Bearer ", "Basic ", "Token ", "OAuth ")

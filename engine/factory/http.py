@@ -15,17 +15,19 @@ from engine.factory.credentials import (
     register_template,
 )
 from engine.http import auth
+from engine.http.backoff import (
+    ConstantBackoff,
+    ExponentialBackoff,
+    WaitTimeFromHeader,
+    WaitUntilTimeFromHeader,
+)
 from engine.http.error_handling import (
     ACTIONS,
     ERROR_DEFAULTS,
     STATUS_TABLE,
     CompositeErrorHandler,
-    ConstantBackoff,
     DefaultErrorHandler,
-    ExponentialBackoff,
     ResponseFilter,
-    WaitTimeFromHeader,
-    WaitUntilTimeFromHeader,
 )
 from engine.http.options import RequestOption, check_inject_into
 from engine.http.requester import PATH_JOINS, HttpRequester
