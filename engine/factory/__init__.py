@@ -11,6 +11,7 @@ only calls methods on ready objects.
 from engine.factory import (  # noqa: F401  (registers the builders)
     http,
     records,
+    responses,
     streams,
 )
 from engine.factory.context import BuildContext
