@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 from requests.adapters import BaseAdapter
 
-from engine.datetimes import parse_duration
+from engine.durations import parse_duration
 from engine.errors import ManifestError
 from engine.interpolation import InterpolatedString
 

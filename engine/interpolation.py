@@ -33,7 +33,7 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 
-from engine import datetimes, template_limits
+from engine import datetimes, durations, template_limits
 from engine.errors import EngineError
 
 __all__ = [
@@ -112,10 +112,10 @@ def _day_delta(num_days: int, format: str = "%Y-%m-%dT%H:%M:%S.%f%z") -> str:
     return datetimes.format_datetime(moved, format)
 
 
-def _duration(text: str) -> datetime.timedelta | datetimes.Duration:
+def _duration(text: str) -> datetime.timedelta | durations.Duration:
     """A duration usable in datetime arithmetic: a timedelta, or a calendar-aware Duration when
     it counts months or years."""
-    parsed = datetimes.parse_duration(text)
+    parsed = durations.parse_duration(text)
     return parsed.delta if parsed.months == 0 else parsed
 
 

@@ -19,7 +19,7 @@ from dagster_declarative.date_partitions import PartitionMappingError
 from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription
 from engine import StreamPartitions, load_manifest, load_source
-from engine.datetimes import parse_duration
+from engine.durations import parse_duration
 from engine.interpolation import InterpolatedString
 
 CORPUS = Path(

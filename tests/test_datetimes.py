@@ -10,16 +10,14 @@ from hypothesis import strategies as st
 
 from engine.datetimes import (
     DatetimeFormatError,
-    Duration,
-    DurationFormatError,
     format_datetime,
     now_utc,
     parse_any_datetime,
     parse_datetime,
-    parse_duration,
     parse_iso_datetime,
     parse_lenient_datetime,
 )
+from engine.durations import Duration, DurationFormatError, parse_duration
 
 UTC = datetime.timezone.utc
 PLUS_2 = datetime.timezone(datetime.timedelta(hours=2))

@@ -10,7 +10,7 @@ from support.api_server import ApiServer, DateFilter
 from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 
 from engine import load_source
-from engine.datetimes import parse_duration
+from engine.durations import parse_duration
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
 
 URL = "http://127.0.0.1:9"  # never contacted: these tests only compute slices

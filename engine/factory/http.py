@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine import decoders
-from engine.datetimes import parse_duration
+from engine.durations import parse_duration
 from engine.factory.context import BuildContext, builds, named_behaviour
 from engine.factory.credentials import (
     config_values_read,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from engine.datetimes import Duration, DurationFormatError, parse_duration, unknown_directive
+from engine.datetimes import unknown_directive
+from engine.durations import Duration, DurationFormatError, parse_duration
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext, named_behaviour
 from engine.interpolation import InterpolatedString, literal

@@ -21,7 +21,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.datetimes import Duration
+from engine.durations import Duration
 
 Target = Literal["DAY", "WEEK", "MONTH"]
 TARGETS: tuple[str, ...] = ("DAY", "WEEK", "MONTH")

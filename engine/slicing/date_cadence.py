@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.datetimes import Duration
+from engine.durations import Duration
 from engine.slicing.date_windows import DateWindows
 
 CadenceKind = Literal["hourly", "daily", "weekly", "monthly", "cron", "listed"]

@@ -23,7 +23,7 @@ import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from engine.datetimes import Duration
+from engine.durations import Duration
 
 _ONE_DAY = datetime.timedelta(days=1)
 Window = tuple[datetime.datetime, datetime.datetime]

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.datetimes import UTC, DatetimeFormatError, Duration, parse_any_datetime
+from engine.datetimes import UTC, DatetimeFormatError, parse_any_datetime
+from engine.durations import Duration
 from engine.errors import ConfigError
 from engine.interpolation import InterpolatedString
 

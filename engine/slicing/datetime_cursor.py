@@ -22,12 +22,12 @@ from typing import Any
 from engine.datetimes import (
     UTC,
     DatetimeFormatError,
-    Duration,
     format_datetime,
     now_utc,
     parse_any_datetime,
     parse_datetime,
 )
+from engine.durations import Duration
 from engine.errors import ReadError
 from engine.http.options import EMPTY, RequestOption, RequestOptions
 from engine.slicing.base import Cursor, Slice, UnparsableValues
