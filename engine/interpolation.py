@@ -5,36 +5,26 @@ per request or per record afterwards. Evaluation follows the declarative format:
 to a default when the result is empty, then turn Python-literal-looking text into values
 (``"{{ 10 }}"`` is the int 10, ``"12345"`` too, ``"2022-01-01"`` stays a string).
 
-Templates run in a Jinja sandbox: touching private or dunder attributes, mutating context
-objects, or loading other templates raises :class:`TemplateError`. Lists and dicts a template
-writes itself may be changed (``{% set _ = found.append(x) %}``), as airbyte-cdk allows, within
-the render's item budget (:mod:`engine.template_limits`).
+Templates run in a Jinja sandbox (:mod:`engine.template_sandbox`): touching private or dunder
+attributes, mutating context objects, or loading other templates raises :class:`TemplateError`.
+Lists and dicts a template writes itself may be changed (``{% set _ = found.append(x) %}``), as
+airbyte-cdk allows, within the render's item budget (:mod:`engine.template_limits`). The macros
+and filters templates may call are in :mod:`engine.macros`.
 """
 
 from __future__ import annotations
 
 import ast
-import base64
-import datetime
-import hashlib
-import hmac
-import json
 import re
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote_plus
-from zoneinfo import ZoneInfo
 
 import jinja2
-from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
-from engine import datetimes, durations, template_limits
-from engine.errors import EngineError
+from engine import template_limits
+from engine.template_sandbox import GLOBALS, TemplateError, compile_template, is_template
 
 __all__ = [
     "InterpolatedBoolean",
@@ -56,277 +46,6 @@ class LiteralText(str):
     """
 
     __slots__ = ()
-
-
-class TemplateError(EngineError, ValueError):
-    """A template that cannot be compiled or that did something the sandbox forbids.
-
-    An EngineError, so that a template failing at read time (a payload the sandbox refused, a
-    render that blew a limit) ends the read with the project's error, never a raw traceback.
-    """
-
-    failure_type = "config_error"
-
-
-# --- macros (Jinja globals) ---------------------------------------------------------------------
-
-
-def _to_datetime(value: str | datetime.date) -> datetime.datetime:
-    """Datetimes pass through (naive means UTC), dates become UTC midnight, text is parsed."""
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=datetime.timezone.utc)
-    if isinstance(value, datetime.date):
-        return datetime.datetime.combine(value, datetime.time(), datetime.timezone.utc)
-    return datetimes.parse_lenient_datetime(value)
-
-
-def _now_local() -> datetime.datetime:
-    """The process's local wall-clock time, naive (2022 macro)."""
-    return datetime.datetime.now()
-
-
-def _today_utc() -> datetime.date:
-    return datetimes.now_utc().date()
-
-
-def _today_with_timezone(timezone: str) -> datetime.date:
-    """Today's date in an IANA time zone such as ``"Europe/Paris"``."""
-    return datetime.datetime.now(ZoneInfo(timezone)).date()
-
-
-def _timestamp(value: int | float | str | datetime.date) -> int | float:
-    """Numbers truncate to int seconds; datetimes and date text give float epoch seconds (UTC)."""
-    if isinstance(value, (int, float)):
-        return int(value)
-    return _to_datetime(value).timestamp()
-
-
-def _str_to_datetime(value: str) -> datetime.datetime:
-    """Parse date/datetime text (naive means UTC) and express it in UTC."""
-    return _to_datetime(value).astimezone(datetime.timezone.utc)
-
-
-def _day_delta(num_days: int, format: str = "%Y-%m-%dT%H:%M:%S.%f%z") -> str:
-    """Now plus ``num_days`` days, formatted."""
-    moved = datetimes.now_utc() + datetime.timedelta(days=num_days)
-    return datetimes.format_datetime(moved, format)
-
-
-def _duration(text: str) -> datetime.timedelta | durations.Duration:
-    """A duration usable in datetime arithmetic: a timedelta, or a calendar-aware Duration when
-    it counts months or years."""
-    parsed = durations.parse_duration(text)
-    return parsed.delta if parsed.months == 0 else parsed
-
-
-def _format_datetime(
-    value: datetime.date | str | int | float, format: str, input_format: str | None = None
-) -> str:
-    """Reformat a datetime, date text (``input_format`` or ISO/dateutil) or an epoch number."""
-    if isinstance(value, datetime.date):
-        parsed = _to_datetime(value)
-    elif isinstance(value, (int, float)) or input_format:
-        parsed = datetimes.parse_datetime(value, input_format or "%s")
-    else:
-        parsed = _str_to_datetime(value)
-    return datetimes.format_datetime(parsed, format)
-
-
-def _sanitize_url(value: str) -> str:
-    return quote_plus(value)
-
-
-def _camel_case_to_snake_case(value: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", value).lower()
-
-
-def _generate_uuid() -> str:
-    return str(uuid.uuid4())
-
-
-# --- filters ------------------------------------------------------------------------------------
-
-_HASH_TYPES = frozenset(hashlib.algorithms_guaranteed) - {"shake_128", "shake_256"}
-
-
-def _hash_filter(value: Any, hash_type: str = "md5", salt: str | None = None) -> str:
-    """Hex digest of ``str(value)`` (then ``salt``) with a hashlib algorithm."""
-    if hash_type not in _HASH_TYPES:
-        raise ValueError(
-            f"hash: unsupported hash type {hash_type!r}; use one of {sorted(_HASH_TYPES)}"
-        )
-    digest = hashlib.new(hash_type, str(value).encode("utf-8"))
-    if salt:
-        digest.update(str(salt).encode("utf-8"))
-    return digest.hexdigest()
-
-
-def _base64encode(value: str) -> str:
-    return base64.b64encode(value.encode("utf-8")).decode()
-
-
-def _base64decode(value: str) -> str:
-    return base64.b64decode(value.encode("utf-8")).decode()
-
-
-def _base64binascii_decode(value: str) -> str:
-    """Despite the name this *encodes* ASCII text as standard base64, as the format defines."""
-    return base64.standard_b64encode(value.encode("ascii")).decode("ascii")
-
-
-def _string_filter(value: Any) -> str:
-    """Keep JSON text a string through literal coercion (wrapped in a triple-quoted literal)."""
-    if isinstance(value, str):
-        return value
-    return '"""' + json.dumps(value) + '"""'
-
-
-def _regex_search(value: str, regex: str) -> str:
-    """The first capture group of the first match, or ``""`` (time-bounded: see
-    `template_limits.py`)."""
-    match = template_limits.search(regex, value)
-    return match.group(1) if match and match.groups() else ""
-
-
-def _regex_replace(value: str, regex: str, replacement: str) -> str:
-    return template_limits.sub(regex, replacement, value)
-
-
-def _hmac_filter(value: Any, key: str, hash_type: str = "sha256") -> str:
-    if hash_type != "sha256":
-        raise ValueError(f"hmac: only 'sha256' is supported, got {hash_type!r}")
-    return hmac.new(key.encode(), str(value).encode(), hashlib.sha256).hexdigest()
-
-
-# --- environment and compilation ----------------------------------------------------------------
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Raises on unsafe attribute access instead of rendering it as an empty string, so a
-    template probing internals fails loudly rather than silently falling back to its default."""
-
-    # Repetition, powers and concatenation are the cheap ways to make a one-line template eat
-    # all memory or CPU ("{{ 'x' * 10**10 }}", "{{ 9**9**9 }}", a string added to itself in a
-    # loop); they are checked before they run.
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
-
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        """The template's own lists and dicts may be changed; nothing handed to it may."""
-        if isinstance(obj, template_limits.BUILT):
-            return SandboxedEnvironment.is_safe_attribute(self, obj, attr, value)
-        return super().is_safe_attribute(obj, attr, value)
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
-        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} objects")
-
-    def call(self, context: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        template_limits.check_call(obj, args, kwargs)
-        return super().call(context, obj, *args, **kwargs)
-
-    def wrap_str_format(self, value: Any) -> Any:
-        """``str.format`` through the sandbox's formatter, its widths checked first."""
-        wrapped = super().wrap_str_format(value)
-        if wrapped is None:
-            return None
-        template = value.__self__
-
-        def checked(*args: Any, **kwargs: Any) -> str:
-            template_limits.check_format(template, (*args, *kwargs.values()))
-            return wrapped(*args, **kwargs)
-
-        return checked
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "+":
-            return template_limits.concatenated(left, right)
-        if operator == "%":
-            if isinstance(left, str):
-                values = right if isinstance(right, tuple) else (right,)
-                template_limits.check_format(left, values)
-            return left % right
-        if operator == "**":
-            if _is_int(left) and _is_int(right) and left.bit_length() * right > MAX_POWER_BITS:
-                raise SecurityError(f"a power of more than {MAX_POWER_BITS:,} bits")
-            return left**right
-        for sequence, count in ((left, right), (right, left)):
-            repeated = isinstance(sequence, (str, bytes, list, tuple)) and _is_int(count)
-            if repeated and len(sequence) * count > MAX_REPEATED_LENGTH:
-                raise SecurityError(
-                    f"a repetition producing more than {MAX_REPEATED_LENGTH:,} items"
-                )
-        return left * right
-
-
-MAX_POWER_BITS = 100_000
-MAX_REPEATED_LENGTH = 1_000_000
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-_ENV = _Sandbox()
-del _ENV.globals["range"]
-_ENV.globals["lipsum"] = template_limits.bounded_lipsum(_ENV.globals["lipsum"])
-_ENV.globals.update(template_limits.GLOBALS)
-_ENV.filters.update(template_limits.bounded_filters(_ENV.filters))
-_ENV.globals.update(
-    now_utc=datetimes.now_utc,
-    now_local=_now_local,
-    today_utc=_today_utc,
-    today_with_timezone=_today_with_timezone,
-    timestamp=_timestamp,
-    str_to_datetime=_str_to_datetime,
-    max=max,
-    min=min,
-    day_delta=_day_delta,
-    duration=_duration,
-    format_datetime=_format_datetime,
-    sanitize_url=_sanitize_url,
-    camel_case_to_snake_case=_camel_case_to_snake_case,
-    generate_uuid=_generate_uuid,
-)
-_ENV.filters.update(
-    hash=_hash_filter,
-    base64encode=_base64encode,
-    base64decode=_base64decode,
-    base64binascii_decode=_base64binascii_decode,
-    string=_string_filter,
-    regex_search=_regex_search,
-    regex_replace=_regex_replace,
-    hmac=_hmac_filter,
-)
-_GLOBALS = dict(_ENV.globals)
-_GLOBAL_NAMES = frozenset(_GLOBALS)
-_LOADING_NODES = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    template: jinja2.Template
-    variables: frozenset[str]
-
-
-@lru_cache(maxsize=4096)
-def _compile(source: str) -> _Compiled:
-    """Compile once per distinct source text; many components share the same templates."""
-    try:
-        tree = _ENV.parse(source)
-        if next(tree.find_all(_LOADING_NODES), None) is not None:
-            raise TemplateError(
-                f"Invalid template {source!r}: templates cannot include, import or extend others"
-            )
-        variables = frozenset(meta.find_undeclared_variables(tree)) - _GLOBAL_NAMES
-        bounded = template_limits.bound_tree(tree, _ENV)
-        return _Compiled(_ENV.from_string(bounded), variables)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(
-            f"Invalid template {source!r}: {exc.message} (line {exc.lineno})"
-        ) from None
-
-
-def _is_template(text: str) -> bool:
-    return "{{" in text or "{%" in text or "{#" in text
 
 
 # --- literal coercion ---------------------------------------------------------------------------
@@ -384,7 +103,7 @@ def _variables(
     config: Mapping[str, Any] | None, parameters: Mapping[str, Any], context: dict[str, Any]
 ) -> dict[str, Any]:
     """Globals plus the evaluation variables, in one dict that Jinja uses as is."""
-    variables = {**_GLOBALS, **context}
+    variables = {**GLOBALS, **context}
     variables["config"] = config
     variables["parameters"] = variables["options"] = parameters
     if "stream_slice" in context:
@@ -436,13 +155,13 @@ class InterpolatedString:
         self._parameters = parameters if parameters is not None else _NO_PARAMETERS
         self._default = None if default is None else InterpolatedString(default)
         self.where = where
-        self.is_constant = data or not _is_template(value)
+        self.is_constant = data or not is_template(value)
         if self.is_constant:
             self._template = None
             self.variables: frozenset[str] = frozenset()
             self._constant = _parse_literal(value) if value and not data else _NOT_LITERAL
         else:
-            compiled = _compile(value)
+            compiled = compile_template(value)
             self._template = compiled.template
             self.variables = compiled.variables
 
