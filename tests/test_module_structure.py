@@ -1,4 +1,4 @@
-"""The shape of the code: no import circle inside a package.
+"""The shape of the code: no import circle inside a package, no module too long to read.
 
 An import counts wherever it is written (at the top, inside a function, under
 ``TYPE_CHECKING``): a circle is a circle in the design even when Python tolerates it.
@@ -14,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "dagster_declarative")
+MAX_LINES = 400
+# The component vocabulary: one long table that reads best in one place.
+LONG_TABLES = {"engine/manifest/components.py"}
 
 
 def _modules(package: str, root: Path) -> dict[str, Path]:
@@ -82,6 +85,17 @@ def import_circles(package: str, root: Path = ROOT) -> list[list[str]]:
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_circle(package):
     assert import_circles(package) == []
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_module_reads_in_one_sitting(package):
+    too_long = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > MAX_LINES
+        and str(path.relative_to(ROOT)) not in LONG_TABLES
+    }
+    assert too_long == {}
 
 
 def test_the_checker_finds_a_circle(tmp_path):
