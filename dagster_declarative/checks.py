@@ -10,7 +10,7 @@ violation is what counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -44,10 +44,15 @@ class SchemaChecker:
         self.violations = 0
         self.examples: list[str] = []
 
-    def observe(self, record: Mapping[str, Any]) -> None:
-        self.records += 1
-        if self._passes(record):
-            return
+    def observe(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Judge a batch (one call per batch: the per-record loop stays in this method)."""
+        self.records += len(records)
+        passes = self._passes
+        for record in records:
+            if not passes(record):
+                self._judge(record)
+
+    def _judge(self, record: Mapping[str, Any]) -> None:
         error = next(iter(self._validator.iter_errors(record)), None)
         if error is not None:
             self.violations += 1

@@ -304,19 +304,14 @@ class _Run:
         unit.started = time.monotonic()
         self.log.unit_started(unit_title(unit))
         batch: list[dict] = []
-        done = 0
-        while done < len(unit.indexes):
-            event = reading.next_event(unit.indexes)
+        size = self.resource.batch_size
+        for event in reading.events(unit.indexes):
             if event.kind == DONE:
-                done += 1
                 unit.stats.add(event.stats)
                 continue
-            record = event.record or {}
-            if self.checker is not None:
-                self.checker.observe(record)
-            batch.append(record)
-            if len(batch) >= self.resource.batch_size:
-                self._collect_child_keys(batch, child_keys)
+            batch.append(event.record or {})
+            if len(batch) >= size:
+                self._took(batch, child_keys)
                 yield batch
                 batch = []
         self.log.unit_done(unit.stats.records)
@@ -325,11 +320,14 @@ class _Run:
         unit.state = self._unit_state(unit)
         unit.seconds = time.monotonic() - unit.started
         if batch:
-            self._collect_child_keys(batch, child_keys)
+            self._took(batch, child_keys)
             yield batch
         unit.complete = True  # runs once the writer has taken (and converted) every batch
 
-    def _collect_child_keys(self, batch: list[dict], found: dict[str, dict[str, None]]) -> None:
+    def _took(self, batch: list[dict], found: dict[str, dict[str, None]]) -> None:
+        """A batch on its way to the warehouse: checked, and its child partition keys kept."""
+        if self.checker is not None:
+            self.checker.observe(batch)
         for child in self.target.children:
             found.setdefault(child.partitions_name, {}).update(dict.fromkeys(child.keys(batch)))
 

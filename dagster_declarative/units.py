@@ -16,7 +16,7 @@ import dagster as dg
 
 from dagster_declarative.translator import column_schema
 from dagster_declarative.warehouse import WriteResult
-from engine import RequestStats, SliceEvent
+from engine import DONE, RequestStats, SliceEvent
 
 
 @dataclass
@@ -47,14 +47,27 @@ class UnitReading:
         self._events = events
         self._pending: dict[int, deque[SliceEvent]] = defaultdict(deque)
 
-    def next_event(self, indexes: range) -> SliceEvent:
+    def events(self, indexes: range) -> Iterator[SliceEvent]:
+        """The events of the slices at ``indexes``, up to the last one's ``DONE``: first those
+        that arrived while an earlier unit was written, then the stream's (one generator step
+        per record: this is the run's per-record path)."""
+        left = len(indexes)
         for index in indexes:
-            if self._pending[index]:
-                return self._pending[index].popleft()
+            for event in self._pending.pop(index, ()):
+                if event.kind == DONE:
+                    left -= 1
+                yield event
+        if not left:
+            return
         for event in self._events:
-            if event.index in indexes:
-                return event
-            self._pending[event.index].append(event)
+            if event.index not in indexes:
+                self._pending[event.index].append(event)
+                continue
+            yield event
+            if event.kind == DONE:
+                left -= 1
+                if not left:
+                    return
         raise RuntimeError("the engine stopped before every slice of the run was read")
 
 

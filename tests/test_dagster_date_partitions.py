@@ -17,7 +17,8 @@ from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.test_utils import create_test_daemon_workspace_context
 from dagster._core.workspace.load_target import PythonFileTarget
 from dagster._daemon.backfill import execute_backfill_iteration
-from support.api_server import ApiServer, DateFilter, Response
+from support.api_collections import RecordCollection
+from support.api_server import ApiServer, DateFilter, RecordedRequest, Response
 from support.slicing_manifests import daily_records, date_cursor, modern, modern_stream
 
 from dagster_declarative import (
@@ -292,3 +293,45 @@ def test_schedules_for_date_partitions_and_incremental_streams(
     assert {s.name for s in built} == {"shop__events_job_schedule", "shop__cursorless_schedule"}
     assert defs.resolve_schedule_def("shop__events_job_schedule").cron_schedule == "0 0 * * *"
     assert defs.resolve_schedule_def("shop__cursorless_schedule").cron_schedule == "*/15 * * * *"
+
+
+def test_slices_read_at_once_reach_each_partition_in_any_order(
+    server: ApiServer, tmp_path: Path
+) -> None:
+    """Four slices at a time, the first day's answer held back: later days' records arrive
+    first and wait for their partition, which still gets exactly its own."""
+    events = RecordCollection(
+        daily_records(DAY0, DAYS), server.url, date_filter=DateFilter("updated_at")
+    )
+
+    def first_day_late(request: RecordedRequest) -> Response:
+        if (request.param("updated_since") or "").startswith("2024-01-01"):
+            time.sleep(0.3)
+        return events(request)
+
+    server.add_route("GET", "/events", first_day_late)
+    manifest = _manifest_file(tmp_path, server.url)
+    document = yaml.safe_load(manifest.read_text())
+    document["concurrency_level"] = {"type": "ConcurrencyLevel", "default_concurrency": 4}
+    manifest.write_text(yaml.safe_dump(document))
+    (asset,) = build_declarative_assets(manifest)
+    keys = asset.partitions_def.get_partition_keys()[:9]
+    result = dg.materialize(
+        [asset],
+        resources={"declarative_source": _resource(tmp_path)},
+        run_config=QUIET,
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+    )
+    by_partition = {
+        e.partition: (
+            e.materialization.metadata["records"].value,
+            e.materialization.metadata["rows_written"].value,
+        )
+        for e in result.get_asset_materialization_events()
+    }
+    assert by_partition == {key: (day % 3 + 1,) * 2 for day, key in enumerate(keys)}
+    since = [r.param("updated_since")[:10] for r in server.requests]
+    assert since.index("2024-01-01") < since.index("2024-01-02")  # asked first, answered last

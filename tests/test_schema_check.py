@@ -15,8 +15,8 @@ SCHEMA = {
 
 def _verdict(schema: dict, records: list[dict]) -> dict:
     checker = SchemaChecker(schema)
-    for record in records:
-        checker.observe(record)
+    checker.observe(records[:1])
+    checker.observe(records[1:])
     result = checker.result(dg.AssetKey("items"))
     return {key: value.value for key, value in result.metadata.items()} | {"passed": result.passed}
 
