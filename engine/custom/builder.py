@@ -8,6 +8,10 @@ choosing how it is built and presented to the engine.
   (:mod:`engine.custom.reference`) and wrapped in its family's adapter; without airbyte-cdk
   installed, the error names the component, the class and the extra to install.
 - A class written for this engine is built from its keys (:mod:`engine.custom.native`).
+- A declarative component that airbyte-cdk implements and this engine does not
+  (``BY_REFERENCE``: RateLimitedMultipleTokenAuthenticator, DynamicSchemaLoader) is built by the
+  reference's factory the same way and wrapped in its family's adapter; the HTTP sessions it
+  holds get this engine's timeout and response size limit.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from engine.custom.native import build_native
 from engine.custom.reference import ReferenceFactory
 from engine.custom.requester import ReferenceRequester
 from engine.errors import UnsupportedComponentError
+from engine.manifest.components import BY_REFERENCE, TYPES
 from engine.manifest.yaml_loader import line_of
 
 if TYPE_CHECKING:
@@ -80,6 +85,8 @@ class CustomBuilder:
         return loaded[0]
 
     def build(self, definition: dict, path: str, **kwargs: Any) -> Any:
+        if definition["type"] in BY_REFERENCE:
+            return self._by_reference(definition, path, **kwargs)
         cls = self.load(definition, path)
         if not is_cdk_class(cls):
             return build_native(self.ctx, cls, definition, path)
@@ -94,6 +101,18 @@ class CustomBuilder:
                 line=line_of(definition, "class_name"),
             )
         return adapt(self.ctx, self.reference_component(definition, path, **kwargs))
+
+    def _by_reference(self, definition: dict, path: str, **kwargs: Any) -> Any:
+        """A component only airbyte-cdk implements, presented by its family's adapter."""
+        from engine.custom.streams import guard_sessions
+
+        if next(custom_parts(definition), None) is not None:
+            self.load(definition, path)  # nested custom classes must be allowed to load too
+        component = self.reference_component(definition, path, **kwargs)
+        client = self.ctx.client
+        guard_sessions(component, client.timeout, client.max_response_bytes)
+        family = TYPES[str(definition["type"])].family
+        return _ADAPTERS[_FAMILY_ADAPTER[family]](self.ctx, component)
 
     def stream(self, definition: dict, path: str, fields: dict[str, Any]) -> Any:
         """A stream with a custom retriever or incremental cursor, run by the reference
@@ -132,15 +151,15 @@ class CustomBuilder:
 
     def reference_component(self, definition: dict, path: str, **kwargs: Any) -> Any:
         """The component as the reference's factory builds it; its errors name the path."""
+        name = str(definition.get("class_name") or definition["type"])
         try:
             return self.reference.build(definition, **_kwargs_for(definition, kwargs))
         except MissingExtraError as error:
-            name = str(definition["class_name"])
             raise _missing_cdk(self.ctx, definition, path, name, error) from None
         except Exception as error:  # the component's own code may raise anything
             raise self.ctx.error(
-                f"the reference runtime cannot build {definition['class_name']!r}: "
-                f"{type(error).__name__}: {error}",
+                f"the reference runtime cannot build {name!r}: {type(error).__name__}: "
+                f"{self.ctx.masker.mask(str(error))}",
                 definition,
                 None,
                 path,
@@ -154,7 +173,9 @@ def _missing_cdk(
     version = cdk_version()
     if version is None:
         problem = (
-            f"custom component {name!r} is written against airbyte-cdk, which is not installed"
+            f"{name} runs through airbyte-cdk's own class, and airbyte-cdk is not installed"
+            if name in BY_REFERENCE
+            else f"custom component {name!r} is written against airbyte-cdk, which is not installed"
         )
         expected = f"the extra that brings it: pip install '{EXTRA}'"
     else:
@@ -167,7 +188,7 @@ def _missing_cdk(
         problem,
         path=path,
         file=ctx.file,
-        line=line_of(definition, "class_name"),
+        line=line_of(definition, "class_name" if "class_name" in definition else "type"),
         expected=expected,
     )
 
@@ -214,3 +235,6 @@ _ADAPTERS: dict[str, Any] = {
     "CustomSchemaLoader": lambda ctx, c: schemas.schema_loader(c),
     "CustomStateMigration": lambda ctx, c: schemas.ReferenceStateMigration(c),
 }
+
+# The adapter presenting a component of each family that BY_REFERENCE types belong to.
+_FAMILY_ADAPTER = {"authenticator": "CustomAuthenticator", "schema_loader": "CustomSchemaLoader"}

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from requests import PreparedRequest
+from requests.auth import AuthBase
+
 from engine.http.auth import Authenticator
 from engine.http.backoff import BackoffStrategy
 from engine.http.error_handling import ACTIONS, RETRY, Decision, DefaultErrorHandler, ErrorHandler
@@ -19,7 +22,31 @@ from engine.http.options import RequestOptions
 from engine.http.outcome import Outcome
 from engine.secrets import SecretMasker
 
-_AUTH_SCHEMES = ("Bearer ", "Basic ", "Token ", "OAuth ")
+
+def _register_credential(masker: SecretMasker, value: Any) -> None:
+    """A header value an authenticator wrote: the whole value and, after a scheme word
+    (``Bearer``, ``token``...), the credential itself."""
+    text = str(value)
+    scheme, _, credential = text.partition(" ")
+    masker.add(text, *([credential] if credential and scheme.isalpha() else []))
+
+
+class _Masking(AuthBase):
+    """The component as the ``requests`` auth of each request: every header it writes or
+    changes is registered with the masker before the request leaves (an authenticator that
+    rotates or refreshes its tokens hands out a new one at any request)."""
+
+    def __init__(self, component: Any, masker: SecretMasker) -> None:
+        self.component = component
+        self.masker = masker
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        before = dict(request.headers)
+        request = self.component(request)
+        for name, value in request.headers.items():
+            if before.get(name) != value:
+                _register_credential(self.masker, value)
+        return request
 
 
 class ReferenceAuthenticator(Authenticator):
@@ -32,14 +59,13 @@ class ReferenceAuthenticator(Authenticator):
     @property
     def requests_auth(self) -> Any:
         """What the requester attaches to each request (``Request(auth=...)``)."""
-        return self.component if callable(self.component) else None
+        return _Masking(self.component, self.masker) if callable(self.component) else None
 
     def options(self) -> RequestOptions:
         component = self.component
         headers = dict(_call(component, "get_auth_header") or {})
         for value in headers.values():
-            text = str(value)
-            self.masker.add(text, *(text[len(s) :] for s in _AUTH_SCHEMES if text.startswith(s)))
+            _register_credential(self.masker, value)
         params = dict(_call(component, "get_request_params") or {})
         self.masker.add(*(str(v) for v in params.values() if v))
         body_data = _call(component, "get_request_body_data") or None

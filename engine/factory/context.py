@@ -18,6 +18,7 @@ from engine.interpolation import (
     InterpolatedString,
     TemplateError,
 )
+from engine.manifest.components import BY_REFERENCE
 from engine.manifest.yaml_loader import line_of
 from engine.pagination import NO_LIMITS, PageLimits
 from engine.secrets import SecretMasker
@@ -88,7 +89,7 @@ class BuildContext:
 
     def build(self, definition: dict, path: str) -> Any:
         type_name = definition["type"]
-        if type_name.startswith("Custom"):
+        if type_name.startswith("Custom") or type_name in BY_REFERENCE:
             return self.custom(definition, path)
         if type_name in LATER and type_name not in _BUILDERS:
             importlib.import_module(LATER[type_name])
@@ -235,7 +236,8 @@ class BuildContext:
     # -- custom components -----------------------------------------------------------------
 
     def custom(self, definition: dict, path: str, **kwargs: Any) -> Any:
-        """A user's class (``class_name``): see :mod:`engine.custom` for what may load and how."""
+        """A user's class (``class_name``), or a component only airbyte-cdk implements: see
+        :mod:`engine.custom` for what may load and how."""
         return self._custom_builder().build(definition, path, **kwargs)
 
     def reference_stream(self, definition: dict, path: str, fields: dict[str, Any]) -> Any:

@@ -40,6 +40,8 @@ class ComponentType:
     fields: dict[str, Field]
     supported: bool = True
     why_unsupported: str = ""
+    # Built by airbyte-cdk's own class (the ``airbyte`` extra), presented like a custom one.
+    by_reference: bool = False
 
 
 def _scalar(required: bool = False) -> Field:
@@ -73,6 +75,10 @@ def _t(name: str, family: str, /, **fields: Field) -> None:
 
 def _unsupported(name: str, family: str, why: str, /, **fields: Field) -> None:
     _TYPES.append(ComponentType(name, family, fields, supported=False, why_unsupported=why))
+
+
+def _by_reference(name: str, family: str, /, **fields: Field) -> None:
+    _TYPES.append(ComponentType(name, family, fields, by_reference=True))
 
 
 def _custom(name: str, family: str) -> None:
@@ -388,12 +394,21 @@ _t(
     authenticator_selection_path=Field(LIST, True),
     authenticators=Field(MAPPING, required=True),
 )
-for _name in (
-    "JwtAuthenticator",
-    "LegacySessionTokenAuthenticator",
-    "RateLimitedMultipleTokenAuthenticator",
-):
+for _name in ("JwtAuthenticator", "LegacySessionTokenAuthenticator"):
     _unsupported(_name, "authenticator", f"{_name} is not supported yet", **{})
+_by_reference(
+    "RateLimitedMultipleTokenAuthenticator",
+    "authenticator",
+    tokens=Field(ANY, True),
+    token_delimiter=S,
+    auth_method=S,
+    header=S,
+    quota_status_source=Field(ANY, True),
+    quotas=Field(ANY, True),
+    max_wait_time=S,
+    budget_reserve_fraction=S,
+    budget_min_reserve=S,
+)
 
 # -- pagination --------------------------------------------------------------------------------
 _t("NoPagination", "paginator")
@@ -480,12 +495,11 @@ _t(
 # -- schemas -----------------------------------------------------------------------------------
 _t("JsonFileSchemaLoader", "schema_loader", file_path=S)
 _t("InlineSchemaLoader", "schema_loader", schema=MAP)
-_unsupported(
+_by_reference(
     "DynamicSchemaLoader",
     "schema_loader",
-    "schemas fetched from the API are not supported yet",
-    retriever=ANYF,
-    schema_type_identifier=ANYF,
+    retriever=Field(ANY, True),
+    schema_type_identifier=Field(ANY, True),
     schema_transformations=ANYF,
     schema_filter=ANYF,
 )
@@ -659,3 +673,5 @@ for _type in _TYPES[-2:]:
 FAMILY_MEMBERS: dict[str, set[str]] = {family: set(names) for family, names in FAMILIES.items()}
 FAMILY_MEMBERS["stream_slicer"] |= FAMILIES["incremental_sync"] | FAMILIES["partition_router"]
 ALL_FIELD_NAMES = frozenset(f for t in TYPES.values() for f in t.fields)
+
+BY_REFERENCE = frozenset(t.name for t in TYPES.values() if t.by_reference)
