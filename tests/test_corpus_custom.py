@@ -53,11 +53,16 @@ REFUSED = {
 NOT_YET = {
     "amplitude": "its extractors expect Amplitude's own response shape, not the generic server's",
     "bigcommerce": "its transformation parses dates in RFC 2822, the generic server sends ISO",
-    "bing-ads": "a template appends to a list (list.append), which this engine's sandbox refuses",
-    "github": "RateLimitedMultipleTokenAuthenticator is not supported",
-    "mixpanel": "DynamicSchemaLoader is not supported",
+    "bing-ads": "its BulkDatetimeToRFC3339 parses 'Modified Time' in a format only its Python "
+    "code names",
+    "github": "UnionPartitionRouter is not supported",
     "notion": "its transformation expects Notion's own record shape (properties as a mapping)",
     "zendesk-support": "its extractors expect Zendesk's own response shape",
+}
+# connector -> why it cannot even be tried here (it would wait on a real host).
+NOT_RUN = {
+    "mixpanel": "its DynamicSchemaLoader asks Mixpanel for the schema at discover, before the "
+    "local server runs; its custom extractors expect Mixpanel's response shape",
 }
 # connector -> the host its own Python code calls (no local server can answer it).
 CALLS_OUT = {
@@ -68,6 +73,8 @@ CALLS_OUT = {
 def _marks(connector: Path) -> list:
     if connector.name in CALLS_OUT:
         return [pytest.mark.skip(reason=f"calls {CALLS_OUT[connector.name]}")]
+    if connector.name in NOT_RUN:
+        return [pytest.mark.xfail(run=False, reason=NOT_RUN[connector.name])]
     if connector.name in NOT_YET:
         return [pytest.mark.xfail(strict=True, reason=NOT_YET[connector.name])]
     return []

@@ -10,7 +10,13 @@ placed at the stream's record path, and ends pagination the way the stream's pag
   ``stop_condition`` templates read are filled on the first page and left out on the last, and
   every token the server hands out carries a marker, so the request for the next page is
   recognised wherever the paginator injects the token (query, header, body, or the URL itself);
-- substreams: the parent's records carry the key ``parent_key`` names;
+- substreams: the parent's records carry the key ``parent_key`` names (custom routers that list
+  ``parent_stream_configs`` too);
+- a date a transformation reformats (``format_datetime(record.X, out, in)``) is sent in its
+  ``in`` format;
+- objects and lists the stream's transformations write (``AddFields`` and custom ones with
+  ``fields``) are left out of the records: the schema gives their shape after the
+  transformation, not the API's;
 - dynamic streams: each template is served like a stream (the streams it resolves to share its
   route);
 - async jobs (AsyncRetriever): each job requester gets its own address under the stream's route;
@@ -24,8 +30,9 @@ Why the manifest is rewritten instead of the config: most published manifests ha
 host (``url_base: https://api.stripe.com/v1``), so no config value can redirect them. Each
 requester's ``url_base``/``url`` becomes ``http://127.0.0.1:<port>/<route>/``, where the route
 names the stream; that is also how the server tells which stream (and which parent stream) a
-request belongs to, since request paths are templates it cannot evaluate. OAuth token endpoints
-and session-token logins are redirected the same way and answered with a token.
+request belongs to, since request paths are templates it cannot evaluate. OAuth token endpoints,
+session-token logins and token quota endpoints are redirected the same way and answered with a
+token or a quota.
 """
 
 from __future__ import annotations
@@ -65,6 +72,12 @@ _CHAIN_KEY = re.compile(_GET.format(key="[^'\"]+") + r"|\[\s*['\"]([^'\"]+)['\"]
 _JOB_CHAIN = re.compile(
     r"(creation_response|polling_response|(?:create_job_response|polling_job_response)['\"]\s*\]"
     r"\s*\.json\(\))((?:\.get\(\s*['\"][^'\"]+['\"]|\[\s*['\"][^'\"]+['\"]\s*\]|\.[A-Za-z_]\w*)+)"
+)
+# A transformation reformatting a date the API sends: format_datetime(record.get('Date'),
+# '%Y-%m-%d', '%m/%d/%Y') says the API sends Date as %m/%d/%Y.
+_SENT_FORMAT = re.compile(
+    r"format_datetime\(\s*record(?:\.get\(\s*['\"](\w+)['\"]|\[\s*['\"](\w+)['\"]\s*\]|\.(\w+))"
+    r"[^,]*,\s*['\"][^'\"]*['\"]\s*,\s*['\"]([^'\"]+)['\"]"
 )
 _JOB_TOKEN = re.compile(r"pg2job(\d+)")
 _JOB_REQUESTERS = {
@@ -106,6 +119,8 @@ class Route:
     field_path: list[str] = field(default_factory=list)
     schema: dict = field(default_factory=dict)
     extra_keys: set[str] = field(default_factory=set)
+    computed: set[str] = field(default_factory=set)  # top-level fields transformations write
+    sent_formats: dict[str, str] = field(default_factory=dict)  # field -> format the API sends
     cursor: tuple[str, str] | None = None  # (field, datetime format)
     style: str = "none"  # none | increment | cursor | url
     page_size: int | None = None
@@ -125,6 +140,7 @@ class CorpusServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str]] = []
+        self.quota_body: dict = {}  # what a token's quota status endpoint answers
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -155,13 +171,21 @@ class CorpusServer:
             self._stream(s, _stream_name(s)) for s in definition.get("streams") or []
         ]
         if definition.get("dynamic_streams"):
-            # Every stream a template resolves to shares the template's route.
+            # Every stream a template resolves to shares the template's route, whose records
+            # hold the fields of every stream not declared statically (the server cannot tell
+            # which of them asks).
+            static = {route.name for route in self.routes.values()}
+            resolved = [schemas[name] for name in schemas if name not in static]
+            self._schemas = {**schemas, "": _union(resolved)}
             rewritten["dynamic_streams"] = [
                 {**d, "stream_template": self._stream(d["stream_template"], f"dynamic{i}")}
                 if isinstance(d.get("stream_template"), dict)
                 else d
                 for i, d in enumerate(definition["dynamic_streams"])
             ]
+            for i, d in enumerate(definition["dynamic_streams"]):
+                if f"dynamic{i}" in self.routes:  # the resolved streams' own transformations
+                    self.routes[f"dynamic{i}"].sent_formats.update(_sent_formats(d))
         return rewritten
 
     def _stream(self, d: dict, key: str) -> dict:
@@ -172,7 +196,15 @@ class CorpusServer:
                 "incremental_stream": self._stream(d["incremental_stream"], f"{key}-incremental"),
             }
         route = self.routes.setdefault(key, Route(_stream_name(d) or key))
-        route.schema = route.schema or dict(self._schemas.get(route.name) or {})
+        schema = self._schemas.get(route.name) or self._schemas.get("") or {}
+        route.schema = route.schema or dict(schema)
+        route.computed = {
+            str(f["path"][0])
+            for t in d.get("transformations") or []
+            for f in t.get("fields") or []
+            if isinstance(f, dict) and f.get("path")
+        }
+        route.sent_formats.update(_sent_formats(d.get("transformations")))
         retriever = dict(d["retriever"])
         selector = retriever.get("record_selector") or {}
         route.field_path = [
@@ -231,7 +263,8 @@ class CorpusServer:
         if router.get("type") == "GroupingPartitionRouter":
             inner = self._routers(router["underlying_partition_router"], key)
             return {**router, "underlying_partition_router": inner}
-        if router.get("type") != "SubstreamPartitionRouter":
+        # A custom router that subclasses the substream one lists its parents the same way.
+        if not isinstance(router.get("parent_stream_configs"), list):
             return router
         configs = []
         for index, parent in enumerate(router["parent_stream_configs"]):
@@ -268,6 +301,17 @@ class CorpusServer:
         if kind == "SelectiveAuthenticator":
             chosen = {k: self._authenticator(v) for k, v in auth["authenticators"].items()}
             return {**auth, "authenticators": chosen}
+        if kind == "RateLimitedMultipleTokenAuthenticator":
+            # Each token's quotas are asked for at the start: plenty left, reset in an hour.
+            reset = int(dt.datetime.now(dt.timezone.utc).timestamp()) + 3600
+            for quota in auth.get("quotas") or []:
+                for key, value in (("remaining_path", 5000), ("reset_path", reset)):
+                    if quota.get(key):
+                        _place(self.quota_body, [str(p) for p in quota[key]], value)
+                if quota.get("limit_path"):
+                    _place(self.quota_body, [str(p) for p in quota["limit_path"]], 5000)
+            source = {**auth["quota_status_source"], "url": f"{self.url}/__quota"}
+            return {**auth, "quota_status_source": source}
         if kind == "OAuthAuthenticator":
             return {**auth, "token_refresh_endpoint": f"{self.url}/__token"}
         if kind == "SessionTokenAuthenticator":
@@ -307,6 +351,8 @@ class CorpusServer:
         self.requests.append((method, target))
         parts = urlsplit(target)
         segments = parts.path.strip("/").split("/")
+        if segments[0] == "__quota":
+            return 200, {}, self.quota_body
         if segments[0] == "__token":
             token = {"access_token": "token", "expires_in": 3600, "token": "token"}
             return 200, {}, token
@@ -399,7 +445,14 @@ class CorpusServer:
 
     def _record(self, route: Route, index: int) -> dict:
         properties = route.schema.get("properties") or {}
-        record = {k: value_for(v, k) for k, v in properties.items() if isinstance(v, dict)}
+        # An object or list the stream's transformations write has its written shape in the
+        # schema, not the API's (an object the API sends as a list): the API may leave it out.
+        # (A plain value they write, a date reformatted, is generated: they read it.)
+        record = {
+            k: value_for(v, k)
+            for k, v in properties.items()
+            if isinstance(v, dict) and not (k in route.computed and _is_container(v))
+        }
         for key in route.extra_keys:
             record[key] = f"{route.name}-{index}"
         for pointer, child in route.embedded:
@@ -413,7 +466,35 @@ class CorpusServer:
             name, fmt = route.cursor
             moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)
             record[name] = format_datetime(moment.replace(microsecond=0), fmt)
+        moment = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=2)
+        for name, fmt in route.sent_formats.items():
+            if name in record:
+                record[name] = format_datetime(moment, fmt)
         return record
+
+
+def _sent_formats(definition: Any) -> dict[str, str]:
+    """Field -> the date format a transformation in ``definition`` reads it in."""
+    found = {}
+    for text in _strings(definition):
+        for match in _SENT_FORMAT.finditer(text):
+            found[next(g for g in match.groups()[:3] if g)] = match[4]
+    return found
+
+
+def _union(schemas: list[dict]) -> dict:
+    """One schema with the properties of all (the first one to name a property wins)."""
+    properties: dict = {}
+    for schema in schemas:
+        for name, value in (schema.get("properties") or {}).items():
+            properties.setdefault(name, value)
+    return {"type": "object", "properties": properties}
+
+
+def _is_container(schema: dict) -> bool:
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    return "properties" in schema or "items" in schema or bool({"object", "array"} & set(kinds))
 
 
 def _stream_name(d: dict) -> str:
