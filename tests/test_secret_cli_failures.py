@@ -36,7 +36,7 @@ def _files(api_server, tmp_path: Path) -> tuple[Path, Path]:
 @pytest.mark.parametrize(
     ("command", "module", "step"),
     [
-        (["explain"], engine.explain, "partitioning"),
+        (["explain"], engine.explain, "StreamPartitions"),
         (["explain", "--json"], engine.explain, "describe_definition"),
         (["state", "export", "--connection", "c"], engine.state.connections, "account_digest"),
         (["state", "import"], engine.state.connections, "default_connection_name"),
