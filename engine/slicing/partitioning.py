@@ -156,25 +156,36 @@ class Axis:
 
 
 def axes_of(slicer: Any) -> list[Axis] | None:
-    """The partitionable axes of a slicer ([] when unsliced), or None when inexpressible."""
+    """The partitionable axes of a slicer ([] when unsliced), or None when inexpressible;
+    two dimensions of one name (two list routers on ``id``) are told apart by position."""
+    axes = _axes(slicer)
+    if axes is None or len({axis.dimension.name for axis in axes}) == len(axes):
+        return axes
+    return [
+        Axis(replace(axis.dimension, name=f"{axis.dimension.name}_{index}"), axis.slicer)
+        for index, axis in enumerate(axes)
+    ]
+
+
+def _axes(slicer: Any) -> list[Axis] | None:
     if isinstance(slicer, SingleSlice):
         return []
     if isinstance(slicer, LastPartitionState):  # a 2022 router that also reports state
-        return axes_of(slicer.router)
+        return _axes(slicer.router)
     if isinstance(slicer, DatetimeBasedCursor):
-        return [date_axis(slicer)] if slicer.windows_by_step else []
+        return [_date_axis(slicer)] if slicer.windows_by_step else []
     if isinstance(slicer, PerPartitionCursor):
-        routers = _routeraxes_of(slicer.router)
+        routers = _router_axes(slicer.router)
         if routers is None or len(routers) != 1 or not slicer.datetime_cursor.windows_by_step:
             return None
-        return [*routers, date_axis(slicer.datetime_cursor)]
+        return [*routers, _date_axis(slicer.datetime_cursor)]
     if isinstance(slicer, PartitionRouter):
-        routers = _routeraxes_of(slicer)
+        routers = _router_axes(slicer)
         return routers if routers is not None and len(routers) <= 2 else None
     return None
 
 
-def date_axis(cursor: DatetimeBasedCursor) -> Axis:
+def _date_axis(cursor: DatetimeBasedCursor) -> Axis:
     windows = cursor.describe()
     cadence = cadence_of(windows)
     starts = cursor.window_starts(LISTED_WINDOWS_LIMIT) if cadence.kind == "listed" else []
@@ -184,7 +195,7 @@ def date_axis(cursor: DatetimeBasedCursor) -> Axis:
     return Axis(dimension, cursor)
 
 
-def _routeraxes_of(router: Any) -> list[Axis] | None:
+def _router_axes(router: Any) -> list[Axis] | None:
     if isinstance(router, ListPartitionRouter):
         field = router.cursor_field
         dimension = Dimension("list", safe_name(field), values=tuple(router.values), by=(field,))
@@ -196,22 +207,11 @@ def _routeraxes_of(router: Any) -> list[Axis] | None:
         dimension = Dimension("substream", safe_name("_".join(fields)), by=fields, parents=parents)
         return [Axis(dimension, router)]
     if isinstance(router, CartesianProductRouter):
-        parts = [_routeraxes_of(r) for r in router.routers]
+        parts = [_router_axes(r) for r in router.routers]
         if any(p is None for p in parts):
             return None
         return [axis for part in parts for axis in part or ()]
     return None
-
-
-def unique_names(axes: list[Axis]) -> list[Axis]:
-    """Two dimensions of one name (two list routers on ``id``) are told apart by position."""
-    names = [axis.dimension.name for axis in axes]
-    if len(set(names)) == len(names):
-        return axes
-    return [
-        Axis(replace(axis.dimension, name=f"{axis.dimension.name}_{index}"), axis.slicer)
-        for index, axis in enumerate(axes)
-    ]
 
 
 def partition_value(stream_slice: Mapping[str, Any]) -> Any:

@@ -17,10 +17,8 @@ from engine.slicing.partitioning import (
     Partitioning,
     Window,
     axes_of,
-    date_axis,
     partition_key,
     partition_value,
-    unique_names,
 )
 from engine.slicing.per_partition import PerPartitionCursor
 from engine.slicing.router import partition_of
@@ -35,8 +33,7 @@ class StreamPartitions:
 
     def __init__(self, stream: Stream) -> None:
         self._stream = stream
-        axes = axes_of(stream.slicer)
-        self._axes = unique_names(axes) if axes is not None else None
+        self._axes = axes_of(stream.slicer)
 
     def describe(self) -> Partitioning:
         if self._axes is None:
@@ -205,7 +202,7 @@ class _AxisKeys:
             return part
         if self._listed is None:
             try:
-                self._listed = date_axis(self.axis.slicer).dimension.listed_windows()
+                self._listed = self.axis.dimension.listed_windows()  # listed when built
             except PartitionError as error:
                 raise PartitionError(f"stream {self.stream_name!r}: {error}") from None
         found = self._listed.get(part)
