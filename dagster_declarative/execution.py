@@ -315,7 +315,10 @@ class _Run:
                 yield batch
                 batch = []
         self.log.unit_done(unit.stats.records)
-        for warning in self.stream.take_warnings():  # e.g. cursor values that do not parse
+        # Pages without their records field (an error envelope sent with a 200), records that
+        # are not objects, cursor values that do not parse: a run that looks done may not be.
+        pages = [f"stream {self.stream.name!r}: {warning}" for warning in unit.stats.warnings]
+        for warning in [*pages, *self.stream.take_warnings()]:
             self.context.log.warning(self.source.masker.mask(warning))
         unit.state = self._unit_state(unit)
         unit.seconds = time.monotonic() - unit.started

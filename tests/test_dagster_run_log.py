@@ -1,9 +1,11 @@
 """What a run shows while it works: every retry wait (request masked, status, wait, its source,
 attempt), a slice still running after two seconds, and a child partition that reads only its own
-parent record (none at all when the parent id is all the slice needs)."""
+parent record (none at all when the parent id is all the slice needs), and what a page said
+instead of holding records."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,31 @@ def test_every_wait_is_logged_with_its_source_and_attempt(
     assert "after status 503: waiting 0.1 s (constant), attempt 3 of 6" in waits[1]
     assert all(f"GET {api_server.url}/items?api_key=" in w for w in waits)
     assert not any(SECRET in line for line in lines)
+
+
+def test_an_error_envelope_sent_with_200_is_a_warning_in_the_run_log(
+    api_server: ApiServer, tmp_path: Path
+) -> None:
+    """The run succeeds (the reference's behaviour), but its log says what the page said."""
+    envelope = {"error": {"message": f"quota exceeded for key {SECRET}"}}
+    api_server.add_route("GET", "/items", lambda request: Response(200, envelope))
+    stream = modern_stream(api_server.url, "items", "/items")
+    stream["retriever"]["requester"]["request_parameters"] = {"api_key": "{{ config['key'] }}"}
+    (asset,) = build_declarative_assets(_with_secret(modern(stream)), source_name="shop")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [asset],
+            instance=instance,
+            resources={"declarative_source": _resource(tmp_path)},
+            run_config=QUIET,
+        )
+        warnings = [
+            r.user_message for r in instance.all_logs(result.run_id) if r.level == logging.WARNING
+        ]
+    assert warnings == [
+        "stream 'items': a page has no records field 'data' (its keys: error); "
+        "it says: quota exceeded for key ****"
+    ]
 
 
 def test_a_slice_still_running_after_two_seconds_is_logged(
