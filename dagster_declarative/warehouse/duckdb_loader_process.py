@@ -4,14 +4,14 @@ Measured with DuckDB 2.0, neither Python code nor a DuckDB query on a second thr
 the reading thread (they take turns on the interpreter lock), but a second process does.
 
 Does the process earn its lines? Measured 2026-12-07 (`python -m bench`, 300,000 records in
-batches of 100, 5 alternating rounds, 2 shared and busy vCPUs), loading in the reading process
-(`background_after` past the write's size) against the read alone: 2.70x (1.90-2.83x by round)
-and, in a second run, 2.48x (1.41-3.11x); its CPU time alone was 1.97x and 2.14x the read's
-(2.72 and 3.08 s against 1.39 and 1.44 s), so on one core it cannot come within the 1.3x
-target however quiet the machine. With this process the same runs gave 1.34x (0.86-1.89x) and
-2.20x (1.08-4.03x: the busiest minutes), and 1.15-1.28x on a quieter machine (see
-bench/README.md). The loading work is about as large as the read itself: the second core is the
-only place it fits.
+batches of 100, 5 alternating rounds, 2 shared and busy vCPUs; medians, range by round): loading
+in the reading process (`background_after` past the write's size) took 2.70x (1.90-2.83x),
+2.48x (1.41-3.11x) and 3.33x (1.67-4.71x) the read alone in three runs, its CPU time 1.97x to
+2.14x the read's; so on one core it cannot come within the 1.3x target however quiet the
+machine. Side by side it took 1.43x (1.15-1.65x) the time of loading here, slower in every
+round. With this process the same runs gave 1.34x, 2.20x and 1.73x the read (busy minutes), and
+1.15-1.28x on a quieter machine (bench/README.md). The loading work is about as large as the
+read itself: the second core is the only place it fits.
 
 The writer splits each batch (`split_batch`: a fit check and one `orjson.dumps`, about 0.6 µs a
 record) and hands the parts over as files, so the loader never parses the records that fit:
