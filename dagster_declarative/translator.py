@@ -43,7 +43,7 @@ class StreamDescription:
     partitioning: Partitioning = field(default_factory=Partitioning, compare=False, repr=False)
     """How the stream's slices split into partitions (the engine's description)."""
     description: str = ""
-    """What the stream is and how it is read, in Markdown (``descriptions.py``)."""
+    """What the stream is and how it is read, in Markdown (``engine.describe_stream_markdown``)."""
 
     @property
     def slicer_kind(self) -> str:

@@ -19,8 +19,7 @@ from dagster_declarative import (
     build_declarative_definitions,
 )
 from dagster_declarative.partitions import slices_for_partitions
-from engine import load_source
-from engine import partition_key as sanitize_key
+from engine import load_source, partition_key
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 PARENTS = [{"id": 1}, {"id": "a b"}, {"id": "x...y"}]
@@ -82,12 +81,12 @@ def server(api_server: ApiServer) -> ApiServer:
 
 
 def test_keys_keep_safe_ids_and_hash_the_rest() -> None:
-    assert sanitize_key(42) == "42"
-    assert sanitize_key("user@example.com:7") == "user@example.com:7"
-    hashed = sanitize_key("a b")
-    assert hashed.startswith("id_") and hashed == sanitize_key("a b")
-    assert sanitize_key("x...y") != "x...y"
-    assert sanitize_key("k" * 256).startswith("id_")
+    assert partition_key(42) == "42"
+    assert partition_key("user@example.com:7") == "user@example.com:7"
+    hashed = partition_key("a b")
+    assert hashed.startswith("id_") and hashed == partition_key("a b")
+    assert partition_key("x...y") != "x...y"
+    assert partition_key("k" * 256).startswith("id_")
 
 
 def test_list_router_becomes_static_partitions(server: ApiServer, tmp_path: Path) -> None:
@@ -97,7 +96,7 @@ def test_list_router_becomes_static_partitions(server: ApiServer, tmp_path: Path
     manifest = _write(tmp_path, stream)
     (asset,) = build_declarative_assets(manifest)
     keys = asset.partitions_def.get_partition_keys()
-    assert keys[0] == "us" and keys[1] == sanitize_key("eu/west")
+    assert keys[0] == "us" and keys[1] == partition_key("eu/west")
     engine_stream = _engine_stream(manifest, "orders")
     assert slices_for_partitions(engine_stream, asset.partitions_def, [keys[1]]) == [
         (keys[1], {"region": "eu/west"})
@@ -131,7 +130,7 @@ def test_parent_ids_become_dynamic_partitions_of_the_child(
     with dg.instance_for_test() as instance:
         dg.materialize([projects], instance=instance, resources=resources, run_config=QUIET)
         keys = instance.get_dynamic_partitions("shop__issues")
-        assert keys == ["1", sanitize_key("a b"), sanitize_key("x...y")]
+        assert keys == ["1", partition_key("a b"), partition_key("x...y")]
         engine_stream = _engine_stream(manifest, "issues")
         ((_, stream_slice),) = slices_for_partitions(engine_stream, dynamic, [keys[1]])
         assert stream_slice == {"project_id": "a b", "parent_slice": {}}
@@ -167,7 +166,7 @@ def test_sensor_registers_new_parent_ids(server: ApiServer, tmp_path: Path) -> N
             definitions=defs,
         )
         result = sensor(context)
-    new = [sanitize_key("a b"), sanitize_key("x...y")]
+    new = [partition_key("a b"), partition_key("x...y")]
     assert [r.partition_key for r in result.run_requests] == new
     (request,) = result.dynamic_partitions_requests
     assert request.partitions_def_name == "shop__issues"
