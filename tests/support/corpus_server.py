@@ -367,6 +367,10 @@ class CorpusServer:
         later = self._is_later_page(route, target, headers, body)
         records = [] if route.hits > MAX_REQUESTS_PER_ROUTE else self._records(route, later)
         response = _nest(route.field_path, records)
+        if route.chains and not route.field_path:
+            # A paginator reading response.X needs an object; with no records path, the object
+            # is the page's one record (an extractor takes a lone object as one record).
+            response = dict(records[0]) if records else {}
         extra_headers: dict[str, str] = {}
         if route.style in ("cursor", "url"):
             next_url = f"{self.url}/{segments[0]}/next?marker={MARKER}"
