@@ -66,6 +66,7 @@ CLASSES: dict[str, list[str]] = {
         "tests/test_bounds_pages.py::test_records_that_are_not_objects_are_skipped_with_a_count",
         "tests/test_bounds_pages.py::test_an_error_envelope_with_status_200_is_a_warning_with_its_text",
         "tests/test_bounds_pages.py::test_an_empty_page_is_no_warning",
+        "tests/test_dagster_run_log.py::test_an_error_envelope_sent_with_200_is_a_warning_in_the_run_log",
     ],
 }
 
