@@ -1,6 +1,10 @@
 """dagster-declarative's engine: runs declarative (Airbyte low-code) connector manifests.
 
 Never imports Dagster. Start with :func:`load_source`.
+
+This module is the engine's public API: what a scheduler integration needs (the read pipeline,
+state and leases, secret masking, and `StreamPartitions`: a stream's slices as partitions and
+back) is exported here, and ``dagster_declarative`` imports nothing else (``tests/test_seam.py``).
 """
 
 from __future__ import annotations
