@@ -311,3 +311,21 @@ def test_a_custom_incremental_cursor_is_refused_as_the_reference_refuses_it(item
     )
     with pytest.raises(ManifestError, match="the reference runtime cannot build the stream"):
         load_source(_write(tmp_path, text), {"token": "t" * 8}).streams  # noqa: B018
+
+
+def test_a_stream_the_reference_runs_sends_no_credential_to_another_origin(api_server, tmp_path):
+    """The reference's own session follows the redirect, under this engine's rules."""
+    secret = "SENTINEL-reference-session"
+    key = "type: ApiKeyAuthenticator\napi_token: \"{{ config['token'] }}\"\nheader: X-API-Key"
+    with ApiServer() as elsewhere:
+        elsewhere.add_route("GET", "/landing", lambda r: Response(200, {"data": [{"id": 7}]}))
+        landing = {"Location": f"{elsewhere.url}/landing"}
+        api_server.add_route("GET", "/items", lambda r: Response(302, {}, landing))
+        text = modern(api_server.url, authenticator=key).replace(
+            "      type: SimpleRetriever",
+            "      type: CustomRetriever\n      class_name: components.Retriever",
+        )
+        assert _read(_write(tmp_path, text), {"token": secret}) == [{"id": 7, "by_retriever": True}]
+        (landed,) = elsewhere.requests
+    assert api_server.requests[0].headers.get("x-api-key") == secret  # the API itself got it
+    assert "x-api-key" not in landed.headers and secret not in str(landed.headers)

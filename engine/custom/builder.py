@@ -110,7 +110,7 @@ class CustomBuilder:
             self.load(definition, path)  # nested custom classes must be allowed to load too
         component = self.reference_component(definition, path, **kwargs)
         client = self.ctx.client
-        guard_sessions(component, client.timeout, client.max_response_bytes)
+        guard_sessions(component, client.timeout, client.max_response_bytes, client.masker)
         family = TYPES[str(definition["type"])].family
         return _ADAPTERS[_FAMILY_ADAPTER[family]](self.ctx, component)
 

@@ -9,8 +9,9 @@ drives its own: the reference's partitions are our slices, each slice's records 
 partition's ``read()``, every record is shown to the reference's cursor and a slice is closed
 only after all its records have been handed on, so the state we save (the reference cursor's
 ``state``) never runs ahead of the data. Our other guarantees are kept around it: each HTTP
-session the stream holds gets this engine's timeout and response size limit (as declared by
-``Content-Length``), and every error is masked and names the stream and slice.
+session the stream holds gets this engine's timeout, response size limit (as declared by
+``Content-Length``) and redirect rules (no credential follows a redirect to another origin),
+and every error is masked and names the stream and slice.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engine.custom import values
 from engine.custom.reference import ReferenceFactory
 from engine.errors import EngineError, ReadError
 from engine.http.client import RequestStats
+from engine.http.redirects import guard_redirects
 from engine.secrets import SecretMasker
 from engine.slicing.base import Cursor, Slice
 
@@ -52,7 +54,7 @@ class ReferenceStreamCursor(Cursor):
         """The reference's stream, built with ``state`` as its starting state."""
         if self._stream is None or state is not None:
             self._stream = self.reference.stream(self.definition, dict(state or {}))
-            guard_sessions(self._stream, *self.limits)
+            guard_sessions(self._stream, *self.limits, self.masker)
         return self._stream
 
     def set_initial_state(self, state: Mapping[str, Any]) -> None:
@@ -131,8 +133,11 @@ class _BoundedAdapter(HTTPAdapter):
         return response
 
 
-def guard_sessions(root: Any, timeout: tuple[float, float], max_bytes: int) -> None:
-    """Mount the bounded adapter on every ``requests.Session`` reachable from ``root``."""
+def guard_sessions(
+    root: Any, timeout: tuple[float, float], max_bytes: int, masker: SecretMasker
+) -> None:
+    """Mount the bounded adapter on every ``requests.Session`` reachable from ``root``, and
+    hold its redirects to this engine's rules (engine/http/redirects.py)."""
     seen: set[int] = set()
     pending = [root]
     while pending:
@@ -144,6 +149,7 @@ def guard_sessions(root: Any, timeout: tuple[float, float], max_bytes: int) -> N
             adapter = _BoundedAdapter(timeout, max_bytes)
             node.mount("https://", adapter)
             node.mount("http://", adapter)
+            guard_redirects(node, masker)
             continue
         if isinstance(node, Mapping):
             pending.extend(node.values())

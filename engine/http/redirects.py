@@ -58,20 +58,31 @@ class GuardedSession(requests.Session):
     def __init__(self, masker: SecretMasker) -> None:
         super().__init__()
         self.masker = masker
+        guard_redirects(self, masker)
 
-    def rebuild_auth(
-        self, prepared_request: requests.PreparedRequest, response: requests.Response
+
+def guard_redirects(session: requests.Session, masker: SecretMasker) -> None:
+    """Hold ``session``'s redirects to the rules of this module: also a session this engine
+    did not make (airbyte-cdk's, in a stream the reference runs), whatever its class."""
+    rebuild_auth = session.rebuild_auth
+    redirect_target = session.get_redirect_target
+
+    def checked_rebuild_auth(
+        prepared_request: requests.PreparedRequest, response: requests.Response
     ) -> None:
         # Called by requests for every hop, with the next request already aimed at its target.
-        check_hop(response.url, prepared_request, self.masker)
-        super().rebuild_auth(prepared_request, response)
+        check_hop(response.url, prepared_request, masker)
+        rebuild_auth(prepared_request, response)
 
-    def get_redirect_target(self, response: requests.Response) -> str | None:
+    def bounded_redirect_target(response: requests.Response) -> str | None:
         # Called by requests before it reads a redirect's body to free the connection.
-        target = super().get_redirect_target(response)
+        target = redirect_target(response)
         if target and not response._content_consumed:
             _discard_body(response)
         return target
+
+    session.rebuild_auth = checked_rebuild_auth  # type: ignore[method-assign]
+    session.get_redirect_target = bounded_redirect_target  # type: ignore[method-assign]
 
 
 def _discard_body(response: requests.Response) -> None:
