@@ -158,6 +158,15 @@ def test_pagination_strategy_gets_response_size_last_record_and_token(api_server
     assert first["token"] is None and second["token"] == "2"
 
 
+def test_a_custom_paginator_is_refused_as_the_reference_has_none(items, tmp_path):
+    text = modern(items.url, paginator="type: CustomPaginator\nclass_name: components.Pages")
+    with pytest.raises(UnsupportedComponentError) as error:
+        _read(_write(tmp_path, text))
+    assert "CustomPaginator 'components.Pages' is written against airbyte-cdk" in str(error.value)
+    assert "CustomPaginationStrategy" in str(error.value)
+    assert "retriever.paginator" in str(error.value)
+
+
 def test_partition_router_slices_and_request_options(items, tmp_path):
     text = modern(
         items.url,

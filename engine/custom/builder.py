@@ -92,6 +92,14 @@ class CustomBuilder:
             return build_native(self.ctx, cls, definition, path)
         kind = str(definition["type"])
         adapt = _ADAPTERS.get(kind)
+        if kind in _REFERENCE_REFUSES:
+            raise UnsupportedComponentError(
+                f"{kind} {definition['class_name']!r} is written against airbyte-cdk, which has "
+                f"no such component: {_REFERENCE_REFUSES[kind]}",
+                path=path,
+                file=self.ctx.file,
+                line=line_of(definition, "type"),
+            )
         if adapt is None:
             raise UnsupportedComponentError(
                 f"{kind} {definition['class_name']!r} cannot run here: no adapter presents "
@@ -230,7 +238,6 @@ _ADAPTERS: dict[str, Any] = {
     "CustomErrorHandler": lambda ctx, c: http.ReferenceErrorHandler(c, ctx.config),
     "CustomRequester": lambda ctx, c: ReferenceRequester(c, ctx.client, ctx.masker, ctx.config),
     "CustomPaginationStrategy": lambda ctx, c: pagination.ReferenceStrategy(c),
-    "CustomPaginator": lambda ctx, c: pagination.ReferencePaginator(c),
     "CustomPartitionRouter": lambda ctx, c: routers.ReferencePartitionRouter(c, _parents(c)),
     "CustomSchemaLoader": lambda ctx, c: schemas.schema_loader(c),
     "CustomStateMigration": lambda ctx, c: schemas.ReferenceStateMigration(c),
@@ -238,3 +245,10 @@ _ADAPTERS: dict[str, Any] = {
 
 # The adapter presenting a component of each family that BY_REFERENCE types belong to.
 _FAMILY_ADAPTER = {"authenticator": "CustomAuthenticator", "schema_loader": "CustomSchemaLoader"}
+
+# Custom families airbyte-cdk 7 does not have (its schema offers no such type), and what it
+# offers instead.
+_REFERENCE_REFUSES = {
+    "CustomPaginator": "its retrievers take a DefaultPaginator (with a CustomPaginationStrategy "
+    "for custom logic) or NoPagination",
+}
