@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from engine.manifest.components import BY_REFERENCE
 from engine.manifest.load import Manifest
 
 
@@ -43,13 +44,15 @@ def describe_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def custom_components(definition: Any, path: str = "") -> Iterator[dict[str, str]]:
-    """Every Python component (``class_name``) inside a stream definition, with its path."""
+    """Every Python component inside a stream definition, with its path: the user's classes
+    (``class_name``) and the components airbyte-cdk's own classes run (``BY_REFERENCE``)."""
     if isinstance(definition, Mapping):
-        if definition.get("class_name"):
+        kind = str(definition.get("type") or "")
+        if definition.get("class_name") or kind in BY_REFERENCE:
             yield {
                 "path": path or "<stream>",
-                "type": str(definition.get("type") or ""),
-                "class_name": str(definition["class_name"]),
+                "type": kind,
+                "class_name": str(definition.get("class_name") or f"airbyte-cdk's {kind}"),
             }
         for key, value in definition.items():
             if key != "$parameters":

@@ -18,6 +18,7 @@ from support.api_server import ApiServer, Response
 
 from engine import load_source
 from engine.errors import ManifestError, UnsupportedComponentError
+from engine.explain import explain, render_text
 
 pytest.importorskip("airbyte_cdk", reason="needs the airbyte extra")
 from airbyte_cdk.sources.types import Record, StreamSlice
@@ -338,3 +339,30 @@ def test_a_stream_the_reference_runs_sends_no_credential_to_another_origin(api_s
         (landed,) = elsewhere.requests
     assert api_server.requests[0].headers.get("x-api-key") == secret  # the API itself got it
     assert "x-api-key" not in landed.headers and secret not in str(landed.headers)
+
+
+def test_explain_lists_the_custom_components_of_each_stream(items, tmp_path):
+    text = modern(
+        items.url,
+        authenticator="type: RateLimitedMultipleTokenAuthenticator\ntokens: x\n"
+        "quota_status_source: {type: QuotaStatusSource, url: http://127.0.0.1:9/q}\n"
+        "quotas: [{type: TokenQuota, name: rest, remaining_path: [r], reset_path: [t]}]",
+    ).replace(
+        SELECTOR, "extractor: {type: CustomRecordExtractor, class_name: components.Extractor}"
+    )
+    manifest = _write(tmp_path, text)
+    (stream,) = explain(manifest)["streams"]
+    assert stream["custom_components"] == [
+        {
+            "path": "retriever.requester.authenticator",
+            "type": "RateLimitedMultipleTokenAuthenticator",
+            "class_name": "airbyte-cdk's RateLimitedMultipleTokenAuthenticator",
+        },
+        {
+            "path": "retriever.record_selector.extractor",
+            "type": "CustomRecordExtractor",
+            "class_name": "components.Extractor",
+        },
+    ]
+    shown = render_text(explain(manifest))
+    assert "custom component: retriever.record_selector.extractor: components.Extractor" in shown
