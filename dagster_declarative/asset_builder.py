@@ -346,15 +346,11 @@ def _definition_config(manifest: Manifest, config: Mapping[str, Any]) -> dict[st
     (an HttpComponentsResolver): listing them needs the credentials when the definitions load,
     so its variables are read then (and go only into those requests, never into definitions).
     """
-    lists_from_api = any(
-        (definition.get("components_resolver") or {}).get("type") == "HttpComponentsResolver"
-        for definition in manifest.dynamic_stream_definitions
-    )
     built = dict(config)
     for key, value in config.items():
         name = env_name(value)
         if name is not None:
-            built[key] = _env_value(key, name) if lists_from_api else ""
+            built[key] = _env_value(key, name) if manifest.lists_streams_from_api else ""
     return built
 
 

@@ -57,6 +57,15 @@ class Manifest:
     def dynamic_stream_definitions(self) -> list[dict[str, Any]]:
         return list(self.definition.get("dynamic_streams") or [])
 
+    @property
+    def lists_streams_from_api(self) -> bool:
+        """Whether building the streams sends requests: a dynamic stream listed from the API
+        (an HttpComponentsResolver) needs the credentials as soon as the streams are built."""
+        return any(
+            (definition.get("components_resolver") or {}).get("type") == "HttpComponentsResolver"
+            for definition in self.dynamic_stream_definitions
+        )
+
     def original_index(self, key: str, index: int) -> int:
         """The index entry ``index`` of the top-level list ``key`` had in the file, before
         the entries in front of it were left out."""
