@@ -48,6 +48,8 @@ CLASSES: dict[str, list[str]] = {
         "tests/test_api_data_literal.py",
         "tests/test_template_injection.py",
         "tests/test_parent_reuse.py::test_kept_responses_are_nowhere_on_disk_and_hold_no_secret",
+        "tests/test_custom_components.py::"
+        "test_a_stream_the_reference_runs_sends_no_credential_to_another_origin",
     ],
     "nothing hangs or grows": [
         "tests/test_bounds_requests.py",
