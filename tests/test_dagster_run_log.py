@@ -41,8 +41,21 @@ def _with_secret(manifest: dict) -> dict:
     return manifest
 
 
-def _log_lines(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    return [r.user_message for r in instance.all_logs(run_id) if r.user_message]
+def _run_log(asset: dg.AssetsDefinition, tmp_path: Path, level: int = 0) -> tuple[bool, list[str]]:
+    """Materialize ``asset``: whether the run succeeded, and its log lines of ``level`` or above."""
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [asset],
+            instance=instance,
+            resources={"declarative_source": _resource(tmp_path)},
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        return result.success, [
+            r.user_message
+            for r in instance.all_logs(result.run_id)
+            if r.user_message and r.level >= level
+        ]
 
 
 def test_every_wait_is_logged_with_its_source_and_attempt(
@@ -61,14 +74,8 @@ def test_every_wait_is_logged_with_its_source_and_attempt(
         ],
     }
     (asset,) = build_declarative_assets(_with_secret(modern(stream)), source_name="shop")
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [asset],
-            instance=instance,
-            resources={"declarative_source": _resource(tmp_path)},
-            run_config=QUIET,
-        )
-        lines = _log_lines(instance, result.run_id)
+    success, lines = _run_log(asset, tmp_path)
+    assert success
     waits = [line for line in lines if line.startswith("retrying ")]
     assert len(waits) == 2, lines
     assert "after status 429: waiting 0.2 s (header Retry-After), attempt 2 of 6" in waits[0]
@@ -86,16 +93,8 @@ def test_an_error_envelope_sent_with_200_is_a_warning_in_the_run_log(
     stream = modern_stream(api_server.url, "items", "/items")
     stream["retriever"]["requester"]["request_parameters"] = {"api_key": "{{ config['key'] }}"}
     (asset,) = build_declarative_assets(_with_secret(modern(stream)), source_name="shop")
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [asset],
-            instance=instance,
-            resources={"declarative_source": _resource(tmp_path)},
-            run_config=QUIET,
-        )
-        warnings = [
-            r.user_message for r in instance.all_logs(result.run_id) if r.level == logging.WARNING
-        ]
+    success, warnings = _run_log(asset, tmp_path, logging.WARNING)
+    assert success
     assert warnings == [
         "stream 'items': a page has no records field 'data' (its keys: error); "
         "it says: quota exceeded for key ****"
@@ -110,15 +109,8 @@ def test_a_slice_still_running_after_two_seconds_is_logged(
     )
     stream = modern_stream(api_server.url, "slow", "/slow")
     (asset,) = build_declarative_assets(modern(stream), source_name="shop")
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [asset],
-            instance=instance,
-            resources={"declarative_source": _resource(tmp_path)},
-            run_config=QUIET,
-        )
-        lines = _log_lines(instance, result.run_id)
-    assert result.success
+    success, lines = _run_log(asset, tmp_path)
+    assert success
     assert any(line.startswith("[all slices] slice {}: running for 2 s") for line in lines), lines
 
 
