@@ -17,6 +17,7 @@ from manifests import modern
 from test_secret_masking import SENTINEL, assert_hidden
 
 import engine.explain
+import engine.state.command_line  # binds the real account_digest before a test patches it
 import engine.state.connections
 from engine.__main__ import main
 
