@@ -31,6 +31,7 @@ from dagster_declarative.warehouse import (
     TableSpec,
     WriteMode,
 )
+from dagster_declarative.warehouse.collector import heap_frozen
 from engine import (
     DONE,
     DeclarativeSource,
@@ -80,7 +81,8 @@ def materialize_stream(
     source: DeclarativeSource | None = None
     try:
         source = resource.open_source(target.manifest, masker)
-        yield from _Run(context, resource, source, target).execute()
+        with heap_frozen():  # Dagster's heap stays out of the run's collections
+            yield from _Run(context, resource, source, target).execute()
     except dg.Failure as failure:
         raise dg.Failure(description=masker.mask(failure.description or "")) from None
     except Exception as error:
