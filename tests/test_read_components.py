@@ -193,8 +193,14 @@ def test_selective_authenticator_picks_by_config(api_server):
         authenticator_selection_path: [auth, kind]
         authenticators:
           bearer: {type: BearerAuthenticator, api_token: "{{ config['auth']['token'] }}"}
-          basic: {type: BasicHttpAuthenticator, username: x}
+          basic:
+            type: BasicHttpAuthenticator
+            username: "{{ config['auth']['email'] + '/token' }}"
+            password: "{{ config['auth']['api_token'] }}"
     """
+    # The basic branch reads keys this config lacks: it is not the one chosen, so (as in
+    # airbyte-cdk, which evaluates an authenticator's templates only when it is used) it is
+    # never evaluated.
     config = {"auth": {"kind": "bearer", "token": "b"}}
     assert (
         read(DIALECTS["modern"](api_server.url, authenticator=authenticator), config) == RECORDS[:2]

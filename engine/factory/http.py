@@ -251,12 +251,14 @@ def session_token(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
 
 @builds("SelectiveAuthenticator")
 def selective(ctx: BuildContext, d: dict, path: str) -> auth.Authenticator:
-    choices = {
-        k: ctx.build(v, f"{path}.authenticators.{k}") for k, v in d["authenticators"].items()
-    }
-    return auth.select_by_config(
+    """Only the chosen authenticator is built: the others' templates read config keys this
+    config need not have (the reference evaluates an authenticator's templates only when it
+    authenticates a request)."""
+    choices = d["authenticators"]
+    chosen = auth.selected_by_config(
         ctx.config, [str(p) for p in d["authenticator_selection_path"]], choices
     )
+    return ctx.build(choices[chosen], f"{path}.authenticators.{chosen}")
 
 
 @builds("RequestOption")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,16 +185,15 @@ class SessionToken(Authenticator):
         self.masker.add(self._token)
 
 
-def select_by_config(
-    config: Mapping[str, Any], path: Sequence[str], authenticators: Mapping[str, Authenticator]
-) -> Authenticator:
+def selected_by_config(config: Mapping[str, Any], path: Sequence[str], names: Iterable[str]) -> str:
     """SelectiveAuthenticator: the config value at ``path`` names the authenticator to use."""
     value: Any = config
     for key in path:
         value = value.get(key) if isinstance(value, Mapping) else None
-    if value is None or str(value) not in authenticators:
+    names = sorted(names)
+    if value is None or str(value) not in names:
         raise ConfigError(
-            f"config value at {'/'.join(path)} must be one of {sorted(authenticators)}; "
+            f"config value at {'/'.join(path)} must be one of {names}; "
             f"found {'nothing' if value is None else repr(value)}"
         )
-    return authenticators[str(value)]
+    return str(value)
