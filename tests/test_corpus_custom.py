@@ -57,7 +57,6 @@ NOT_YET = {
     "code names",
     "github": "UnionPartitionRouter is not supported",
     "notion": "its transformation expects Notion's own record shape (properties as a mapping)",
-    "zendesk-support": "its extractors expect Zendesk's own response shape",
 }
 # connector -> why it cannot even be tried here (it would wait on a real host).
 NOT_RUN = {

@@ -12,6 +12,8 @@ placed at the stream's record path, and ends pagination the way the stream's pag
   recognised wherever the paginator injects the token (query, header, body, or the URL itself);
 - substreams: the parent's records carry the key ``parent_key`` names (custom routers that list
   ``parent_stream_configs`` too);
+- a custom extractor gets its records where its own code reads them
+  (``response.json()["a"]["b"]``, from its class's source);
 - a date a transformation reformats (``format_datetime(record.X, out, in)``) is sent in its
   ``in`` format;
 - objects and lists the stream's transformations write (``AddFields`` and custom ones with
@@ -40,10 +42,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import inspect
 import io
 import itertools
 import json
 import re
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -78,6 +82,10 @@ _JOB_CHAIN = re.compile(
 _SENT_FORMAT = re.compile(
     r"format_datetime\(\s*record(?:\.get\(\s*['\"](\w+)['\"]|\[\s*['\"](\w+)['\"]\s*\]|\.(\w+))"
     r"[^,]*,\s*['\"][^'\"]*['\"]\s*,\s*['\"]([^'\"]+)['\"]"
+)
+# A custom extractor's Python reading the body: response.json()["definitions"]["conditions_all"].
+_JSON_CHAIN = re.compile(
+    r"response\.json\(\)((?:\.get\(\s*['\"][^'\"]+['\"][^)]*\)|\[\s*['\"][^'\"]+['\"]\s*\])+)"
 )
 _JOB_TOKEN = re.compile(r"pg2job(\d+)")
 _JOB_REQUESTERS = {
@@ -119,6 +127,7 @@ class Route:
     field_path: list[str] = field(default_factory=list)
     schema: dict = field(default_factory=dict)
     extra_keys: set[str] = field(default_factory=set)
+    record_paths: list[list[str]] = field(default_factory=list)
     computed: set[str] = field(default_factory=set)  # top-level fields transformations write
     sent_formats: dict[str, str] = field(default_factory=dict)  # field -> format the API sends
     cursor: tuple[str, str] | None = None  # (field, datetime format)
@@ -207,9 +216,9 @@ class CorpusServer:
         route.sent_formats.update(_sent_formats(d.get("transformations")))
         retriever = dict(d["retriever"])
         selector = retriever.get("record_selector") or {}
-        route.field_path = [
-            str(p) for p in (selector.get("extractor") or {}).get("field_path") or []
-        ]
+        extractor = selector.get("extractor") or {}
+        route.field_path = [str(p) for p in extractor.get("field_path") or []]
+        route.record_paths = _paths_read_by(extractor.get("class_name"))
         incremental = d.get("incremental_sync") or {}
         if incremental.get("cursor_field"):
             formats = incremental.get("cursor_datetime_formats") or [
@@ -367,7 +376,11 @@ class CorpusServer:
         later = self._is_later_page(route, target, headers, body)
         records = [] if route.hits > MAX_REQUESTS_PER_ROUTE else self._records(route, later)
         response = _nest(route.field_path, records)
-        if route.chains and not route.field_path:
+        if route.record_paths:  # where a custom extractor's own code reads
+            response = {}
+            for path in route.record_paths:
+                response = _merged(_nest(path, records), response)
+        if route.chains and not route.field_path and not route.record_paths:
             # A paginator reading response.X needs an object; with no records path, the object
             # is the page's one record (an extractor takes a lone object as one record).
             response = dict(records[0]) if records else {}
@@ -475,6 +488,23 @@ class CorpusServer:
             if name in record:
                 record[name] = format_datetime(moment, fmt)
         return record
+
+
+def _paths_read_by(class_name: Any) -> list[list[str]]:
+    """The body paths a custom extractor's code reads (``response.json()["a"]["b"]``): its class
+    is loaded by then (the test discovers first), so its source says where the records go."""
+    module_name, _, attribute = str(class_name or "").rpartition(".")
+    cls = getattr(sys.modules.get(module_name), attribute, None)
+    try:
+        source = inspect.getsource(cls) if cls is not None else ""
+    except (OSError, TypeError):
+        return []
+    paths = []
+    for match in _JSON_CHAIN.finditer(source):
+        path = [next(g for g in m.groups() if g) for m in _CHAIN_KEY.finditer(match[1])]
+        if path and path not in paths:
+            paths.append(path)
+    return paths
 
 
 def _sent_formats(definition: Any) -> dict[str, str]:
