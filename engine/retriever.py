@@ -23,7 +23,7 @@ from engine.http.requester import HttpRequester
 from engine.pagination import PageInfo, Paginator
 from engine.pagination_reset import PaginationReset
 from engine.query_properties import MergedRecords, QueryProperties
-from engine.slicing.base import CHILD_RESPONSE, EXTRA_FIELDS, Slicer
+from engine.slicing.base import CHILD_RESPONSE, EXTRA_FIELDS, Cursor, Slicer
 
 
 @dataclass
@@ -84,12 +84,17 @@ class SimpleRetriever:
                 return
 
     def _read_page(self, request: _PageRequest, stats: RequestStats) -> _PageRead:
+        state = {}
+        if getattr(self.requester, "options_read_state", False) and isinstance(self.slicer, Cursor):
+            # Records are observed as they are taken, so the previous page's count here.
+            state = {"stream_state": self.slicer.current_state(request.stream_slice)}
         page = self.requester.send(
             stream_slice=request.stream_slice,
             next_page_token=request.next_page_token,
             extra=request.options,
             url_override=request.url_override,
             stats=stats,
+            **state,
         )
         if page.body is None:
             return None, [], 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from support.api_server import ApiServer, Pagination
-from support.slicing_manifests import legacy, modern, modern_stream
+from support.slicing_manifests import legacy, legacy_offset_paginator, modern, modern_stream
 
 from engine import load_source
 from engine.http.response_cache import ResponseCache
@@ -71,16 +71,8 @@ def _modern_manifest(url: str) -> dict:
 
 
 def _legacy_manifest(url: str) -> dict:
-    paginator = {
-        "type": "LimitPaginator",
-        "page_size": 2,
-        "limit_option": {"inject_into": "request_parameter", "field_name": "limit"},
-        "page_token_option": {"inject_into": "request_parameter", "field_name": "offset"},
-        "pagination_strategy": {"type": "OffsetIncrement", "page_size": 2},
-        "url_base": url,
-    }
     projects = legacy(url, "projects", "/projects")["streams"][0]
-    projects["retriever"]["paginator"] = paginator
+    projects["retriever"]["paginator"] = legacy_offset_paginator(url, 2)
 
     def child(name: str) -> dict:
         slicer = {

@@ -91,6 +91,11 @@ class Cursor(Slicer):
     def state(self) -> dict[str, Any]:
         return {}
 
+    def current_state(self, stream_slice: Mapping[str, Any]) -> dict[str, Any]:
+        """The state while ``stream_slice`` is read: what the 2022 runtime handed request
+        options as ``stream_state``. By default the state of the closed slices."""
+        return self.state()
+
     def set_initial_state(self, state: Mapping[str, Any]) -> None:
         """Start from a previous read's state."""
 

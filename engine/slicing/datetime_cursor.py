@@ -337,14 +337,29 @@ class DatetimeBasedCursor(Cursor):
             if best is None or moment > best:
                 self._highest[key] = moment
 
+    def current_state(self, stream_slice: Mapping[str, Any]) -> dict[str, Any]:
+        """With the 2022 rules, the state moved by the records of ``stream_slice`` seen so far
+        (the 2022 runtime moved its cursor with every record, so a slice's second page saw the
+        first page's values); otherwise the state of the closed windows."""
+        if not self.rules.text_cursor:
+            return self.state()
+        with self._lock:
+            cursor = self._text_cursor(stream_slice, self._highest.get(self._key(stream_slice)))
+        return {self.cursor_field: cursor} if cursor is not None else {}
+
+    def _text_cursor(self, stream_slice: Mapping[str, Any], highest: Any) -> str | None:
+        """The 2022 cursor after ``stream_slice``: the largest text among the slice's highest
+        record value, a slice key named like the cursor field, and the cursor so far."""
+        from_slice = stream_slice.get(self.cursor_field)
+        candidates = [str(v) for v in (highest, from_slice, self._cursor) if v]
+        return max(candidates) if candidates else None
+
     def close_slice(self, stream_slice: Mapping[str, Any]) -> None:
         with self._lock:
             self._bounds.pop(self._key(stream_slice), None)  # a long read keeps no closed window
             highest = self._highest.pop(self._key(stream_slice), None)
             if self.rules.text_cursor:
-                from_slice = stream_slice.get(self.cursor_field)
-                candidates = [str(v) for v in (highest, from_slice, self._cursor) if v]
-                self._cursor = max(candidates) if candidates else None
+                self._cursor = self._text_cursor(stream_slice, highest)
             elif highest is not None and (self._cursor is None or highest > self._cursor):
                 self._cursor = highest
                 self.advanced = True

@@ -107,6 +107,18 @@ def legacy(url: str, name: str, path: str, stream_slicer: dict | None = None) ->
     }
 
 
+def legacy_offset_paginator(url: str, page_size: int) -> dict[str, Any]:
+    """A 2022 ``LimitPaginator`` sending ``limit`` and ``offset`` (the API's offset style)."""
+    return {
+        "type": "LimitPaginator",
+        "page_size": page_size,
+        "limit_option": {"inject_into": "request_parameter", "field_name": "limit"},
+        "page_token_option": {"inject_into": "request_parameter", "field_name": "offset"},
+        "pagination_strategy": {"type": "OffsetIncrement", "page_size": page_size},
+        "url_base": url,
+    }
+
+
 def date_cursor(start: str, end: str | None, **settings: Any) -> dict[str, Any]:
     """A modern DatetimeBasedCursor on ``updated_at`` (ISO seconds, UTC) sending since/until."""
     cursor: dict[str, Any] = {
