@@ -21,6 +21,7 @@ from support.slicing_manifests import (
 )
 
 from engine import load_source
+from engine.errors import EngineError
 
 CATALOG = {"streams": [{"stream": {"name": "items"}, "sync_mode": "incremental"}]}
 SEEN = "{{ stream_state['updated_at'] }}"
@@ -110,3 +111,17 @@ def test_todays_dialect_hands_request_options_no_state(paged_items: ApiServer) -
     )
     _read(modern(stream), {"updated_at": "2021-01-31T08:00:00Z"})
     assert {r.param("seen") for r in paged_items.requests} == {"undefined"}
+
+
+def test_a_cursor_value_that_is_no_date_is_kept_as_text(api_server: ApiServer) -> None:
+    """As the 2022 runtime: the record is emitted, the stream does not fail, and the state is
+    the largest value as text (here the one that is no date); the next sync, which parses the
+    state, fails naming the cursor field."""
+    records = [{"id": 1, "updated_at": "2021-02-01T10:00:00Z"}, {"id": 2, "updated_at": "soon"}]
+    api_server.add_collection("/items", records)
+    manifest = legacy(api_server.url, "items", "/items", _slicer("2021-02-01T23:59:59Z"))
+    messages = _read(manifest)
+    assert [m["record"]["data"]["id"] for m in messages if m["type"] == "RECORD"] == [1, 2]
+    assert _states(messages)[-1] == {"updated_at": "soon"}
+    with pytest.raises(EngineError, match="updated_at"):
+        _read(manifest, {"updated_at": "soon"})
