@@ -55,7 +55,7 @@ NOT_YET = {
     "bigcommerce": "its transformation parses dates in RFC 2822, the generic server sends ISO",
     "bing-ads": "its BulkDatetimeToRFC3339 parses 'Modified Time' in a format only its Python "
     "code names",
-    "github": "UnionPartitionRouter is not supported",
+    "github": "the REDUCE_PAGE_SIZE response action (airbyte-cdk 7.x) is not supported",
     "notion": "its transformation expects Notion's own record shape (properties as a mapping)",
 }
 # connector -> why it cannot even be tried here (it would wait on a real host).

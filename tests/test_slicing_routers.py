@@ -171,6 +171,70 @@ def test_grouping_router_batches_and_deduplicates() -> None:
     assert source.stream("items").slices() == [{"repo": ["a", "b"]}, {"repo": ["c"]}]
 
 
+def test_union_router_reads_each_value_once_the_rest_as_extra_fields(
+    api_server: ApiServer,
+) -> None:
+    api_server.add_collection("/orgs", [{"id": 1, "login": "b"}, {"id": 2, "login": "c"}])
+    api_server.add_route(
+        "GET",
+        "/orgs/{org}/repos",
+        lambda request: Response(200, {"data": [{"id": 1, "org": request.path_params["org"]}]}),
+    )
+    parents = {
+        "type": "SubstreamPartitionRouter",
+        "parent_stream_configs": [
+            {
+                "type": "ParentStreamConfig",
+                "stream": modern_stream(api_server.url, "orgs", "/orgs"),
+                "parent_key": "login",
+                "partition_field": "org",
+            }
+        ],
+    }
+    router = {
+        "type": "UnionPartitionRouter",
+        "partition_field": "org",
+        "partition_routers": [_list_router(["a", "b"], field="org", option="org"), parents],
+    }
+    stream = modern_stream(
+        api_server.url, "repos", "/orgs/{{ stream_partition.org }}/repos", router=router
+    )
+    source = load_source(modern(stream, modern_stream(api_server.url, "orgs", "/orgs")), {})
+    # As airbyte-cdk 7: 'b' from the list wins over the parent's; a child's other keys (its
+    # parent slice) become extra fields; the children's request options are not sent.
+    assert source.stream("repos").slices() == [
+        {"org": "a"},
+        {"org": "b"},
+        {"org": "c", "extra_fields": {"parent_slice": {}}},
+    ]
+    assert [r["org"] for r in source.read_records("repos")] == ["a", "b", "c"]
+    sent = [r for r in api_server.requests if r.path.endswith("/repos")]
+    assert all(r.param("org") is None for r in sent)
+
+
+def test_a_legacy_state_of_a_union_routed_stream_migrates_by_its_partition_field() -> None:
+    router = {
+        "type": "UnionPartitionRouter",
+        "partition_field": "org",
+        "partition_routers": [_list_router(["a"], field="org"), _list_router(["b"], field="org")],
+    }
+    stream = modern_stream(
+        "http://127.0.0.1:9",
+        "repos",
+        "/repos",
+        router=router,
+        incremental=date_cursor("2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"),
+    )
+    stream["state_migrations"] = [{"type": "LegacyToPerPartitionStateMigration"}]
+    source = load_source(modern(stream), {})
+    (migration,) = source.stream("repos").state_migrations
+    legacy_state = {"a": {"updated_at": "2024-01-01T12:00:00Z"}}
+    assert migration.should_migrate(legacy_state)
+    assert migration.migrate(legacy_state) == {
+        "states": [{"partition": {"org": "a"}, "cursor": {"updated_at": "2024-01-01T12:00:00Z"}}]
+    }
+
+
 def _events_server(api_server: ApiServer) -> dict[str, list[dict]]:
     events = {
         "7": [{"id": 70, "updated_at": "2021-02-01T10:00:00Z"}],

@@ -18,7 +18,11 @@ from engine.factory.context import BuildContext, named_behaviour
 from engine.interpolation import InterpolatedString, literal
 from engine.slicing.base import Cursor, SingleSlice, Slicer
 from engine.slicing.clamping import TARGETS, WEEKDAYS, Clamping
-from engine.slicing.combined import CartesianProductRouter, GroupingPartitionRouter
+from engine.slicing.combined import (
+    CartesianProductRouter,
+    GroupingPartitionRouter,
+    UnionPartitionRouter,
+)
 from engine.slicing.count_cursor import IncrementingCountCursor
 from engine.slicing.date_rules import DATE_RULES, DATETIME_CURSOR
 from engine.slicing.date_windows import MinMaxDatetime
@@ -209,6 +213,15 @@ def build_router(ctx: BuildContext, d: Any, path: str) -> PartitionRouter:
         return _list_router(ctx, d, path)
     if kind == "SubstreamPartitionRouter":
         return _substream_router(ctx, d, path)
+    if kind == "UnionPartitionRouter":
+        children = d["partition_routers"]
+        return UnionPartitionRouter(
+            routers=[
+                build_router(ctx, child, f"{path}.partition_routers[{i}]")
+                for i, child in enumerate(children)
+            ],
+            partition_field=_text(ctx, d, "partition_field", path) or "",
+        )
     if kind == "GroupingPartitionRouter":
         size = ctx.integer(d, "group_size", path)
         if not size or size < 1:

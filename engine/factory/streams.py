@@ -113,17 +113,24 @@ def _state_migrations(
             continue
         router = d["retriever"].get("partition_router") or {}
         parents = router.get("parent_stream_configs") if isinstance(router, dict) else None
-        if not parents or not cursor_field:
+        union = isinstance(router, dict) and router.get("type") == "UnionPartitionRouter"
+        if not (parents or union) or not cursor_field:
             raise ctx.error(
-                "LegacyToPerPartitionStateMigration needs a SubstreamPartitionRouter "
-                "and an incremental_sync on its stream",
+                "LegacyToPerPartitionStateMigration needs a SubstreamPartitionRouter (or a "
+                "UnionPartitionRouter) and an incremental_sync on its stream",
                 definition,
                 None,
                 where,
             )
-        if len(parents) != 1:
+        if union:  # its partitions have one field, whatever their parents
+            holder = {"p": router["partition_field"], "$parameters": router.get("$parameters")}
+        elif len(parents) != 1:
             continue  # the reference migrates only a stream with exactly one parent
-        holder = {"p": parents[0]["partition_field"], "$parameters": parents[0].get("$parameters")}
+        else:
+            holder = {
+                "p": parents[0]["partition_field"],
+                "$parameters": parents[0].get("$parameters"),
+            }
         partition_field = str(ctx.constant(holder, "p", where))
         migrations.append(LegacyToPerPartitionStateMigration(partition_field, cursor_field[0]))
     return migrations

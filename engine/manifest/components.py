@@ -616,6 +616,12 @@ _t(
     underlying_partition_router=_comp("partition_router", required=True),
     deduplicate=BOOL,
 )
+_t(
+    "UnionPartitionRouter",
+    "partition_router",
+    partition_field=REQ,
+    partition_routers=_comps("partition_router", required=True),
+)
 _t("LegacyToPerPartitionStateMigration", "state_migration")
 
 # -- custom (Python) components ----------------------------------------------------------------

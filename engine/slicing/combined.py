@@ -1,9 +1,10 @@
-"""Routers made of other routers: cartesian products and groups of partitions.
+"""Routers made of other routers: cartesian products, groups and unions of partitions.
 
 A list of partition routers (2022: CartesianProductStreamSlicer) reads every combination of
 their partitions, the first router being the outer loop; on a key present in several partitions
 the earlier router wins. GroupingPartitionRouter batches the partitions of one router into lists,
-for APIs that accept several ids per request.
+for APIs that accept several ids per request. UnionPartitionRouter reads its routers one after
+the other, each value of its one partition field once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import ReadError
 from engine.http.options import EMPTY, RequestOptions
 from engine.slicing.base import Slice
 from engine.slicing.router import EXTRA_FIELDS, PartitionRouter
@@ -96,3 +98,51 @@ class GroupingPartitionRouter(PartitionRouter):
 
 def _grouped(group: list[Slice]) -> Slice:
     return {key: [p.get(key) for p in group] for key in group[0]}
+
+
+@dataclass
+class UnionPartitionRouter(PartitionRouter):
+    """As airbyte-cdk 7: the partitions of ``routers`` in turn, each reduced to
+    ``{partition_field: value}`` (the first with a value wins, later ones are skipped); the
+    child's other keys (a parent slice...) move into the slice's extra fields. Children's request
+    options are not sent (the reference sends none)."""
+
+    routers: Sequence[PartitionRouter]
+    partition_field: str
+
+    @property
+    def parent_stream_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(dict.fromkeys(n for r in self.routers for n in r.parent_stream_names))
+
+    def iter_partitions(self, parent_state: Mapping[str, Any]) -> Iterator[Slice]:
+        seen: set[Any] = set()
+        name = self.partition_field
+        for router in self.routers:
+            for partition in router.iter_partitions(parent_state):
+                if name not in partition:
+                    raise ReadError(
+                        f"UnionPartitionRouter expects every child router to give the partition "
+                        f"field {name!r}; got {partition!r}"
+                    )
+                value = partition[name]
+                try:
+                    if value in seen:
+                        continue
+                    seen.add(value)
+                except TypeError:
+                    raise ReadError(
+                        f"UnionPartitionRouter can only tell apart hashable values; got "
+                        f"{value!r} for {name!r}"
+                    ) from None
+                carried = {k: v for k, v in partition.items() if k not in (name, EXTRA_FIELDS)}
+                extra = {**dict(partition.get(EXTRA_FIELDS) or {}), **carried}
+                yield {name: value, EXTRA_FIELDS: extra} if extra else {name: value}
+
+    def parent_state(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for router in self.routers:  # a parent two children read: the last one's state
+            merged.update(router.parent_state())
+        return merged
+
+    def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
+        return EMPTY
