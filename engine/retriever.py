@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from engine.decoders import BodyStream
+from engine.errors import EngineError
 from engine.extract import RecordSelector
 from engine.http.client import Page, RequestStats
 from engine.http.options import RequestOptions
@@ -35,6 +36,9 @@ class SimpleRetriever:
     ignore_slicer_options_on_later_pages: bool = False
     query_properties: QueryProperties | None = None
     pagination_reset: PaginationReset | None = None
+    lazy_refusal: EngineError | None = None
+    """Raised instead of reading a parent's embedded list as the first page, where airbyte-cdk
+    7 refuses that read (see :mod:`engine.factory.lazy_read`)."""
 
     def read_slice(
         self, stream_slice: Mapping[str, Any], stats: RequestStats
@@ -54,6 +58,8 @@ class SimpleRetriever:
             request = _PageRequest(stream_slice, context, token, options, url_override)
             embedded = (stream_slice.get(EXTRA_FIELDS) or {}).get(CHILD_RESPONSE, _NOT_LAZY)
             if first and embedded is not _NOT_LAZY:
+                if self.lazy_refusal is not None:
+                    raise self.lazy_refusal
                 page, records, raw_count = self._embedded_page(embedded, request, stats)
             elif self.query_properties is None:
                 page, records, raw_count = self._read_page(request, stats)

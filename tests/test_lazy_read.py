@@ -15,6 +15,7 @@ from support.api_server import ApiServer, Response
 from support.slicing_manifests import date_cursor, modern, modern_stream
 
 from engine import ManifestError, load_source
+from engine.errors import UnsupportedComponentError
 
 MOMENT = "2024-01-02T00:00:00Z"
 # parent id -> the child pages the API serves, in order
@@ -40,7 +41,9 @@ def _serve(api_server: ApiServer) -> None:
     api_server.add_route("GET", "/parents/{id}/children", children)
 
 
-def _manifest(url: str, pointer: list[str], *, incremental: bool = False) -> dict[str, Any]:
+def _manifest(
+    url: str, pointer: list[str], *, incremental: bool = False, **cursor_settings: Any
+) -> dict[str, Any]:
     parent = modern_stream(url, "parents", "/parents")
     router = {
         "type": "SubstreamPartitionRouter",
@@ -71,7 +74,7 @@ def _manifest(url: str, pointer: list[str], *, incremental: bool = False) -> dic
         },
     }
     if incremental:
-        cursor = date_cursor("2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z")
+        cursor = date_cursor("2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z", **cursor_settings)
         del cursor["start_time_option"], cursor["end_time_option"]
         child["incremental_sync"] = cursor
     return modern(child, parent)
@@ -123,3 +126,47 @@ def test_a_sync_resumed_from_state_requests_every_first_page(api_server: ApiServ
 def test_a_wildcard_pointer_is_refused_as_the_reference_refuses_it(api_server: ApiServer) -> None:
     with pytest.raises(ManifestError, match=r"lazy_read_pointer.*'\*' is not supported"):
         load_source(_manifest(api_server.url, ["children", "*"]), {}).stream("children")
+
+
+INCREMENTAL = {"streams": [{"stream": {"name": "children"}, "sync_mode": "incremental"}]}
+
+
+@pytest.mark.parametrize("setting", ["step", "cursor_granularity"])
+def test_a_first_sync_with_several_windows_per_parent_is_refused(
+    api_server: ApiServer, setting: str
+) -> None:
+    """airbyte-cdk 7 refuses a lazy first sync whose cursor steps (one embedded list cannot be
+    the first page of several windows); resumed from a state, it reads the stream."""
+    _serve(api_server)
+    stepped = dict(step="P1D", cursor_granularity="PT1S")
+    manifest = _manifest(api_server.url, ["children"], incremental=True, **stepped)
+    if setting == "cursor_granularity":
+        del manifest["streams"][0]["incremental_sync"]["step"]
+    source = load_source(manifest, {})
+    with pytest.raises(UnsupportedComponentError) as refused:
+        list(source.read_records("children"))
+    assert refused.value.path == f"streams[0].incremental_sync.{setting}"
+    assert "parent_stream_configs[0].lazy_read_pointer" in str(refused.value)
+    assert _child_requests(api_server) == []
+    resumed = list(source.read(INCREMENTAL, {"children": {"updated_at": MOMENT}}))
+    assert [m["record"]["data"]["id"] for m in resumed if m["type"] == "RECORD"]
+
+
+def test_a_first_sync_with_a_decoder_other_than_json_is_refused(api_server: ApiServer) -> None:
+    _serve(api_server)
+    manifest = _manifest(api_server.url, ["children"])
+    manifest["streams"][0]["retriever"]["decoder"] = {"type": "JsonlDecoder"}
+    with pytest.raises(UnsupportedComponentError, match="JsonlDecoder, not a JsonDecoder") as no:
+        list(load_source(manifest, {}).read_records("children"))
+    assert no.value.path == "streams[0].retriever.decoder"
+    assert _child_requests(api_server) == []
+
+
+def test_a_window_per_parent_and_a_json_decoder_read_lazily(api_server: ApiServer) -> None:
+    """No step, no granularity, ``JsonDecoder`` named: the lazy first sync the reference reads."""
+    _serve(api_server)
+    manifest = _manifest(api_server.url, ["children"], incremental=True)
+    manifest["streams"][0]["retriever"]["decoder"] = {"type": "JsonDecoder"}
+    records = list(load_source(manifest, {}).read_records("children"))
+    assert [r["id"] for r in records] == ["a1", "a2", "b1"]
+    assert _child_requests(api_server) == ["/parents/1/children?starting_after=a1"]

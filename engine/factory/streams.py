@@ -7,6 +7,7 @@ from typing import Any
 
 from engine.factory.context import BuildContext, builds
 from engine.factory.http import requester as build_requester
+from engine.factory.lazy_read import lazy_read_refusal
 from engine.factory.query_properties import take_query_properties
 from engine.factory.records import record_selector
 from engine.http.options import RequestOption
@@ -54,6 +55,9 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
     retriever = build_retriever(
         ctx, retriever_def, f"{path}.retriever", slicer, transformations, schema
     )
+    refusal = lazy_read_refusal(ctx, d, path)
+    if refusal is not None:
+        retriever.lazy_refusal = refusal
     incremental = d.get("incremental_sync") or {}
     cursor_field = incremental.get("cursor_field") or d.get("cursor_field") or []
     if isinstance(cursor_field, str):
