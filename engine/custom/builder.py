@@ -117,8 +117,7 @@ class CustomBuilder:
         if next(custom_parts(definition), None) is not None:
             self.load(definition, path)  # nested custom classes must be allowed to load too
         component = self.reference_component(definition, path, **kwargs)
-        client = self.ctx.client
-        guard_sessions(component, client.timeout, client.max_response_bytes, client.masker)
+        guard_sessions(component, self.ctx.client)
         family = TYPES[str(definition["type"])].family
         return _ADAPTERS[_FAMILY_ADAPTER[family]](self.ctx, component)
 
@@ -136,9 +135,7 @@ class CustomBuilder:
         except MissingExtraError as error:
             first = next(custom_parts(definition))
             raise _missing_cdk(self.ctx, first, path, str(first["class_name"]), error) from None
-        cursor = ReferenceStreamCursor(
-            reference, definition, self.ctx.masker, (client.timeout, client.max_response_bytes)
-        )
+        cursor = ReferenceStreamCursor(reference, definition, client)
         try:
             cursor.built()
         except Exception as error:  # the connector's own code may raise anything

@@ -9,25 +9,27 @@ drives its own: the reference's partitions are our slices, each slice's records 
 partition's ``read()``, every record is shown to the reference's cursor and a slice is closed
 only after all its records have been handed on, so the state we save (the reference cursor's
 ``state``) never runs ahead of the data. Our other guarantees are kept around it: each HTTP
-session the stream holds gets this engine's timeout, response size limit (as declared by
-``Content-Length``) and redirect rules (no credential follows a redirect to another origin),
-and every error is masked and names the stream and slice.
+session the stream holds gets this engine's timeout, total deadline per request, response size
+limit (on the body as read, inflated) and redirect rules (no credential follows a redirect to
+another origin), and every error is masked and names the stream and slice.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 
 from engine.custom import values
 from engine.custom.reference import ReferenceFactory
 from engine.errors import EngineError, ReadError
 from engine.http.client import RequestStats
+from engine.http.deadline import DeadlineAdapter, within_deadline
 from engine.http.redirects import guard_redirects
-from engine.secrets import SecretMasker
+from engine.http.transport import BoundedTransport
 from engine.slicing.base import Cursor, Slice
 
 
@@ -38,13 +40,12 @@ class ReferenceStreamCursor(Cursor):
         self,
         reference: ReferenceFactory,
         definition: Mapping[str, Any],
-        masker: SecretMasker,
-        limits: tuple[tuple[float, float], int],
+        transport: BoundedTransport,
     ) -> None:
         self.reference = reference
         self.definition = definition
-        self.masker = masker
-        self.limits = limits
+        self.transport = transport
+        self.masker = transport.masker
         self._initial: dict[str, Any] = {}
         self._stream: Any = None
         self._partitions: list[tuple[Slice, Any]] = []
@@ -54,7 +55,7 @@ class ReferenceStreamCursor(Cursor):
         """The reference's stream, built with ``state`` as its starting state."""
         if self._stream is None or state is not None:
             self._stream = self.reference.stream(self.definition, dict(state or {}))
-            guard_sessions(self._stream, *self.limits, self.masker)
+            guard_sessions(self._stream, self.transport)
         return self._stream
 
     def set_initial_state(self, state: Mapping[str, Any]) -> None:
@@ -111,33 +112,14 @@ class ReferenceRetriever:
             raise ReadError(f"the reference runtime failed: {message}") from None
 
 
-class _BoundedAdapter(HTTPAdapter):
-    """This engine's timeout and response size limit on a session we do not drive."""
-
-    def __init__(self, timeout: tuple[float, float], max_bytes: int) -> None:
-        super().__init__()
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout
-        response = super().send(request, **kwargs)
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            response.close()
-            raise ReadError(
-                f"the response is {int(declared):,} bytes, more than the limit of "
-                f"{self.max_bytes:,} bytes"
-            )
-        return response
+_FRAMING_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
+"""Headers that describe the body as sent, not as read (inflated) and replayed."""
 
 
-def guard_sessions(
-    root: Any, timeout: tuple[float, float], max_bytes: int, masker: SecretMasker
-) -> None:
-    """Mount the bounded adapter on every ``requests.Session`` reachable from ``root``, and
-    hold its redirects to this engine's rules (engine/http/redirects.py)."""
+def guard_sessions(root: Any, transport: BoundedTransport) -> None:
+    """Hold every ``requests.Session`` reachable from ``root`` to ``transport``'s bounds: its
+    timeout (unless the manifest set one), its total deadline and its size limit on the body as
+    read (inflated), and this engine's redirect rules (engine/http/redirects.py)."""
     seen: set[int] = set()
     pending = [root]
     while pending:
@@ -146,10 +128,7 @@ def guard_sessions(
             continue
         seen.add(id(node))
         if isinstance(node, requests.Session):
-            adapter = _BoundedAdapter(timeout, max_bytes)
-            node.mount("https://", adapter)
-            node.mount("http://", adapter)
-            guard_redirects(node, masker)
+            _bound(node, transport)
             continue
         if isinstance(node, Mapping):
             pending.extend(node.values())
@@ -160,6 +139,42 @@ def guard_sessions(
             *_connector_modules(node),
         ):
             pending.extend(vars(node).values())
+
+
+def _bound(session: requests.Session, transport: BoundedTransport) -> None:
+    """Send each request of ``session`` through ``transport.bounded``.
+
+    The body is read whole within the deadline and the limit, as for this engine's own
+    requests; a caller that asked for a stream (airbyte-cdk's raw decoders read
+    ``response.raw``) gets the body it read, replayed.
+    """
+    adapter = DeadlineAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    guard_redirects(session, transport.masker)
+    send = session.send
+
+    def bounded_send(request: requests.PreparedRequest, **options: Any) -> requests.Response:
+        if within_deadline() and options.get("allow_redirects") is False:
+            return send(request, **options)  # a redirect's hop: inside its request's bounds
+        streamed = options.pop("stream", False)
+        if options.get("timeout") is None:
+            options["timeout"] = transport.timeout
+        response = transport.bounded(send, request, **options)
+        if streamed:
+            response.raw = urllib3.HTTPResponse(
+                body=io.BytesIO(response.content),
+                headers={
+                    name: value
+                    for name, value in response.headers.items()
+                    if name.lower() not in _FRAMING_HEADERS
+                },
+                status=response.status_code,
+                preload_content=False,
+            )
+        return response
+
+    session.send = bounded_send  # type: ignore[method-assign]
 
 
 def _connector_modules(node: Any) -> tuple[str, ...]:

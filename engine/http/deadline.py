@@ -42,6 +42,11 @@ class RequestDeadline:
         self._watch.arm(self)
 
 
+def within_deadline() -> bool:
+    """Whether the calling thread is inside a request's deadline (:meth:`DeadlineWatch.request`)."""
+    return getattr(_current, "deadline", None) is not None
+
+
 class DeadlineWatch:
     """Cuts the connections of requests that outlive their deadline (one thread per client)."""
 

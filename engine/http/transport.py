@@ -9,6 +9,7 @@ words its errors. It sends a request once; retrying is the client's (:mod:`engin
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,15 +81,27 @@ class BoundedTransport:
 
     def _send_bounded(self, prepared: requests.PreparedRequest) -> requests.Response:
         """Send and read the whole body within the deadline (``requests.Timeout`` after it)."""
+        return self.bounded(
+            self.session.send,
+            prepared,
+            timeout=self.timeout,
+            allow_redirects=True,
+            proxies=self._proxies_for(prepared.url or ""),
+        )
+
+    def bounded(
+        self,
+        send: Callable[..., requests.Response],
+        prepared: requests.PreparedRequest,
+        **options: Any,
+    ) -> requests.Response:
+        """``send(prepared, stream=True, **options)``, its redirects and its whole body within
+        the deadline and the size limit: also the ``send`` of a session this engine does not
+        drive (airbyte-cdk's, :mod:`engine.custom.streams`), if it has a
+        :class:`~engine.http.deadline.DeadlineAdapter` mounted."""
         with self._deadlines.request(self.deadline) as deadline:
             try:
-                response = self.session.send(
-                    prepared,
-                    timeout=self.timeout,
-                    allow_redirects=True,
-                    stream=True,
-                    proxies=self._proxies_for(prepared.url or ""),
-                )
+                response = send(prepared, stream=True, **options)
                 self._read_body(response, prepared)
             except TRANSPORT_ERRORS:
                 if not deadline.expired:
