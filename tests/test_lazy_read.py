@@ -170,3 +170,19 @@ def test_a_window_per_parent_and_a_json_decoder_read_lazily(api_server: ApiServe
     records = list(load_source(manifest, {}).read_records("children"))
     assert [r["id"] for r in records] == ["a1", "a2", "b1"]
     assert _child_requests(api_server) == ["/parents/1/children?starting_after=a1"]
+
+
+def test_a_parent_inside_a_list_of_routers_is_not_read_lazily(api_server: ApiServer) -> None:
+    """airbyte-cdk 7 reads lazily only where the partition_router is one
+    SubstreamPartitionRouter: inside a list it requests every first page."""
+    _serve(api_server)
+    manifest = _manifest(api_server.url, ["children"])
+    retriever = manifest["streams"][0]["retriever"]
+    retriever["partition_router"] = [retriever["partition_router"]]
+    records = list(load_source(manifest, {}).read_records("children"))
+    assert [r["id"] for r in records] == ["a1", "a2", "b1"]
+    assert _child_requests(api_server) == [
+        "/parents/1/children?starting_after=None",
+        "/parents/1/children?starting_after=a1",
+        "/parents/2/children?starting_after=None",
+    ]

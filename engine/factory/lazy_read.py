@@ -25,7 +25,7 @@ def lazy_read_refusal(
     """The error a first sync of ``stream`` (at ``path``) raises when it would read a parent's
     embedded list, or None when airbyte-cdk 7 reads it."""
     retriever = stream["retriever"]
-    pointer = _lazy_pointer_path(retriever, f"{path}.retriever")
+    pointer = lazy_pointer_path(retriever, f"{path}.retriever")
     if pointer is None:
         return None
     cursor = stream.get("incremental_sync")
@@ -53,9 +53,11 @@ def lazy_read_refusal(
     )
 
 
-def _lazy_pointer_path(retriever: dict, path: str) -> str | None:
+def lazy_pointer_path(retriever: dict, path: str) -> str | None:
     """The path of the first ``lazy_read_pointer`` that makes the reference read lazily: only
-    one set in a SubstreamPartitionRouter that is the whole ``partition_router``."""
+    one set in a SubstreamPartitionRouter that is the whole ``partition_router`` of a
+    SimpleRetriever (inside a list of routers the reference requests every page). None: the
+    retriever ``retriever`` (at ``path``) never reads lazily."""
     router: Any = retriever.get("partition_router")
     if retriever.get("type") != "SimpleRetriever" or not isinstance(router, dict):
         return None

@@ -15,6 +15,7 @@ from engine.datetimes import unknown_directive
 from engine.durations import Duration, DurationFormatError, parse_duration
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext, named_behaviour
+from engine.factory.lazy_read import lazy_pointer_path
 from engine.interpolation import InterpolatedString, literal
 from engine.slicing.base import Cursor, SingleSlice, Slicer
 from engine.slicing.clamping import TARGETS, WEEKDAYS, Clamping
@@ -39,8 +40,9 @@ def build_slicer(
     """The slicer of a stream, and the names of the parent streams it reads."""
     cursor_def: Any = stream.get("incremental_sync")
     routers_def: Any = retriever.get("partition_router")
+    lazy = lazy_pointer_path(retriever, path) is not None
     router = (
-        build_router(ctx, routers_def, f"{path}.retriever.partition_router")
+        build_router(ctx, routers_def, f"{path}.retriever.partition_router", lazy=lazy)
         if routers_def
         else None
     )
@@ -204,7 +206,9 @@ def _min_max(ctx: BuildContext, d: dict, key: str, path: str) -> MinMaxDatetime 
 # -- partition routers ---------------------------------------------------------------------------
 
 
-def build_router(ctx: BuildContext, d: Any, path: str) -> PartitionRouter:
+def build_router(ctx: BuildContext, d: Any, path: str, lazy: bool = False) -> PartitionRouter:
+    """A partition router; ``lazy``: a parent's ``lazy_read_pointer`` is read (see
+    engine.factory.lazy_read for where the reference reads it)."""
     if isinstance(d, list):
         routers = [build_router(ctx, item, f"{path}[{i}]") for i, item in enumerate(d)]
         return routers[0] if len(routers) == 1 else CartesianProductRouter(routers)
@@ -212,7 +216,7 @@ def build_router(ctx: BuildContext, d: Any, path: str) -> PartitionRouter:
     if kind == "ListPartitionRouter":
         return _list_router(ctx, d, path)
     if kind == "SubstreamPartitionRouter":
-        return _substream_router(ctx, d, path)
+        return _substream_router(ctx, d, path, lazy)
     if kind == "UnionPartitionRouter":
         children = d["partition_routers"]
         return UnionPartitionRouter(
@@ -265,11 +269,14 @@ def _list_router(ctx: BuildContext, d: dict, path: str) -> ListPartitionRouter:
     )
 
 
-def _substream_router(ctx: BuildContext, d: dict, path: str) -> SubstreamPartitionRouter:
+def _substream_router(
+    ctx: BuildContext, d: dict, path: str, lazy: bool
+) -> SubstreamPartitionRouter:
     configs = []
     for index, config in enumerate(d.get("parent_stream_configs") or []):
         where = f"{path}.parent_stream_configs[{index}]"
         parent_key = _text(ctx, config, "parent_key", where) or ""
+        pointer = _lazy_read_pointer(ctx, config, where)  # checked even where it is not read
         configs.append(
             ParentStreamConfig(
                 stream=ctx.build(config["stream"], f"{where}.stream"),
@@ -282,7 +289,7 @@ def _substream_router(ctx: BuildContext, d: dict, path: str) -> SubstreamPartiti
                 extra_fields=tuple(
                     tuple(str(p) for p in field) for field in config.get("extra_fields") or ()
                 ),
-                lazy_read_pointer=_lazy_read_pointer(ctx, config, where),
+                lazy_read_pointer=pointer if lazy else (),
             )
         )
     if not configs:
