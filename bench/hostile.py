@@ -53,6 +53,7 @@ CLASSES: dict[str, list[str]] = {
     ],
     "nothing hangs or grows": [
         "tests/test_bounds_requests.py",
+        "tests/test_custom_bounds.py",
         "tests/test_bounds_pages.py::test_a_repeated_page_token_ends_the_slice_with_a_warning",
         "tests/test_bounds_pages.py::test_fresh_tokens_are_followed_to_the_end",
         "tests/test_bounds_pages.py::test_a_paginator_that_never_ends_fails_at_the_limit",
