@@ -156,12 +156,16 @@ class RecordSelector:
         context: Mapping[str, Any],
         response: Any = None,
         warnings: list[str] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
     ) -> tuple[list[Record], int]:
         """The page's records, and how many the extractor found before filtering.
 
         Records must be objects: a scalar where records belong fails the read, and items of a
         record list that are not objects are skipped with a note in ``warnings``, as is a page
         that lacks the records field altogether (often an error envelope sent with a 200).
+        ``stream_state`` (2022 dialect) is what the record filter sees as the state; the 2022
+        runtime's transformations saw it moved by each record, which this engine does not
+        offer them.
         """
         if self.extractor.reads_response and response is not None:
             raw = self.extractor.extract_response(response)
@@ -179,7 +183,8 @@ class RecordSelector:
         if self.transform_before_filtering:
             records = self._transform(records, context)
         if self.record_filter is not None:
-            records = self.record_filter.filter_page(records, context)
+            seen = context if stream_state is None else {**context, "stream_state": stream_state}
+            records = self.record_filter.filter_page(records, seen)
         for extra in self.extra_filters:
             records = [r for r in records if extra(r, context)]
         if not self.transform_before_filtering:

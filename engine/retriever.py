@@ -90,10 +90,16 @@ class SimpleRetriever:
                 return
 
     def _read_page(self, request: _PageRequest, stats: RequestStats) -> _PageRead:
-        state = {}
-        if getattr(self.requester, "options_read_state", False) and isinstance(self.slicer, Cursor):
-            # Records are observed as they are taken, so the previous page's count here.
-            state = {"stream_state": self.slicer.current_state(request.stream_slice)}
+        state: dict[str, Any] = {}
+        if getattr(self.requester, "templates_read_state", False):
+            # The 2022 runtime's stream_state: records are observed as they are taken, so the
+            # previous pages' count here (a stream without a cursor has the state {}).
+            current = (
+                self.slicer.current_state(request.stream_slice)
+                if isinstance(self.slicer, Cursor)
+                else {}
+            )
+            state = {"stream_state": current}
         page = self.requester.send(
             stream_slice=request.stream_slice,
             next_page_token=request.next_page_token,
@@ -105,7 +111,7 @@ class SimpleRetriever:
         if page.body is None:
             return None, [], 0
         records, raw_count = self.record_selector.select(
-            page.body, request.context, page.response, stats.warnings
+            page.body, request.context, page.response, stats.warnings, **state
         )
         return page, records, raw_count
 

@@ -1,9 +1,10 @@
-"""2022 dialect: what request options see of the state, and cursor values kept as text.
+"""2022 dialect: what request templates see of the state, and cursor values kept as text.
 
-The 2022 runtime (airbyte-cdk 0.11 to 0.28) rendered request parameters, headers and bodies with
-``stream_state``, its slicer's state at the moment of the request: the state the read began from,
-moved by every record read so far. Its date slicer compared record cursor values as text and
-never parsed them while reading, so a value that is no date was no error there.
+The 2022 runtime (airbyte-cdk 0.11 to 0.28) rendered the path, request parameters, headers and
+bodies and the record filter's condition with ``stream_state``, its slicer's state at the moment
+of the request: the state the read began from, moved by every record read so far. Its date slicer
+compared record cursor values as text and never parsed them while reading, so a value that is no
+date was no error there.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.api_server import ApiServer, DateFilter, Pagination
+from support.api_server import ApiServer, DateFilter, Pagination, Response
 from support.slicing_manifests import (
     date_cursor,
     legacy,
@@ -125,3 +126,21 @@ def test_a_cursor_value_that_is_no_date_is_kept_as_text(api_server: ApiServer) -
     assert _states(messages)[-1] == {"updated_at": "soon"}
     with pytest.raises(EngineError, match="updated_at"):
         _read(manifest, {"updated_at": "soon"})
+
+
+def test_the_path_and_the_record_filter_see_the_state_too(api_server: ApiServer) -> None:
+    """The 2022 runtime rendered the path and the record filter's condition with the same
+    state as the request options: the records of earlier pages and windows move it."""
+    api_server.add_route("GET", "/at/{moment}", lambda request: Response(200, {"data": RECORDS}))
+    manifest = legacy(api_server.url, "items", "/at/{{ stream_state.get('updated_at', 'start') }}")
+    stream = manifest["streams"][0]
+    stream["retriever"]["stream_slicer"] = _slicer("2021-02-02T23:59:59Z")
+    stream["retriever"]["record_selector"]["record_filter"] = {
+        "condition": "{{ record['updated_at'] > stream_state.get('updated_at', '') }}"
+    }
+    messages = _read(manifest, {"updated_at": "2021-02-01T10:30:00Z"})
+    assert [m["record"]["data"]["id"] for m in messages if m["type"] == "RECORD"] == [2, 3, 4]
+    assert [r.path for r in api_server.requests] == [
+        "/at/2021-02-01T10:30:00Z",
+        "/at/2021-02-02T10:00:00Z",
+    ]

@@ -58,7 +58,7 @@ def requester(
         body_json=body_json,
         path_join=named_behaviour(ctx, d, "path_join", path, PATH_JOINS, "below_base"),
         use_cache=bool(d.get("use_cache")),
-        options_read_state=bool(d.get("options_read_state")),
+        templates_read_state=bool(d.get("templates_read_state")),
     )
 
 

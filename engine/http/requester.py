@@ -74,9 +74,9 @@ class HttpRequester:
     """How url_base and path join (:data:`PATH_JOINS`)."""
     use_cache: bool = False
     """A parent stream's requester: its responses may be reused within a check or read."""
-    options_read_state: bool = False
-    """Parameters, headers and bodies see ``stream_state`` (the 2022 runtime's rule; today's
-    runtime hands no state to templates)."""
+    templates_read_state: bool = False
+    """The path, parameters, headers and bodies see ``stream_state`` (the 2022 runtime's rule;
+    today's runtime hands no state to templates)."""
 
     def __post_init__(self) -> None:
         # Both computed once: they would otherwise be recomputed, identically, for every page.
@@ -108,19 +108,19 @@ class HttpRequester:
         stream_state: Mapping[str, Any] | None = None,
     ) -> Page:
         """One request; ``stream_state`` is the stream's state as it stands now, which the
-        options see when :attr:`options_read_state` is set."""
+        path and options see when :attr:`templates_read_state` is set."""
         context = {"stream_slice": stream_slice, "next_page_token": next_page_token}
         # Async jobs hand their requests extra variables (creation_response, download_target...)
         # on the slice, as today's runtime does.
         context.update(getattr(stream_slice, "extra_fields", None) or {})
+        if self.templates_read_state:
+            context["stream_state"] = dict(stream_state or {})
         url = self._url(context, url_override)
         # A url the API chose (a download link, say) leading to none of the manifest's origins
         # gets no credentials.
         foreign = (
             self.url is not None and _may_hold_api_data(self.url) and not self.client.is_home(url)
         )
-        if self.options_read_state:
-            context["stream_state"] = dict(stream_state or {})
         try:
             request = self._request(url, self.options(context).merge(extra), foreign)
         except EngineError:

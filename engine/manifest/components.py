@@ -293,7 +293,7 @@ _t(
     query_properties=_comp("query_properties", "QueryProperties"),
     fetch_properties_from_endpoint=_comp("properties_from_endpoint", "PropertiesFromEndpoint"),
     path_join=S,
-    options_read_state=BOOL,
+    templates_read_state=BOOL,
     **_request_inputs,
 )
 # A QueryProperties may also be a value of request_parameters (see normalize.py).

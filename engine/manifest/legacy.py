@@ -4,8 +4,8 @@ The 2022 dialect named several components and fields differently and spread some
 other places (``request_options_provider``, ``stream_slicer``, ``LimitPaginator``). Each function
 here rewrites one 2022 mapping, before it is validated, into the form the rest of the engine
 knows. Where the 2022 runtime *behaved* differently (path joining, error-handler defaults, date
-windows, ``stream_state`` in request options), the translation names the behaviour
-(``path_join``, ``error_defaults``, ``date_rules``, ``options_read_state``) so that nothing
+windows, ``stream_state`` in request templates), the translation names the behaviour
+(``path_join``, ``error_defaults``, ``date_rules``, ``templates_read_state``) so that nothing
 downstream knows which dialect a manifest was written in.
 """
 
@@ -94,9 +94,9 @@ def _requester(node: dict, path: str) -> None:
     for key, value in provider.items():
         node.setdefault(key, value)
     node["path_join"] = "trimmed_path"
-    # The 2022 runtime rendered request parameters, headers and bodies with the stream's state
-    # as it stood when the request was made (its SimpleRetriever passed ``self.state``).
-    node["options_read_state"] = True
+    # The 2022 runtime rendered the path, request parameters, headers and bodies (and the record
+    # filter) with the stream's state as it stood at the request (SimpleRetriever's self.state).
+    node["templates_read_state"] = True
     node.setdefault("error_handler", {"type": "DefaultErrorHandler"})
 
 
