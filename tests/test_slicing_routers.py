@@ -235,6 +235,22 @@ def test_a_legacy_state_of_a_union_routed_stream_migrates_by_its_partition_field
     }
 
 
+def test_grouped_partitions_list_each_extra_field(api_server: ApiServer) -> None:
+    api_server.add_collection("/projects", [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
+    parents = _projects_manifest(api_server.url, extra_fields=[["name"]])
+    substream = parents["streams"][0]["retriever"]["partition_router"]
+    substream["parent_stream_configs"][0]["parent_key"] = "id"
+    parents["streams"][0]["retriever"]["partition_router"] = {
+        "type": "GroupingPartitionRouter",
+        "group_size": 2,
+        "underlying_partition_router": substream,
+    }
+    # As airbyte-cdk 7: extra fields grouped into lists too (extra_fields['name'][0]).
+    assert load_source(parents, {}).stream("events").slices() == [
+        {"project_id": [1, 2], "parent_slice": [{}, {}], "extra_fields": {"name": ["a", "b"]}}
+    ]
+
+
 def _events_server(api_server: ApiServer) -> dict[str, list[dict]]:
     events = {
         "7": [{"id": 70, "updated_at": "2021-02-01T10:00:00Z"}],

@@ -97,7 +97,14 @@ class GroupingPartitionRouter(PartitionRouter):
 
 
 def _grouped(group: list[Slice]) -> Slice:
-    return {key: [p.get(key) for p in group] for key in group[0]}
+    """As airbyte-cdk 7: each partition key maps to the list of the group's values, and so does
+    each extra field (``extra_fields['AccountId'][0]``)."""
+    grouped: Slice = {key: [p.get(key) for p in group] for key in group[0] if key != EXTRA_FIELDS}
+    extras = [dict(p.get(EXTRA_FIELDS) or {}) for p in group]
+    names = dict.fromkeys(name for extra in extras for name in extra)
+    if names:
+        grouped[EXTRA_FIELDS] = {name: [extra.get(name) for extra in extras] for name in names}
+    return grouped
 
 
 @dataclass
