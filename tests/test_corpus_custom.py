@@ -52,9 +52,6 @@ REFUSED = {
 # connector -> why it does not read every stream yet (each must fail: strict).
 NOT_YET = {
     "amplitude": "its extractors expect Amplitude's own response shape, not the generic server's",
-    "bigcommerce": "its transformation parses dates in RFC 2822, the generic server sends ISO",
-    "bing-ads": "its BulkDatetimeToRFC3339 parses 'Modified Time' in a format only its Python "
-    "code names",
     "github": "the REDUCE_PAGE_SIZE response action (airbyte-cdk 7.x) is not supported",
     "notion": "its transformation expects Notion's own record shape (properties as a mapping)",
 }

@@ -15,7 +15,8 @@ placed at the stream's record path, and ends pagination the way the stream's pag
 - a custom extractor gets its records where its own code reads them
   (``response.json()["a"]["b"]``, from its class's source);
 - a date a transformation reformats (``format_datetime(record.X, out, in)``) is sent in its
-  ``in`` format;
+  ``in`` format, and a date a custom transformation's code parses (``strptime``,
+  ``pendulum.from_format``) in that format;
 - objects and lists the stream's transformations write (``AddFields`` and custom ones with
   ``fields``) are left out of the records: the schema gives their shape after the
   transformation, not the API's;
@@ -87,6 +88,11 @@ _SENT_FORMAT = re.compile(
 _JSON_CHAIN = re.compile(
     r"response\.json\(\)((?:\.get\(\s*['\"][^'\"]+['\"][^)]*\)|\[\s*['\"][^'\"]+['\"]\s*\])+)"
 )
+# A custom transformation's Python parsing a date: strptime(value, "%m/%d/%Y"),
+# pendulum.from_format(value, "ddd, D MMM YYYY"); and the record fields it reads.
+_STRPTIME = re.compile(r"strptime\([^,()]+,\s*['\"]([^'\"]+)['\"]")
+_FROM_FORMAT = re.compile(r"from_format\([^,()]+,\s*['\"]([^'\"]+)['\"]")
+_RECORD_KEY = re.compile(r"record\[\s*['\"]([^'\"]+)['\"]\s*\]")
 _JOB_TOKEN = re.compile(r"pg2job(\d+)")
 _JOB_REQUESTERS = {
     "creation_requester": "create",
@@ -129,7 +135,8 @@ class Route:
     extra_keys: set[str] = field(default_factory=set)
     record_paths: list[list[str]] = field(default_factory=list)
     computed: set[str] = field(default_factory=set)  # top-level fields transformations write
-    sent_formats: dict[str, str] = field(default_factory=dict)  # field -> format the API sends
+    # field -> (library, format) of the date the API sends: ("strftime", "%m/%d/%Y")...
+    sent_formats: dict[str, tuple[str, str]] = field(default_factory=dict)
     cursor: tuple[str, str] | None = None  # (field, datetime format)
     style: str = "none"  # none | increment | cursor | url
     page_size: int | None = None
@@ -214,6 +221,7 @@ class CorpusServer:
             if isinstance(f, dict) and f.get("path")
         }
         route.sent_formats.update(_sent_formats(d.get("transformations")))
+        route.sent_formats.update(_python_formats(d.get("transformations")))
         retriever = dict(d["retriever"])
         selector = retriever.get("record_selector") or {}
         extractor = selector.get("extractor") or {}
@@ -484,36 +492,67 @@ class CorpusServer:
             moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)
             record[name] = format_datetime(moment.replace(microsecond=0), fmt)
         moment = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=2)
-        for name, fmt in route.sent_formats.items():
+        for name, (library, fmt) in route.sent_formats.items():
             if name in record:
-                record[name] = format_datetime(moment, fmt)
+                record[name] = _date_text(moment, library, fmt)
         return record
 
 
-def _paths_read_by(class_name: Any) -> list[list[str]]:
-    """The body paths a custom extractor's code reads (``response.json()["a"]["b"]``): its class
-    is loaded by then (the test discovers first), so its source says where the records go."""
+def _class_source(class_name: Any) -> str:
+    """The source of a custom component's class: it is loaded by then (the test discovers
+    first); empty when it is not."""
     module_name, _, attribute = str(class_name or "").rpartition(".")
     cls = getattr(sys.modules.get(module_name), attribute, None)
     try:
-        source = inspect.getsource(cls) if cls is not None else ""
+        return inspect.getsource(cls) if cls is not None else ""
     except (OSError, TypeError):
-        return []
+        return ""
+
+
+def _paths_read_by(class_name: Any) -> list[list[str]]:
+    """The body paths a custom extractor's code reads (``response.json()["a"]["b"]``): its
+    source says where the records go."""
     paths = []
-    for match in _JSON_CHAIN.finditer(source):
+    for match in _JSON_CHAIN.finditer(_class_source(class_name)):
         path = [next(g for g in m.groups() if g) for m in _CHAIN_KEY.finditer(match[1])]
         if path and path not in paths:
             paths.append(path)
     return paths
 
 
-def _sent_formats(definition: Any) -> dict[str, str]:
-    """Field -> the date format a transformation in ``definition`` reads it in."""
+def _sent_formats(definition: Any) -> dict[str, tuple[str, str]]:
+    """Field -> the date format a transformation's template in ``definition`` reads it in."""
     found = {}
     for text in _strings(definition):
         for match in _SENT_FORMAT.finditer(text):
-            found[next(g for g in match.groups()[:3] if g)] = match[4]
+            found[next(g for g in match.groups()[:3] if g)] = ("strftime", match[4])
     return found
+
+
+def _python_formats(transformations: Any) -> dict[str, tuple[str, str]]:
+    """Field -> the date format a custom transformation's code parses it with
+    (``strptime(value, "%m/%d/%Y")``, ``pendulum.from_format(value, "ddd, D MMM YYYY")``), for
+    the fields it names: its manifest ``fields`` and the ``record["X"]`` its code reads. Only a
+    class parsing one format is read this way."""
+    found: dict[str, tuple[str, str]] = {}
+    for transformation in transformations or []:
+        source = _class_source(transformation.get("class_name"))
+        formats = {("strftime", f) for f in _STRPTIME.findall(source)}
+        formats |= {("pendulum", f) for f in _FROM_FORMAT.findall(source)}
+        if len(formats) != 1:
+            continue
+        names = [str(f["path"][0]) for f in transformation.get("fields") or [] if f.get("path")]
+        for name in [*names, *_RECORD_KEY.findall(source)]:
+            found[name] = next(iter(formats))
+    return found
+
+
+def _date_text(moment: dt.datetime, library: str, fmt: str) -> str:
+    if library == "pendulum":
+        import pendulum  # only a connector whose code parses dates with it gets here
+
+        return pendulum.instance(moment).format(fmt)
+    return format_datetime(moment, fmt)
 
 
 def _union(schemas: list[dict]) -> dict:
