@@ -124,3 +124,19 @@ def test_spec_imports_no_http_template_or_json_schema_code(api_server, tmp_path)
         "engine.factory",
     }
     assert not imported & unwanted, sorted(imported & unwanted)
+
+
+def test_check_imports_no_state_store(api_server, tmp_path):
+    """``check`` keeps no state: neither SQLAlchemy nor the store load (they are half of its
+    start-up time; see `python -m bench startup_check`), whatever package a module lives in."""
+    manifest, config = setup(api_server, tmp_path)
+    command = ["check", "--manifest", manifest, "--config", config]
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "engine", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert '"status":"SUCCEEDED"' in done.stdout, done.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert not imported & {"sqlalchemy", "engine.state.store"}, sorted(imported)

@@ -19,7 +19,6 @@ from support.slicing_manifests import date_cursor, modern, modern_stream
 
 from engine import load_manifest
 from engine.__main__ import run
-from engine.state import StateStore
 from engine.state.connections import (
     ConnectionMismatch,
     account_digest,
@@ -27,6 +26,7 @@ from engine.state.connections import (
     identifying_config,
 )
 from engine.state.leases import LeasesHeld
+from engine.state.store import StateStore
 
 CATALOG = {
     "streams": [

@@ -14,8 +14,8 @@ from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 from engine import load_manifest, load_source, protocol
 from engine.__main__ import run
 from engine.errors import EngineError
-from engine.state import StateStore
 from engine.state.connections import default_connection_name
+from engine.state.store import StateStore
 
 CATALOG = {"streams": [{"stream": {"name": "items"}, "sync_mode": "incremental"}]}
 DAILY = dict(step="P1D", cursor_granularity="PT1S")

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.state import STATE_SCHEMA_VERSION, StateStore, StateStoreError, StoredState
-from engine.state.sql import portable_upsert
+from engine.state.sql import StateStoreError, portable_upsert
+from engine.state.store import STATE_SCHEMA_VERSION, StateStore, StoredState
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import pytest
 from support import state_scenarios as scenario
 from support.api_server import ApiServer
 
-from engine.state import StateStore
 from engine.state.state_command import main as state_main
+from engine.state.store import StateStore
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "reference_states.json").read_text())
 REFERENCE_STATES = FIXTURE["second_read"]["input_states"]  # the reference's, after a first read

@@ -34,7 +34,7 @@ from dagster_declarative.warehouse import (
     duckdb_loader_process,
     sqlalchemy_destination,
 )
-from engine.state import StateStore
+from engine.state.store import StateStore
 
 SCHEMA = {
     "type": "object",

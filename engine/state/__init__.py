@@ -1,6 +1,6 @@
-"""Cursor state of streams and partitions, persisted in a SQL table so syncs resume anywhere."""
+"""Cursor state of streams and partitions, persisted in a SQL table so syncs resume anywhere.
 
-from engine.state.sql import StateStoreError
-from engine.state.store import STATE_SCHEMA_VERSION, StateStore, StoredState
-
-__all__ = ["STATE_SCHEMA_VERSION", "StateStore", "StateStoreError", "StoredState"]
+The store is :mod:`engine.state.store` (its tables and errors: :mod:`engine.state.sql`). This
+package imports nothing itself: a stream's state migrations live here too, and loading them must
+not import SQLAlchemy (``python -m engine check`` never opens a store).
+"""
