@@ -53,7 +53,6 @@ REFUSED = {
 NOT_YET = {
     "amplitude": "its extractors expect Amplitude's own response shape, not the generic server's",
     "github": "the REDUCE_PAGE_SIZE response action (airbyte-cdk 7.x) is not supported",
-    "notion": "its transformation expects Notion's own record shape (properties as a mapping)",
 }
 # connector -> why it cannot even be tried here (it would wait on a real host).
 NOT_RUN = {

@@ -16,7 +16,8 @@ placed at the stream's record path, and ends pagination the way the stream's pag
   (``response.json()["a"]["b"]``, from its class's source);
 - a date a transformation reformats (``format_datetime(record.X, out, in)``) is sent in its
   ``in`` format, and a date a custom transformation's code parses (``strptime``,
-  ``pendulum.from_format``) in that format;
+  ``pendulum.from_format``) in that format, and a field its code iterates with ``.items()`` as
+  an object;
 - objects and lists the stream's transformations write (``AddFields`` and custom ones with
   ``fields``) are left out of the records: the schema gives their shape after the
   transformation, not the API's;
@@ -92,6 +93,9 @@ _JSON_CHAIN = re.compile(
 # pendulum.from_format(value, "ddd, D MMM YYYY"); and the record fields it reads.
 _STRPTIME = re.compile(r"strptime\([^,()]+,\s*['\"]([^'\"]+)['\"]")
 _FROM_FORMAT = re.compile(r"from_format\([^,()]+,\s*['\"]([^'\"]+)['\"]")
+_RECORD_READ = re.compile(
+    r"(\w+)\s*=\s*record(?:\.get\(\s*['\"]([^'\"]+)['\"][^)]*\)|\[\s*['\"]([^'\"]+)['\"]\s*\])"
+)
 _RECORD_KEY = re.compile(r"record\[\s*['\"]([^'\"]+)['\"]\s*\]")
 _JOB_TOKEN = re.compile(r"pg2job(\d+)")
 _JOB_REQUESTERS = {
@@ -135,6 +139,7 @@ class Route:
     extra_keys: set[str] = field(default_factory=set)
     record_paths: list[list[str]] = field(default_factory=list)
     computed: set[str] = field(default_factory=set)  # top-level fields transformations write
+    mappings: set[str] = field(default_factory=set)  # fields custom code iterates as mappings
     # field -> (library, format) of the date the API sends: ("strftime", "%m/%d/%Y")...
     sent_formats: dict[str, tuple[str, str]] = field(default_factory=dict)
     cursor: tuple[str, str] | None = None  # (field, datetime format)
@@ -222,6 +227,7 @@ class CorpusServer:
         }
         route.sent_formats.update(_sent_formats(d.get("transformations")))
         route.sent_formats.update(_python_formats(d.get("transformations")))
+        route.mappings = _mappings_read_by(d.get("transformations"))
         retriever = dict(d["retriever"])
         selector = retriever.get("record_selector") or {}
         extractor = selector.get("extractor") or {}
@@ -478,6 +484,9 @@ class CorpusServer:
             for k, v in properties.items()
             if isinstance(v, dict) and not (k in route.computed and _is_container(v))
         }
+        for key in route.mappings & set(record):
+            # The API sends a mapping the transformation turns into what the schema says.
+            record[key] = {"key": value_for((properties[key] or {}).get("items"), key)}
         for key in route.extra_keys:
             record[key] = f"{route.name}-{index}"
         for pointer, child in route.embedded:
@@ -544,6 +553,19 @@ def _python_formats(transformations: Any) -> dict[str, tuple[str, str]]:
         names = [str(f["path"][0]) for f in transformation.get("fields") or [] if f.get("path")]
         for name in [*names, *_RECORD_KEY.findall(source)]:
             found[name] = next(iter(formats))
+    return found
+
+
+def _mappings_read_by(transformations: Any) -> set[str]:
+    """Record fields a custom transformation's code iterates as a mapping
+    (``properties = record.get("properties", {})`` ... ``properties.items()``)."""
+    found: set[str] = set()
+    for transformation in transformations or []:
+        source = _class_source(transformation.get("class_name"))
+        for match in _RECORD_READ.finditer(source):
+            variable, name = match[1], match[2] or match[3]
+            if re.search(rf"\b{re.escape(variable)}\.items\(\)", source):
+                found.add(name)
     return found
 
 
