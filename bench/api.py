@@ -8,7 +8,8 @@ a keep-alive client needs (request line and ``Content-Length``), on uvloop when 
 
 Paths are ``/[modifier/...]endpoint`` with modifiers ``n<count>`` (collection size, default the
 ``--records`` given), ``lat<ms>`` (answer after a delay) and ``fault<k>`` (every k-th request of
-the server is a ``429`` with ``Retry-After: 0``). Endpoints:
+the server is a ``429`` with ``Retry-After: 0.01``, a wait both runtimes honour: both take
+``0`` for no wait and fall back to 1 s). Endpoints:
 
 - ``/page?page=P`` (from 1), ``/offset?offset=O``, ``/cursor?cursor=C``: 100 records a page,
   as ``{"data": [...]}``; the cursor page adds ``"next"`` (absent on the last page);
@@ -113,7 +114,7 @@ class Api:
                 count = min(int(head[1:]), self.data.records)
         number = next(self.requests)
         if fault and number % fault == 0:
-            return 429, b"Retry-After: 0\r\n", b'{"message":"slow down"}', delay
+            return 429, b"Retry-After: 0.01\r\n", b'{"message":"slow down"}', delay
         body = self._body(segments, params, count)
         if body is None:
             return 404, b"", b'{"message":"no such endpoint"}', delay

@@ -295,7 +295,7 @@ SCENARIOS = [
     ),
     Scenario(
         name="faults",
-        title="page increment, every 10th request 429 Retry-After: 0",
+        title="page increment, every 10th request 429 Retry-After: 0.01",
         records=SEQUENTIAL_RECORDS,
         server_records=SEQUENTIAL_RECORDS,
         project=_faulty_engine,
