@@ -31,6 +31,12 @@ class PageInfo:
     raw_count: int
     last_record: Mapping[str, Any] | None
     records: list
+    page_size_override: int | None = None
+    """The page size the request asked for when a reduction changed it (a short page is one
+    shorter than that; see engine.page_size_reduction)."""
+
+    def requested(self, configured: int | None) -> int | None:
+        return self.page_size_override or configured
 
 
 def template_headers(page: Page) -> Mapping[str, Any]:
@@ -66,7 +72,8 @@ class PageIncrement(Strategy):
         return self.start_from_page if self.inject_on_first_request else None
 
     def next_token(self, info: PageInfo, current: Any) -> Any:
-        if info.raw_count == 0 or (self.page_size and info.raw_count < self.page_size):
+        size = info.requested(self.page_size)
+        if info.raw_count == 0 or (size and info.raw_count < size):
             return None
         return (self.start_from_page if current is None else int(current)) + 1
 
@@ -80,7 +87,8 @@ class OffsetIncrement(Strategy):
         return 0 if self.inject_on_first_request else None
 
     def next_token(self, info: PageInfo, current: Any) -> Any:
-        if info.raw_count == 0 or (self.page_size and info.raw_count < self.page_size):
+        size = info.requested(self.page_size)
+        if info.raw_count == 0 or (size and info.raw_count < size):
             return None
         return (int(current) if current is not None else 0) + info.raw_count
 
@@ -182,11 +190,16 @@ class PageCursor:
     def next_page_token(self) -> Mapping[str, Any] | None:
         return {"next_page_token": self.token} if self.token is not None else None
 
-    def request_options(self) -> tuple[RequestOptions, str | None]:
+    def request_options(
+        self, page_size_override: int | None = None
+    ) -> tuple[RequestOptions, str | None]:
+        """The next request's options (and URL, when the token is one); the page size sent is
+        ``page_size_override`` when a reduction set one."""
         paginator = self._paginator
         options = EMPTY
         if paginator.page_size_option is not None and paginator.strategy is not None:
-            options = paginator.page_size_option.options_for(paginator.strategy.page_size)
+            size = page_size_override or paginator.strategy.page_size
+            options = paginator.page_size_option.options_for(size)
         if self.token is None:
             return options, None
         if paginator.token_is_url:

@@ -9,18 +9,21 @@ their page is decoded, so memory holds at most one page.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
 
 from engine.decoders import BodyStream
-from engine.errors import EngineError
+from engine.errors import EngineError, ReadError
 from engine.extract import RecordSelector
 from engine.http.client import Page, RequestStats
+from engine.http.error_handling import PageSizeReductionRequired
 from engine.http.options import RequestOptions
 from engine.http.requester import HttpRequester
+from engine.page_size_reduction import PageSizeReducer, PageSizeReduction
 from engine.pagination import PageInfo, Paginator
 from engine.pagination_reset import PaginationReset
 from engine.query_properties import MergedRecords, QueryProperties
@@ -39,6 +42,8 @@ class SimpleRetriever:
     lazy_refusal: EngineError | None = None
     """Raised instead of reading a parent's embedded list as the first page, where airbyte-cdk
     7 refuses that read (see :mod:`engine.factory.lazy_read`)."""
+    page_size_reduction: PageSizeReduction | None = None
+    sleep: Callable[[float], None] = time.sleep
 
     def read_slice(
         self, stream_slice: Mapping[str, Any], stats: RequestStats
@@ -48,8 +53,10 @@ class SimpleRetriever:
         cursor = self.paginator.start()
         slice_options = self.slicer.request_options(stream_slice)
         first = True
+        reducer = self._page_size_reducer()
         while True:
-            page_options, url_override = cursor.request_options()
+            override = reducer.override if reducer is not None else None
+            page_options, url_override = cursor.request_options(override)
             options = page_options
             if first or not self.ignore_slicer_options_on_later_pages:
                 options = slice_options.merge(page_options)
@@ -57,14 +64,26 @@ class SimpleRetriever:
             context = {"stream_slice": stream_slice, "next_page_token": token}
             request = _PageRequest(stream_slice, context, token, options, url_override)
             embedded = (stream_slice.get(EXTRA_FIELDS) or {}).get(CHILD_RESPONSE, _NOT_LAZY)
-            if first and embedded is not _NOT_LAZY:
-                if self.lazy_refusal is not None:
-                    raise self.lazy_refusal
-                page, records, raw_count = self._embedded_page(embedded, request, stats)
-            elif self.query_properties is None:
-                page, records, raw_count = self._read_page(request, stats)
-            else:
-                page, records, raw_count = self._read_in_chunks(request, stats)
+            try:
+                if first and embedded is not _NOT_LAZY:
+                    if self.lazy_refusal is not None:
+                        raise self.lazy_refusal
+                    page, records, raw_count = self._embedded_page(embedded, request, stats)
+                elif self.query_properties is None:
+                    page, records, raw_count = self._read_page(request, stats)
+                else:
+                    page, records, raw_count = self._read_in_chunks(request, stats)
+            except PageSizeReductionRequired as asked:
+                if reducer is None:
+                    raise ReadError(
+                        "the error handler answered REDUCE_PAGE_SIZE but the retriever has no "
+                        f"page_size_reduction to send a smaller page ({asked})",
+                        failure_type="config_error",
+                    ) from None
+                reducer.reduce(asked.message)
+                continue  # the same page again (same token, same slice), smaller
+            if reducer is not None:
+                reducer.page_succeeded()
             first = False
             if page is None:  # an ignored error response ends the slice
                 return
@@ -83,11 +102,20 @@ class SimpleRetriever:
                 # As in the reference runner, pagination reads no body of a line-oriented
                 # response: its ``response`` is empty (headers and last_page_size remain).
                 page = Page(page.response, {})
-            cursor.advance(PageInfo(page, raw_count, records[-1] if records else None, records))
+            last = records[-1] if records else None
+            cursor.advance(PageInfo(page, raw_count, last, records, override))
             if cursor.done:
                 if cursor.stop_reason:
                     stats.warnings.append(cursor.stop_reason)
                 return
+
+    def _page_size_reducer(self) -> PageSizeReducer | None:
+        """A fresh reduced size per slice: slices read concurrently share the retriever."""
+        if self.page_size_reduction is None:
+            return None
+        strategy = self.paginator.strategy
+        configured = strategy.page_size if self.paginator.page_size_option and strategy else None
+        return self.page_size_reduction.start(configured, self.sleep)
 
     def _read_page(self, request: _PageRequest, stats: RequestStats) -> _PageRead:
         state: dict[str, Any] = {}

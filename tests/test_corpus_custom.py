@@ -52,12 +52,13 @@ REFUSED = {
 # connector -> why it does not read every stream yet (each must fail: strict).
 NOT_YET = {
     "amplitude": "its extractors expect Amplitude's own response shape, not the generic server's",
-    "github": "the REDUCE_PAGE_SIZE response action (airbyte-cdk 7.x) is not supported",
 }
 # connector -> why it cannot even be tried here (it would wait on a real host).
 NOT_RUN = {
     "mixpanel": "its DynamicSchemaLoader asks Mixpanel for the schema at discover, before the "
     "local server runs; its custom extractors expect Mixpanel's response shape",
+    "github": "past page_size_reduction, its read waits for minutes in the "
+    "RateLimitedMultipleTokenAuthenticator's quota requests (airbyte-cdk's own retrying client)",
 }
 # connector -> the host its own Python code calls (no local server can answer it).
 CALLS_OUT = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from support.api_server import ApiServer, Response
-from support.slicing_manifests import date_cursor, modern, modern_stream
+from support.slicing_manifests import date_cursor, lazy_router, modern, modern_stream
 
 from engine import ManifestError, load_source
 from engine.errors import UnsupportedComponentError
@@ -45,18 +45,7 @@ def _manifest(
     url: str, pointer: list[str], *, incremental: bool = False, **cursor_settings: Any
 ) -> dict[str, Any]:
     parent = modern_stream(url, "parents", "/parents")
-    router = {
-        "type": "SubstreamPartitionRouter",
-        "parent_stream_configs": [
-            {
-                "type": "ParentStreamConfig",
-                "stream": parent,
-                "parent_key": "id",
-                "partition_field": "parent_id",
-                "lazy_read_pointer": pointer,
-            }
-        ],
-    }
+    router = lazy_router(parent, pointer)
     child = modern_stream(
         url, "children", "/parents/{{ stream_partition.parent_id }}/children", router=router
     )

@@ -8,6 +8,10 @@ refuses such a first sync when the stream has a cursor other than a ``DatetimeBa
 ``DatetimeBasedCursor`` with a ``step`` or a ``cursor_granularity`` (several windows per parent),
 or a retriever ``decoder`` other than ``JsonDecoder``. From the second sync on it requests every
 page and reads such a stream. The engine refuses the same reads, naming the field.
+
+A lazily read child has no page of its own to ask again with a smaller size, so airbyte-cdk 7
+refuses ``page_size_reduction`` (or a REDUCE_PAGE_SIZE response filter) beside a
+``lazy_read_pointer`` at build, whatever the state: :func:`refuse_lazy_page_size_reduction`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext
+from engine.factory.page_size import uses_reduce_page_size
 from engine.manifest.yaml_loader import line_of
 
 
@@ -50,6 +55,29 @@ def lazy_read_refusal(
         line=line_of(holder, key),
         expected="a DatetimeBasedCursor without step and cursor_granularity and a JSON decoder, "
         "a state to resume from, or no lazy_read_pointer",
+    )
+
+
+def refuse_lazy_page_size_reduction(ctx: BuildContext, retriever: dict, path: str) -> None:
+    """Raise when the retriever ``retriever`` (at ``path``) reads its parent lazily and may
+    reduce its page size."""
+    pointer = lazy_pointer_path(retriever, path)
+    if pointer is None:
+        return
+    if retriever.get("page_size_reduction"):
+        where, holder, key = path, retriever, "page_size_reduction"
+    elif uses_reduce_page_size(retriever.get("requester")):
+        where, holder, key = f"{path}.requester", retriever["requester"], "error_handler"
+    else:
+        return
+    raise UnsupportedComponentError(
+        f"this stream reads its parent lazily ({pointer}) and may reduce its page size: a lazily "
+        "read page cannot be asked again smaller, and airbyte-cdk 7 refuses the two together",
+        path=f"{where}.{key}",
+        file=ctx.file,
+        line=line_of(holder, key),
+        expected="either page_size_reduction (with its REDUCE_PAGE_SIZE filter) or "
+        "lazy_read_pointer",
     )
 
 

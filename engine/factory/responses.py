@@ -5,6 +5,7 @@ from __future__ import annotations
 import regex
 
 from engine import decoders, template_limits
+from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext, builds, named_behaviour
 from engine.http.backoff import (
     ConstantBackoff,
@@ -20,6 +21,7 @@ from engine.http.error_handling import (
     DefaultErrorHandler,
     ResponseFilter,
 )
+from engine.manifest.yaml_loader import line_of
 
 # -- error handling ------------------------------------------------------------------------------
 
@@ -55,6 +57,14 @@ def composite_error_handler(ctx: BuildContext, d: dict, path: str) -> CompositeE
 
 def response_filter(ctx: BuildContext, d: dict, path: str) -> ResponseFilter:
     action = str(d.get("action") or "").upper()
+    if action == "SPLIT_REQUEST_WINDOW":
+        raise UnsupportedComponentError(
+            "the SPLIT_REQUEST_WINDOW action (airbyte-cdk 7's request_window_splitting: the "
+            "cursor's date window cut in two and both halves read) is not supported yet",
+            path=f"{path}.action",
+            file=ctx.file,
+            line=line_of(d, "action"),
+        )
     if action not in ACTIONS:
         raise ctx.error(
             f"unknown action {d.get('action')!r}",

@@ -7,7 +7,8 @@ from typing import Any
 
 from engine.factory.context import BuildContext, builds
 from engine.factory.http import requester as build_requester
-from engine.factory.lazy_read import lazy_read_refusal
+from engine.factory.lazy_read import lazy_read_refusal, refuse_lazy_page_size_reduction
+from engine.factory.page_size import page_size_reduction
 from engine.factory.query_properties import take_query_properties
 from engine.factory.records import record_selector
 from engine.http.options import RequestOption
@@ -51,6 +52,7 @@ def declarative_stream(ctx: BuildContext, d: dict, path: str) -> Stream:
             load_schema=schema,
             mask=ctx.masker.mask,
         )
+    refuse_lazy_page_size_reduction(ctx, retriever_def, f"{path}.retriever")
     slicer, parents = build_slicer(ctx, d, retriever_def, path)
     retriever = build_retriever(
         ctx, retriever_def, f"{path}.retriever", slicer, transformations, schema
@@ -194,18 +196,21 @@ def simple_retriever(
         requester = build_requester(ctx, requester_def, f"{path}.requester", decoder=decoder)
     else:
         requester = ctx.build(requester_def, f"{path}.requester")
+    paginator = ctx.build(d.get("paginator") or {"type": "NoPagination"}, f"{path}.paginator")
+    reduction = page_size_reduction(ctx, d, path, query_properties is not None, paginator.strategy)
     return SimpleRetriever(
         requester=requester,
         record_selector=record_selector(
             ctx, d["record_selector"], f"{path}.record_selector", transformations, schema
         ),
-        paginator=ctx.build(d.get("paginator") or {"type": "NoPagination"}, f"{path}.paginator"),
+        paginator=paginator,
         slicer=slicer,
         ignore_slicer_options_on_later_pages=bool(
             d.get("ignore_stream_slicer_parameters_on_paginated_requests")
         ),
         query_properties=query_properties,
         pagination_reset=_pagination_reset(ctx, d, path, slicer),
+        page_size_reduction=reduction,
     )
 
 

@@ -27,7 +27,15 @@ from tenacity import (
 
 from engine.errors import ReadError
 from engine.http.backoff import WaitTooLong
-from engine.http.error_handling import FAIL, IGNORE, RETRYING, Decision, ErrorHandler
+from engine.http.error_handling import (
+    FAIL,
+    IGNORE,
+    REDUCE_PAGE_SIZE,
+    RETRYING,
+    Decision,
+    ErrorHandler,
+    PageSizeReductionRequired,
+)
 from engine.http.outcome import Outcome
 from engine.http.redirects import withhold_credentials
 from engine.http.response_cache import ResponseCache
@@ -225,6 +233,10 @@ class HttpClient(BoundedTransport):
             raise _Retry(decision, outcome, self._backoff(error_handler, outcome, number, prepared))
         if decision.action == FAIL:
             raise self._failure(decision, outcome, prepared, attempts=number)
+        if decision.action == REDUCE_PAGE_SIZE:
+            raise PageSizeReductionRequired(
+                self.masker.mask(decision.message)[:500] if decision.message else None
+            )
         response = outcome.response
         assert response is not None
         stats.bytes += len(response.content)

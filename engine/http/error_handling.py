@@ -20,8 +20,19 @@ from engine.http.outcome import Outcome
 from engine.interpolation import InterpolatedBoolean, InterpolatedString
 
 SUCCESS, FAIL, IGNORE, RETRY, RATE_LIMITED = "SUCCESS", "FAIL", "IGNORE", "RETRY", "RATE_LIMITED"
-ACTIONS = (SUCCESS, FAIL, IGNORE, RETRY, RATE_LIMITED)
+REDUCE_PAGE_SIZE = "REDUCE_PAGE_SIZE"
+"""Not retried by the client: the retriever asks the same page with a smaller page size
+(see :mod:`engine.page_size_reduction`)."""
+ACTIONS = (SUCCESS, FAIL, IGNORE, RETRY, RATE_LIMITED, REDUCE_PAGE_SIZE)
 RETRYING = (RETRY, RATE_LIMITED)
+
+
+class PageSizeReductionRequired(Exception):
+    """A response its error handler resolved to REDUCE_PAGE_SIZE; ``message`` is the filter's."""
+
+    def __init__(self, message: str | None) -> None:
+        super().__init__(message or "the API asked for a smaller page")
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,7 @@ class CompositeErrorHandler(ErrorHandler):
         decision = Decision(FAIL)
         for handler in self.handlers:
             decision = handler.interpret(outcome)
-            if decision.action in (SUCCESS, IGNORE, *RETRYING):
+            if decision.action in (SUCCESS, IGNORE, REDUCE_PAGE_SIZE, *RETRYING):
                 return decision
         return decision
 

@@ -246,6 +246,8 @@ _t(
     decoder=_comp("decoder", "JsonDecoder"),
     ignore_stream_slicer_parameters_on_paginated_requests=BOOL,
     pagination_reset=MAP,
+    page_size_reduction=MAP,  # engine.factory.page_size
+    request_window_splitting=MAP,  # refused: engine.manifest.not_implemented
 )
 _t(
     "AsyncRetriever",

@@ -26,6 +26,8 @@ NOT_IMPLEMENTED: dict[tuple[str, str], str] = {
     ("RecordExpander", "truncation_indicator_path"): _TRUNCATED,
     ("RecordExpander", "truncated_list_retriever"): _TRUNCATED,
     # The reference reads profile_assertion only when use_profile_assertion is set.
+    ("SimpleRetriever", "request_window_splitting"): "splitting the cursor's date window in "
+    "two when the API answers SPLIT_REQUEST_WINDOW is not supported yet",
     ("OAuthAuthenticator", "use_profile_assertion"): "the OAuth profile assertion flow (a "
     "token asked for with a JWT that profile_assertion signs) needs the JwtAuthenticator this "
     "engine lacks",

@@ -53,6 +53,23 @@ def modern_stream(
     return stream
 
 
+def lazy_router(parent: dict[str, Any], pointer: list[str]) -> dict[str, Any]:
+    """A SubstreamPartitionRouter over ``parent`` (``parent_id`` from its ``id``) whose child
+    reads the list each parent embeds at ``pointer`` as its first page."""
+    return {
+        "type": "SubstreamPartitionRouter",
+        "parent_stream_configs": [
+            {
+                "type": "ParentStreamConfig",
+                "stream": parent,
+                "parent_key": "id",
+                "partition_field": "parent_id",
+                "lazy_read_pointer": pointer,
+            }
+        ],
+    }
+
+
 def page_paginator(page_size: int) -> dict[str, Any]:
     """Pages ``?page=N`` from 1 (no parameter on the first), ``page_size`` records each."""
     return {
