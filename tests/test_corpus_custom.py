@@ -57,9 +57,6 @@ NOT_YET = {
 NOT_RUN = {
     "mixpanel": "its DynamicSchemaLoader asks Mixpanel for the schema at discover, before the "
     "local server runs; its custom extractors expect Mixpanel's response shape",
-    "github": "past page_size_reduction, a RateLimitedMultipleTokenAuthenticator still asks "
-    "api.github.com/rate_limit for its quotas (a quota source the corpus server does not "
-    "redirect), and airbyte-cdk's client retries that for minutes",
 }
 # connector -> the host its own Python code calls (no local server can answer it).
 CALLS_OUT = {

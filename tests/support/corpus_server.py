@@ -286,6 +286,12 @@ class CorpusServer:
         if router.get("type") == "GroupingPartitionRouter":
             inner = self._routers(router["underlying_partition_router"], key)
             return {**router, "underlying_partition_router": inner}
+        if router.get("type") == "UnionPartitionRouter":
+            inner = [
+                self._routers(r, f"{key}-union{i}")
+                for i, r in enumerate(router["partition_routers"])
+            ]
+            return {**router, "partition_routers": inner}
         # A custom router that subclasses the substream one lists its parents the same way.
         if not isinstance(router.get("parent_stream_configs"), list):
             return router
