@@ -29,7 +29,7 @@ import yaml
 
 from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
 from engine import load_source
-from engine.reader import RECORD, iter_slices
+from engine.streams.reader import RECORD, iter_slices
 
 START = dt.date(2024, 1, 1)
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}

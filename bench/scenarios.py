@@ -35,7 +35,7 @@ DAGSTER_POSTGRES = "BENCH_DAGSTER_POSTGRES"
 """Names the database of Dagster's PostgreSQL storage (`--dagster-postgres`) for the workers."""
 # Imported before the clock starts. The packages import their names on first use, so these name
 # the modules a side runs: the destinations (DuckDB, SQLAlchemy), the Dagster asset builder.
-ENGINE = ("engine", "engine.reader")
+ENGINE = ("engine", "engine.streams.reader")
 WAREHOUSE = (*ENGINE, "dagster_declarative.warehouse.from_url")
 DAGSTER = ("dagster", "dagster_declarative.asset_builder")
 
@@ -104,7 +104,7 @@ def _read_all(manifest: dict[str, Any], stream: str, workdir: Path) -> int:
 def _read_slices(manifest: dict[str, Any], stream: str, workdir: Path, workers: int) -> int:
     """Through ``iter_slices``, the pipeline the Dagster side runs too."""
     from engine import load_source
-    from engine.reader import RECORD, iter_slices
+    from engine.streams.reader import RECORD, iter_slices
 
     source = load_source(_write_manifest(workdir, manifest), {}, concurrency=workers)
     try:

@@ -21,11 +21,9 @@ from engine.errors import (
 )
 
 if TYPE_CHECKING:
-    from engine.explain_components import describe_stream_markdown
+    from engine.explain.components import describe_stream_markdown
     from engine.http.client import RequestStats, RetryWait
     from engine.manifest.load import Manifest, load_manifest
-    from engine.pagination import PageLimits
-    from engine.reader import DONE, SliceEvent, iter_slices
     from engine.secrets import SecretMasker
     from engine.slicing.date_cadence import Cadence
     from engine.slicing.partitioning import (
@@ -41,17 +39,19 @@ if TYPE_CHECKING:
     from engine.source import DeclarativeSource, load_source
     from engine.state.leases import LEASE_TTL_SECONDS, LeaseKeeper, LeasesHeld
     from engine.state.store import StateStore, StoredState
-    from engine.stream import Stream
+    from engine.streams.pagination import PageLimits
+    from engine.streams.reader import DONE, SliceEvent, iter_slices
+    from engine.streams.stream import Stream
 
 _LAZY = {
     "DeclarativeSource": "engine.source",
     "Manifest": "engine.manifest.load",
     "load_manifest": "engine.manifest.load",
     "load_source": "engine.source",
-    "PageLimits": "engine.pagination",
+    "PageLimits": "engine.streams.pagination",
     # what the Dagster integration uses: reading slices, state, leases, secrets, partitions
     "Cadence": "engine.slicing.date_cadence",
-    "DONE": "engine.reader",
+    "DONE": "engine.streams.reader",
     "Dimension": "engine.slicing.partitioning",
     "LEASE_TTL_SECONDS": "engine.state.leases",
     "LeaseKeeper": "engine.state.leases",
@@ -62,14 +62,14 @@ _LAZY = {
     "RequestStats": "engine.http.client",
     "RetryWait": "engine.http.client",
     "SecretMasker": "engine.secrets",
-    "SliceEvent": "engine.reader",
+    "SliceEvent": "engine.streams.reader",
     "StateStore": "engine.state.store",
     "StoredState": "engine.state.store",
-    "Stream": "engine.stream",
+    "Stream": "engine.streams.stream",
     "StreamPartitions": "engine.slicing.stream_partitions",
     "Window": "engine.slicing.partitioning",
-    "describe_stream_markdown": "engine.explain_components",
-    "iter_slices": "engine.reader",
+    "describe_stream_markdown": "engine.explain.components",
+    "iter_slices": "engine.streams.reader",
     "partition_key": "engine.slicing.partitioning",
     "safe_name": "engine.slicing.partitioning",
 }

@@ -22,8 +22,8 @@ import orjson
 from engine import protocol
 from engine.errors import EngineError, ManifestError, failure_text
 from engine.http.timeouts import DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
-from engine.json_files import read_json_file as _read_json
-from engine.json_files import read_state_file
+from engine.manifest.json_files import read_json_file as _read_json
+from engine.manifest.json_files import read_state_file
 from engine.manifest.load import load_manifest
 from engine.secrets import SecretMasker
 from engine.source import MAX_CONCURRENCY, DeclarativeSource
@@ -186,7 +186,7 @@ def run(
     if args.command == "spec":
         yield protocol.spec(manifest.spec)
         return
-    from engine.pagination import PageLimits  # (spec never needs it: see engine/source.py)
+    from engine.streams.pagination import PageLimits  # (spec never needs it: see engine/source.py)
 
     config = _read_json(args.config, "config")
     source = DeclarativeSource(
@@ -295,7 +295,7 @@ class _EngineWarnings(logging.Handler):
 def _explain(args: argparse.Namespace) -> int:
     """Text or JSON for a person or a script, not protocol messages; failures go to stderr,
     masked like every other command's (the config's secrets are known before anything fails)."""
-    from engine.explain import explain, render_text
+    from engine.explain.report import explain, render_text
 
     masker = SecretMasker()
     try:

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError, EngineError, ManifestError
 from engine.manifest.load import Manifest, StreamProblem, load_manifest
-from engine.parent_reuse import parent_responses_reused, shares_a_parent
 from engine.secrets import SecretMasker, secret_config_values
+from engine.streams.parent_reuse import parent_responses_reused, shares_a_parent
 
 # Loading a manifest (all that `spec` needs) imports no HTTP, template, JSON Schema or
 # component code: a source imports them when it first needs them, so that the command line
 # starts in a fraction of a second (see `python -m bench startup_spec startup_check`).
 if TYPE_CHECKING:
-    from engine.pagination import PageLimits
-    from engine.stream import Stream
+    from engine.streams.pagination import PageLimits
+    from engine.streams.stream import Stream
 
 TEST_ONLY_CONFIG_KEYS = ("_limit", "_page_size")
 # Slices read at once: each holds a thread and a connection; more than this is a typo.
@@ -63,7 +63,7 @@ class DeclarativeSource:
         from engine.factory import BuildContext
         from engine.http.client import HttpClient, RateLimiter
         from engine.http.timeouts import DEFAULT_TIMEOUT
-        from engine.pagination import NO_LIMITS
+        from engine.streams.pagination import NO_LIMITS
 
         self.manifest = manifest
         self.config = {k: v for k, v in dict(config).items() if k not in TEST_ONLY_CONFIG_KEYS}
@@ -93,7 +93,7 @@ class DeclarativeSource:
             client_options["rate_limiter"] = RateLimiter(requests_per_second)
         self.client = HttpClient(**client_options)
         if manifest.definition.get("api_budget"):
-            from engine.budget import budget_from_manifest, install_budget
+            from engine.http.budget import budget_from_manifest, install_budget
 
             budget = budget_from_manifest(manifest.definition, self.config, manifest.file)
             if budget is not None:
@@ -303,7 +303,7 @@ class DeclarativeSource:
         """Protocol messages of a read: RECORDs, STATE after each slice, LOG lines; with
         ``records_as_lines``, RECORDs as JSON lines (``bytes``, see `read_messages`)."""
         self.validate_config()
-        from engine.reader import read_messages
+        from engine.streams.reader import read_messages
 
         built, _ = self._build_streams()
         names = list(built)
@@ -342,7 +342,7 @@ def _default_concurrency(definition: Mapping[str, Any], config: Mapping[str, Any
     level = definition.get("concurrency_level") or {}
     value = level.get("default_concurrency", 1)
     if isinstance(value, str):
-        from engine.interpolation import InterpolatedString
+        from engine.templates.interpolation import InterpolatedString
 
         value = InterpolatedString(value).eval(config)
     try:

@@ -14,7 +14,7 @@ from manifests import page_paginator
 from support.api_server import ApiServer, Pagination, RecordedRequest, Response
 
 from engine import ManifestError, ReadError, load_source
-from engine.async_retriever import PollingSchedule
+from engine.streams.async_retriever import PollingSchedule
 
 TOKEN = "sekret-token-123"
 RECORDS = [{"ID": 1, "Email": "a@x.io"}, {"ID": 2, "Email": "b@x.io"}]

@@ -11,7 +11,7 @@ from support.api_server import ApiServer, Response
 
 from engine import load_source
 from engine.errors import ReadError
-from engine.interpolation import InterpolatedString, TemplateError
+from engine.templates.interpolation import InterpolatedString, TemplateError
 
 HOSTILE = {
     "center filter": "{{ 'x'|center(10**9) }}",

@@ -18,7 +18,7 @@ from support.api_server import ApiServer, Response
 
 from engine import load_source
 from engine.errors import ManifestError, UnsupportedComponentError
-from engine.explain import explain, render_text
+from engine.explain.report import explain, render_text
 
 pytest.importorskip("airbyte_cdk", reason="needs the airbyte extra")
 from airbyte_cdk.sources.types import Record, StreamSlice

@@ -20,7 +20,7 @@ from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription
 from engine import StreamPartitions, load_manifest, load_source
 from engine.durations import parse_duration
-from engine.interpolation import InterpolatedString
+from engine.templates.interpolation import InterpolatedString
 
 CORPUS = Path(
     os.environ.get("CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus")

@@ -157,7 +157,7 @@ def test_definitions_include_resource(manifest_file: Path, tmp_path: Path) -> No
 
 
 def test_engine_does_not_import_dagster() -> None:
-    code = "import sys, engine, engine.reader; print('dagster' in sys.modules)"
+    code = "import sys, engine, engine.streams.reader; print('dagster' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -14,7 +14,7 @@ from support.cli import engine_cli
 from support.slicing_manifests import page_paginator
 
 from engine import ManifestError, ReadError, load_manifest, load_source
-from engine.explain import explain, render_text
+from engine.explain.report import explain, render_text
 
 TOKEN = "t0ken-of-the-tests"
 TABLES = [

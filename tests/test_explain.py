@@ -13,7 +13,7 @@ import yaml
 from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 
 from engine import UnsupportedComponentError, load_manifest
-from engine.explain import explain, render_text
+from engine.explain.report import explain, render_text
 
 URL = "http://127.0.0.1:9"
 CORPUS = Path(

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.interpolation import (
+from engine.templates.interpolation import (
     InterpolatedBoolean,
     InterpolatedMapping,
     InterpolatedNestedMapping,

@@ -15,7 +15,7 @@ from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 from engine import load_manifest, load_source
 from engine.datetimes import parse_iso_datetime
 from engine.errors import UnsupportedComponentError
-from engine.interpolation import TemplateError
+from engine.templates.interpolation import TemplateError
 
 dialects = pytest.mark.parametrize("dialect", sorted(DIALECTS))
 

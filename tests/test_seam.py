@@ -55,11 +55,11 @@ def test_the_seam_check_sees_a_private_import(tmp_path: Path) -> None:
     (package / "uses.py").write_text(
         "from engine import EngineError, Secret\n"
         "def f():\n    from engine.slicing.router import partition_of\n"
-        "import engine.reader\n"
+        "import engine.streams.reader\n"
     )
     found = engine_imports_outside_the_seam(package, {"EngineError"})
     assert sorted(line.split(":", 1)[1] for line in found) == [
         "1: from engine import Secret (not exported)",
         "3: from engine.slicing.router import ...",
-        "4: import engine.reader",
+        "4: import engine.streams.reader",
     ]

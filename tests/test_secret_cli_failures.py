@@ -16,7 +16,7 @@ import pytest
 from manifests import modern
 from test_secret_masking import SENTINEL, assert_hidden
 
-import engine.explain
+import engine.explain.report
 import engine.state.command_line  # binds the real account_digest before a test patches it
 import engine.state.connections
 from engine.__main__ import main
@@ -37,8 +37,8 @@ def _files(api_server, tmp_path: Path) -> tuple[Path, Path]:
 @pytest.mark.parametrize(
     ("command", "module", "step"),
     [
-        (["explain"], engine.explain, "StreamPartitions"),
-        (["explain", "--json"], engine.explain, "describe_definition"),
+        (["explain"], engine.explain.report, "StreamPartitions"),
+        (["explain", "--json"], engine.explain.report, "describe_definition"),
         (["state", "export", "--connection", "c"], engine.state.connections, "account_digest"),
         (["state", "import"], engine.state.connections, "default_connection_name"),
     ],

@@ -13,7 +13,7 @@ from support.api_server import ApiServer
 
 from engine import load_source
 from engine.errors import EngineError
-from engine.interpolation import InterpolatedString, TemplateError
+from engine.templates.interpolation import InterpolatedString, TemplateError
 
 PAYLOADS = [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",

@@ -126,7 +126,7 @@ class CustomBuilder:
         (:mod:`engine.custom.streams` says why); ``fields`` are the stream's name, keys and
         schema as this engine reads them."""
         from engine.custom.streams import ReferenceRetriever, ReferenceStreamCursor
-        from engine.stream import Stream
+        from engine.streams.stream import Stream
 
         self.load(definition, path)
         client = self.ctx.client

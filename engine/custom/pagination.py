@@ -13,7 +13,7 @@ import inspect
 from typing import Any
 
 from engine.custom import values
-from engine.pagination import PageInfo, Strategy
+from engine.streams.pagination import PageInfo, Strategy
 
 
 def _last_record(info: PageInfo) -> Any:

@@ -17,7 +17,7 @@ import orjson
 import requests
 
 from engine.custom import values
-from engine.extract import Extractor, Record
+from engine.records.extract import Extractor, Record
 
 
 class ReferenceExtractor(Extractor):

@@ -15,9 +15,9 @@ from typing import Any
 
 import requests
 
-from engine import decoders
 from engine.custom import values
 from engine.custom.http import ReferenceAuthenticator, ReferenceErrorHandler
+from engine.http import decoders
 from engine.http.client import HttpClient, Page, RequestStats
 from engine.http.error_handling import DefaultErrorHandler
 from engine.http.options import RequestOptions

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from engine.async_retriever import AsyncRetriever, JobStatus
 from engine.factory.context import BuildContext, builds
 from engine.factory.http import requester as build_requester
 from engine.factory.records import record_selector
-from engine.retriever import SimpleRetriever
 from engine.slicing.base import SingleSlice, Slicer
+from engine.streams.async_retriever import AsyncRetriever, JobStatus
+from engine.streams.retriever import SimpleRetriever
 
 DEFAULT_JOB_TIMEOUT_MINUTES = 60.0
 

@@ -11,17 +11,17 @@ from typing import Any, TypeVar
 
 from engine.errors import ManifestError, UnsupportedComponentError
 from engine.http.client import HttpClient
-from engine.interpolation import (
+from engine.manifest.components import BY_REFERENCE
+from engine.manifest.yaml_loader import line_of
+from engine.secrets import SecretMasker
+from engine.streams.pagination import NO_LIMITS, PageLimits
+from engine.templates.interpolation import (
     InterpolatedBoolean,
     InterpolatedMapping,
     InterpolatedNestedMapping,
     InterpolatedString,
     TemplateError,
 )
-from engine.manifest.components import BY_REFERENCE
-from engine.manifest.yaml_loader import line_of
-from engine.pagination import NO_LIMITS, PageLimits
-from engine.secrets import SecretMasker
 
 T = TypeVar("T")
 

@@ -23,8 +23,8 @@ import jinja2
 from jinja2 import nodes
 
 from engine.errors import EngineError
-from engine.interpolation import InterpolatedString
 from engine.secrets import SENSITIVE_NAME
+from engine.templates.interpolation import InterpolatedString
 
 if TYPE_CHECKING:
     from engine.factory.context import BuildContext

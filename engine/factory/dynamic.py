@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.dynamic_streams import (
+from engine.factory.context import BuildContext, builds
+from engine.manifest.dynamic_streams import (
     ComponentMapping,
     ConfigComponentsResolver,
     DynamicStream,
@@ -14,8 +15,7 @@ from engine.dynamic_streams import (
     component_mapping,
     dynamic_stream_name,
 )
-from engine.factory.context import BuildContext, builds
-from engine.interpolation import InterpolatedString
+from engine.templates.interpolation import InterpolatedString
 
 
 def build_dynamic_stream(ctx: BuildContext, d: dict[str, Any], index: int) -> DynamicStream:

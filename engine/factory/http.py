@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import decoders
 from engine.durations import parse_duration
 from engine.factory.context import BuildContext, builds, named_behaviour
 from engine.factory.credentials import (
@@ -12,7 +11,7 @@ from engine.factory.credentials import (
     register_request_options,
     register_template,
 )
-from engine.http import auth
+from engine.http import auth, decoders
 from engine.http.options import RequestOption, check_inject_into
 from engine.http.requester import PATH_JOINS, HttpRequester
 

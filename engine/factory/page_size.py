@@ -19,8 +19,8 @@ from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext
 from engine.http.error_handling import REDUCE_PAGE_SIZE
 from engine.manifest.yaml_loader import line_of
-from engine.page_size_reduction import RESET_POLICIES, PageSizeReduction
-from engine.pagination import Strategy
+from engine.streams.page_size_reduction import RESET_POLICIES, PageSizeReduction
+from engine.streams.pagination import Strategy
 
 _STRATEGIES = ("CursorPagination", "OffsetIncrement")
 

@@ -1,4 +1,4 @@
-"""Builders for QueryProperties and its parts (see :mod:`engine.query_properties`).
+"""Builders for QueryProperties and its parts (see :mod:`engine.streams.query_properties`).
 
 A requester names its query properties in one of three places, as the reference reads them: a
 ``request_parameters`` value of type QueryProperties (its key becomes the parameter the chunk
@@ -12,13 +12,13 @@ from typing import Any
 
 from engine.factory.context import BuildContext
 from engine.http.client import RequestStats
-from engine.query_properties import (
+from engine.slicing.base import SingleSlice
+from engine.streams.query_properties import (
     PropertiesFromEndpoint,
     PropertyChunking,
     QueryProperties,
     SchemaPropertySelector,
 )
-from engine.slicing.base import SingleSlice
 
 LIMIT_TYPES = ("property_count", "characters")
 

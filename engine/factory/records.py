@@ -6,11 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import normalization, transform
-from engine.extract import DpathExtractor, RecordFilter, RecordSelector
 from engine.factory.context import BuildContext, builds
-from engine.record_expander import ON_NO_RECORDS, RecordExpander
-from engine.schema_files import SchemaFileError, load_schema_file
+from engine.manifest.schema_files import SchemaFileError, load_schema_file
+from engine.records import schema_normalization, transform
+from engine.records.extract import DpathExtractor, RecordFilter, RecordSelector
+from engine.records.record_expander import ON_NO_RECORDS, RecordExpander
 
 
 @builds("RecordSelector")
@@ -24,7 +24,7 @@ def record_selector(
     normalize = None
     kind = d.get("schema_normalization")
     if kind in ("Default", "DefaultTypeTransformer") and schema:
-        normalize = normalization.normalizer(schema)
+        normalize = schema_normalization.normalizer(schema)
     elif isinstance(kind, dict) and kind.get("class_name") and schema:
         custom = ctx.custom(
             {"type": "CustomSchemaNormalization", **kind}, f"{path}.schema_normalization"

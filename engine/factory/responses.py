@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import regex
 
-from engine import decoders, template_limits
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext, builds, named_behaviour
+from engine.http import decoders
 from engine.http.backoff import (
     ConstantBackoff,
     ExponentialBackoff,
@@ -22,6 +22,7 @@ from engine.http.error_handling import (
     ResponseFilter,
 )
 from engine.manifest.yaml_loader import line_of
+from engine.templates import limits
 
 # -- error handling ------------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ def _regex(ctx: BuildContext, d: dict, path: str) -> regex.Pattern[str] | None:
     if not pattern:
         return None
     try:
-        return template_limits.compile_regex(str(pattern))
+        return limits.compile_regex(str(pattern))
     except regex.error as error:
         raise ctx.error(f"invalid regex: {error}", d, "regex", path) from None
 

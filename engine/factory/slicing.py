@@ -16,7 +16,6 @@ from engine.durations import Duration, DurationFormatError, parse_duration
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext, named_behaviour
 from engine.factory.lazy_read import lazy_pointer_path
-from engine.interpolation import InterpolatedString, literal
 from engine.slicing.base import Cursor, SingleSlice, Slicer
 from engine.slicing.clamping import TARGETS, WEEKDAYS, Clamping
 from engine.slicing.combined import (
@@ -32,6 +31,7 @@ from engine.slicing.list_router import ListPartitionRouter
 from engine.slicing.per_partition import PerPartitionCursor
 from engine.slicing.router import LastPartitionState, PartitionRouter
 from engine.slicing.substream import ParentStreamConfig, SubstreamPartitionRouter
+from engine.templates.interpolation import InterpolatedString, literal
 
 
 def build_slicer(

@@ -12,17 +12,17 @@ from engine.factory.page_size import page_size_reduction
 from engine.factory.query_properties import take_query_properties
 from engine.factory.records import record_selector
 from engine.http.options import RequestOption
-from engine.pagination import CursorPagination, OffsetIncrement, PageIncrement, Paginator
-from engine.pagination_reset import PaginationReset
-from engine.retriever import SimpleRetriever
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
-from engine.state_migration import (
+from engine.state.migrations import (
     LegacyToPerPartitionStateMigration,
     MigratingStream,
     StateDelegatingStream,
     StateMigration,
 )
-from engine.stream import Stream
+from engine.streams.pagination import CursorPagination, OffsetIncrement, PageIncrement, Paginator
+from engine.streams.pagination_reset import PaginationReset
+from engine.streams.retriever import SimpleRetriever
+from engine.streams.stream import Stream
 
 
 @builds("DeclarativeStream")

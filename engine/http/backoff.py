@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from engine import template_limits
 from engine.http.outcome import Outcome
+from engine.templates import limits
 
 
 class Wait(float):
@@ -150,7 +150,7 @@ def _header_value(outcome: Outcome, header: str, regex: Any) -> str | None:
     if value is None:
         return None
     if regex is not None:
-        match = template_limits.match(regex, value)
+        match = limits.match(regex, value)
         return match.group(0) if match else None
     return value
 

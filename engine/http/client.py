@@ -139,7 +139,7 @@ class HttpClient(BoundedTransport):
     rate_limiter: RateLimiter | None = None
     sleep: Callable[[float], None] = time.sleep
     response_cache: ResponseCache | None = None
-    """Set while a check or read reuses parent responses (see engine/parent_reuse.py)."""
+    """Set while a check or read reuses parent responses (see engine/streams/parent_reuse.py)."""
     on_wait: Callable[[RetryWait], None] | None = None
     """Told of every wait before a retry, before the wait starts (from the reading thread)."""
 

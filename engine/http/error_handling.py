@@ -17,12 +17,12 @@ from typing import Any
 
 from engine.http.backoff import BackoffStrategy, ExponentialBackoff, Wait
 from engine.http.outcome import Outcome
-from engine.interpolation import InterpolatedBoolean, InterpolatedString
+from engine.templates.interpolation import InterpolatedBoolean, InterpolatedString
 
 SUCCESS, FAIL, IGNORE, RETRY, RATE_LIMITED = "SUCCESS", "FAIL", "IGNORE", "RETRY", "RATE_LIMITED"
 REDUCE_PAGE_SIZE = "REDUCE_PAGE_SIZE"
 """Not retried by the client: the retriever asks the same page with a smaller page size
-(see :mod:`engine.page_size_reduction`)."""
+(see :mod:`engine.streams.page_size_reduction`)."""
 ACTIONS = (SUCCESS, FAIL, IGNORE, RETRY, RATE_LIMITED, REDUCE_PAGE_SIZE)
 RETRYING = (RETRY, RATE_LIMITED)
 

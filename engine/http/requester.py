@@ -15,14 +15,14 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
-from engine.decoders import Decoder
 from engine.errors import EngineError, ReadError
 from engine.http.auth import Authenticator
 from engine.http.client import HttpClient, Page, RequestStats
+from engine.http.decoders import Decoder
 from engine.http.error_handling import ErrorHandler
 from engine.http.options import EMPTY, RequestOptions
 from engine.http.redirects import leaves_origin
-from engine.interpolation import InterpolatedString
+from engine.templates.interpolation import InterpolatedString
 
 # GET too: today's runtime sends a body with GET when a manifest asks for one (search APIs do).
 BODY_METHODS = frozenset({"GET", "POST", "PUT", "PATCH"})

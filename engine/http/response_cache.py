@@ -3,9 +3,9 @@
 A parent stream is read once per child stream that slices by it, and once more when it is read
 as a stream of its own; the reference runner answers the repeats from a cache of the parent's
 responses. So does this engine: requesters of parent streams are marked ``use_cache`` (see
-`engine/parent_reuse.py`), and while a check or a read of several streams runs, their successful
-GET responses are kept here and a repeated request (same method, URL, headers and body) is
-answered without going to the API.
+`engine/streams/parent_reuse.py`), and while a check or a read of several streams runs, their
+successful GET responses are kept here and a repeated request (same method, URL, headers and body)
+is answered without going to the API.
 
 The responses go to SQLite's private temporary database: a file that SQLite deletes as soon as it
 opens it, so memory stays flat however large the parent, no other process can open it by name,

@@ -17,7 +17,7 @@ from engine.errors import UnsupportedComponentError
 from engine.manifest.normalize import normalize_manifest
 from engine.manifest.references import resolve_references
 from engine.manifest.yaml_loader import load_yaml_file, load_yaml_text
-from engine.parent_reuse import mark_parent_requesters
+from engine.streams.parent_reuse import mark_parent_requesters
 
 _PATH_HEAD = re.compile(r"^([A-Za-z_]+)(?:\[(\d+)\])?")
 
@@ -93,7 +93,7 @@ def load_manifest(
         try:
             definition, warnings = normalize_manifest(resolved, file=file, strict=strict)
             if _has_dynamic_streams(definition):
-                from engine.dynamic_streams import check_dynamic_streams
+                from engine.manifest.dynamic_streams import check_dynamic_streams
 
                 check_dynamic_streams(definition, file)
             break

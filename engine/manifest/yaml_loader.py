@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from engine.errors import ManifestError
-from engine.input_files import read_input_text
+from engine.manifest.input_files import read_input_text
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 MAX_NODES = 2_000_000

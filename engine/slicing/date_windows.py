@@ -16,7 +16,7 @@ from typing import Any
 from engine.datetimes import UTC, DatetimeFormatError, parse_any_datetime
 from engine.durations import Duration
 from engine.errors import ConfigError
-from engine.interpolation import InterpolatedString
+from engine.templates.interpolation import InterpolatedString
 
 DEFAULT_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 # Macros whose value depends on the clock: an end built from them means "now" to a scheduler.

@@ -22,7 +22,7 @@ from engine.slicing.partitioning import (
 )
 from engine.slicing.per_partition import PerPartitionCursor
 from engine.slicing.router import partition_of
-from engine.stream import Stream
+from engine.streams.stream import Stream
 
 _EXAMPLE_KEYS = 3
 

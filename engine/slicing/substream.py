@@ -9,7 +9,7 @@ state keeps matching from one read to the next. A parent with
 ``incremental_dependency`` is read from the state it had at the end of the previous read, so only
 parents changed since then produce partitions. A parent config with ``lazy_read_pointer`` puts
 the child list the parent record embeds at that path into the partition's extra fields (under
-`CHILD_RESPONSE`): the child reads it as its first page (see engine.retriever).
+`CHILD_RESPONSE`): the child reads it as its first page (see engine.streams.retriever).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from engine.http.options import EMPTY, RequestOption, RequestOptions
 from engine.slicing.base import CHILD_RESPONSE, Cursor, SingleSlice, Slice
 from engine.slicing.router import EXTRA_FIELDS, PartitionRouter
-from engine.stream import Stream
+from engine.streams.stream import Stream
 
 _MISSING = object()
 

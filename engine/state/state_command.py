@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from engine.errors import ConfigError, EngineError, failure_text
-from engine.json_files import read_json_file
+from engine.manifest.json_files import read_json_file
 from engine.secrets import SecretMasker
 from engine.state.airbyte_state import StreamState, stream_messages, stream_states
 from engine.state.store import StateStore

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # loading a manifest marks parents without importing the HTTP machinery
     from engine.http.client import HttpClient
     from engine.http.response_cache import ResponseCache
-    from engine.stream import Stream
+    from engine.streams.stream import Stream
 
 
 def mark_parent_requesters(streams: list[Any]) -> None:

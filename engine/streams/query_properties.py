@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.interpolation import InterpolatedString
+from engine.templates.interpolation import InterpolatedString
 
 Record = dict[str, Any]
 Transformation = Callable[[Record, Mapping[str, Any]], Record | None]

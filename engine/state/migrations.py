@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from engine.http.client import RequestStats
 from engine.slicing.base import Slice
-from engine.stream import Stream
+from engine.streams.stream import Stream
 
 
 class StateMigration(Protocol):

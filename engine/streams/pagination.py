@@ -20,7 +20,7 @@ from requests.structures import CaseInsensitiveDict
 from engine.errors import ConfigError, ReadError
 from engine.http.client import Page
 from engine.http.options import EMPTY, RequestOption, RequestOptions
-from engine.interpolation import InterpolatedBoolean, InterpolatedString
+from engine.templates.interpolation import InterpolatedBoolean, InterpolatedString
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class PageInfo:
     records: list
     page_size_override: int | None = None
     """The page size the request asked for when a reduction changed it (a short page is one
-    shorter than that; see engine.page_size_reduction)."""
+    shorter than that; see engine.streams.page_size_reduction)."""
 
     def requested(self, configured: int | None) -> int | None:
         return self.page_size_override or configured

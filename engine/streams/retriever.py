@@ -16,18 +16,18 @@ from typing import Any
 
 import requests
 
-from engine.decoders import BodyStream
 from engine.errors import EngineError, ReadError
-from engine.extract import RecordSelector
 from engine.http.client import Page, RequestStats
+from engine.http.decoders import BodyStream
 from engine.http.error_handling import PageSizeReductionRequired
 from engine.http.options import RequestOptions
 from engine.http.requester import HttpRequester
-from engine.page_size_reduction import PageSizeReducer, PageSizeReduction
-from engine.pagination import PageInfo, Paginator
-from engine.pagination_reset import PaginationReset
-from engine.query_properties import MergedRecords, QueryProperties
+from engine.records.extract import RecordSelector
 from engine.slicing.base import CHILD_RESPONSE, EXTRA_FIELDS, Cursor, Slicer
+from engine.streams.page_size_reduction import PageSizeReducer, PageSizeReduction
+from engine.streams.pagination import PageInfo, Paginator
+from engine.streams.pagination_reset import PaginationReset
+from engine.streams.query_properties import MergedRecords, QueryProperties
 
 
 @dataclass
@@ -92,7 +92,7 @@ class SimpleRetriever:
             if tracker is not None:
                 for record in records:
                     tracker.observe(record)
-                if tracker.reached():  # see engine.pagination_reset
+                if tracker.reached():  # see engine.streams.pagination_reset
                     stream_slice = tracker.restart(stream_slice, original)
                     cursor = self.paginator.start()
                     slice_options = self.slicer.request_options(stream_slice)
@@ -156,7 +156,7 @@ class SimpleRetriever:
         return Page(response, body), records, raw_count
 
     def _read_in_chunks(self, request: _PageRequest, stats: RequestStats) -> _PageRead:
-        """One page asked once per chunk of query properties (see engine.query_properties);
+        """One page asked once per chunk of query properties (see engine.streams.query_properties);
         the paginator then sees the last chunk's response and the page's records."""
         properties = self.query_properties
         assert properties is not None

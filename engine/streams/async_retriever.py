@@ -25,13 +25,13 @@ from enum import Enum
 from typing import Any
 
 from engine.errors import EngineError, ReadError
-from engine.extract import DpathExtractor, Extractor
 from engine.http.client import Page, RequestStats
 from engine.http.options import EMPTY
 from engine.http.requester import HttpRequester
-from engine.retriever import SimpleRetriever
+from engine.records.extract import DpathExtractor, Extractor
 from engine.secrets import SecretMasker
 from engine.slicing.base import Slicer
+from engine.streams.retriever import SimpleRetriever
 
 
 class JobStatus(Enum):

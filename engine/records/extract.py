@@ -3,7 +3,7 @@
 The selector runs, for every page: extract -> filter -> transformations -> schema normalisation.
 Extractor paths are evaluated once when the stream is built (their context is only config and
 parameters), so the per-page work is a few dictionary lookups. A line-oriented response (JSON
-lines, CSV) arrives as a :class:`~engine.decoders.BodyStream` and the extractor runs on each of
+lines, CSV) arrives as a :class:`~engine.http.decoders.BodyStream` and the extractor runs on each of
 its bodies, as in the reference runner: ``field_path: [data]`` takes every line's ``data``.
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.decoders import BodyStream
 from engine.errors import ReadError
+from engine.http.decoders import BodyStream
 from engine.http.outcome import find_message as _find_message
-from engine.interpolation import InterpolatedBoolean
-from engine.record_expander import RecordExpander
+from engine.records.record_expander import RecordExpander
+from engine.templates.interpolation import InterpolatedBoolean
 
 Record = dict[str, Any]
 Transformation = Callable[[Record, Mapping[str, Any]], Record | None]

@@ -10,7 +10,7 @@ built like any other stream.
 
 As in today's format, only the config and parametrized resolvers read mapped values as YAML and
 honour ``create_or_update``; only the config resolver takes a ``condition`` (see
-:mod:`engine.component_mapping` for the mappings themselves).
+:mod:`engine.manifest.component_mapping` for the mappings themselves).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from engine.component_mapping import ComponentMapping, component_mapping, field_error
 from engine.errors import ManifestError, ReadError
-from engine.interpolation import InterpolatedString, TemplateError
+from engine.manifest.component_mapping import ComponentMapping, component_mapping, field_error
 from engine.manifest.components import TYPES, is_json_schema
+from engine.manifest.field_paths import child_at, children
 from engine.manifest.normalize import Normalizer
 from engine.manifest.yaml_loader import line_of
-from engine.stream import Stream
-from engine.template_paths import child_at, children
+from engine.streams.stream import Stream
+from engine.templates.interpolation import InterpolatedString, TemplateError
 
 if TYPE_CHECKING:
     from engine.factory.context import BuildContext

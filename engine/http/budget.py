@@ -29,7 +29,7 @@ from requests.adapters import BaseAdapter
 
 from engine.durations import parse_duration
 from engine.errors import ManifestError
-from engine.interpolation import InterpolatedString
+from engine.templates.interpolation import InterpolatedString
 
 Clock = Callable[[], float]
 

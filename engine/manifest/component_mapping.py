@@ -10,9 +10,10 @@ Where today's format silently does nothing (a mapping whose path the template la
 fails with the mapping's manifest path instead: such a mapping is a typo that would never apply.
 
 Values that come from an API (an HTTP listing) are data, never template source: text is written
-as :class:`~engine.interpolation.LiteralText`, so a listed ``{{ config['api_key'] }}`` renders
-nothing; and such a value only replaces a plain value of the template (text, number, boolean) or
-a part of a JSON schema, never a whole component, and adds no key the template does not name.
+as :class:`~engine.templates.interpolation.LiteralText`, so a listed ``{{ config['api_key'] }}``
+renders nothing; and such a value only replaces a plain value of the template (text, number,
+boolean) or a part of a JSON schema, never a whole component, and adds no key the template does not
+name.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from typing import Any
 import yaml
 
 from engine.errors import ManifestError, closest
-from engine.interpolation import InterpolatedString, LiteralText, TemplateError
-from engine.manifest.yaml_loader import line_of
-from engine.template_paths import (
+from engine.manifest.field_paths import (
     PathProblem,
     assign,
     create,
@@ -39,6 +38,8 @@ from engine.template_paths import (
     through_scalar,
     value_at,
 )
+from engine.manifest.yaml_loader import line_of
+from engine.templates.interpolation import InterpolatedString, LiteralText, TemplateError
 
 # What mapping templates may read (the format's interpolation context for these fields).
 MAPPING_VARIABLES = frozenset(

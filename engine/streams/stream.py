@@ -9,9 +9,9 @@ from typing import Any
 
 from engine.errors import ReadError, describe_slice
 from engine.http.client import RequestStats
-from engine.retriever import SimpleRetriever
 from engine.slicing.base import CHILD_RESPONSE, EXTRA_FIELDS, Cursor, Slice, Slicer
 from engine.slicing.datetime_cursor import DatetimeBasedCursor
+from engine.streams.retriever import SimpleRetriever
 
 logger = logging.getLogger("engine")
 

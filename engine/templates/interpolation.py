@@ -5,11 +5,11 @@ per request or per record afterwards. Evaluation follows the declarative format:
 to a default when the result is empty, then turn Python-literal-looking text into values
 (``"{{ 10 }}"`` is the int 10, ``"12345"`` too, ``"2022-01-01"`` stays a string).
 
-Templates run in a Jinja sandbox (:mod:`engine.template_sandbox`): touching private or dunder
+Templates run in a Jinja sandbox (:mod:`engine.templates.sandbox`): touching private or dunder
 attributes, mutating context objects, or loading other templates raises :class:`TemplateError`.
 Lists and dicts a template writes itself may be changed (``{% set _ = found.append(x) %}``), as
-airbyte-cdk allows, within the render's item budget (:mod:`engine.template_limits`). The macros
-and filters templates may call are in :mod:`engine.macros`.
+airbyte-cdk allows, within the render's item budget (:mod:`engine.templates.limits`). The macros
+and filters templates may call are in :mod:`engine.templates.macros`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SecurityError
 
-from engine import template_limits
-from engine.template_sandbox import GLOBALS, TemplateError, compile_template, is_template
+from engine.templates import limits
+from engine.templates.sandbox import GLOBALS, TemplateError, compile_template, is_template
 
 __all__ = [
     "InterpolatedBoolean",
@@ -248,7 +248,7 @@ class InterpolatedString:
             # A shared context skips Template.render's per-call merge of the globals ChainMap,
             # which costs more than the rest of a typical render; _variables merged them already.
             context = self._template.new_context(variables, shared=True)
-            return template_limits.render_bounded(self._template.root_render_func(context))  # type: ignore[attr-defined]
+            return limits.render_bounded(self._template.root_render_func(context))  # type: ignore[attr-defined]
         except jinja2.UndefinedError:
             raise
         except TypeError:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.interpolation import InterpolatedBoolean, InterpolatedString
+from engine.templates.interpolation import InterpolatedBoolean, InterpolatedString
 
 Record = dict[str, Any]
 _VALUE_TYPES = {"string": str, "number": float, "integer": int, "boolean": bool}

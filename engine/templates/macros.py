@@ -1,6 +1,6 @@
 """The macros (Jinja globals) and filters manifest templates may call, as airbyte-cdk names them.
 
-Each is a plain function; :mod:`engine.template_sandbox` installs them (``GLOBALS``,
+Each is a plain function; :mod:`engine.templates.sandbox` installs them (``GLOBALS``,
 ``FILTERS``) in the sandbox every template renders in.
 """
 
@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
-from engine import datetimes, durations, template_limits
+from engine import datetimes, durations
+from engine.templates import limits
 
 
 def _to_datetime(value: str | datetime.date) -> datetime.datetime:
@@ -133,12 +134,12 @@ def _string_filter(value: Any) -> str:
 def _regex_search(value: str, regex: str) -> str:
     """The first capture group of the first match, or ``""`` (time-bounded: see
     `template_limits.py`)."""
-    match = template_limits.search(regex, value)
+    match = limits.search(regex, value)
     return match.group(1) if match and match.groups() else ""
 
 
 def _regex_replace(value: str, regex: str, replacement: str) -> str:
-    return template_limits.sub(regex, replacement, value)
+    return limits.sub(regex, replacement, value)
 
 
 def _hmac_filter(value: Any, key: str, hash_type: str = "sha256") -> str:

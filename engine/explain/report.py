@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.dynamic_streams import dynamic_stream_name
 from engine.errors import EngineError, UnsupportedComponentError
-from engine.explain_components import describe_definition, describe_mapping, describe_resolver
+from engine.explain.components import describe_definition, describe_mapping, describe_resolver
 from engine.factory import BuildContext
 from engine.factory.dynamic import build_dynamic_stream
 from engine.http.client import HttpClient
+from engine.manifest.dynamic_streams import dynamic_stream_name
 from engine.manifest.load import load_manifest
 from engine.secrets import SecretMasker, secret_config_values
 from engine.slicing.stream_partitions import StreamPartitions

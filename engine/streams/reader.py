@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from engine import protocol
 from engine.errors import ConfigError, EngineError, failure_text
 from engine.http.client import RequestStats
-from engine.stream import Stream
+from engine.streams.stream import Stream
 
 if TYPE_CHECKING:
     from engine.secrets import SecretMasker

@@ -1,6 +1,6 @@
 """Reading the JSON files a command line is given (config, catalog, state), with clear errors.
 
-Each file is size-checked and must be a regular file (`engine/input_files.py`); its content
+Each file is size-checked and must be a regular file (`engine/manifest/input_files.py`); its content
 must have the shape the engine reads, so a list where an object belongs fails here naming the
 file and the key, not later as a Python TypeError.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from engine.errors import ConfigError
-from engine.input_files import decode_utf8, read_input_bytes
+from engine.manifest.input_files import decode_utf8, read_input_bytes
 
 
 def read_json_file(path: str, what: str) -> Any:

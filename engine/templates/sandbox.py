@@ -2,7 +2,7 @@
 
 Touching private or dunder attributes, mutating objects handed to a template, or loading other
 templates raises :class:`TemplateError`; repetition, powers, concatenation and string formats
-are checked before they run, within the render's budgets (:mod:`engine.template_limits`).
+are checked before they run, within the render's budgets (:mod:`engine.templates.limits`).
 Templates compile once per distinct source text.
 """
 
@@ -16,8 +16,8 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment, SecurityError
 
-from engine import macros, template_limits
 from engine.errors import EngineError
+from engine.templates import limits, macros
 
 
 class TemplateError(EngineError, ValueError):
@@ -41,7 +41,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         """The template's own lists and dicts may be changed; nothing handed to it may."""
-        if isinstance(obj, template_limits.BUILT):
+        if isinstance(obj, limits.BUILT):
             return SandboxedEnvironment.is_safe_attribute(self, obj, attr, value)
         return super().is_safe_attribute(obj, attr, value)
 
@@ -49,7 +49,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} objects")
 
     def call(self, context: Any, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        template_limits.check_call(obj, args, kwargs)
+        limits.check_call(obj, args, kwargs)
         return super().call(context, obj, *args, **kwargs)
 
     def wrap_str_format(self, value: Any) -> Any:
@@ -60,18 +60,18 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         template = value.__self__
 
         def checked(*args: Any, **kwargs: Any) -> str:
-            template_limits.check_format(template, (*args, *kwargs.values()))
+            limits.check_format(template, (*args, *kwargs.values()))
             return wrapped(*args, **kwargs)
 
         return checked
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "+":
-            return template_limits.concatenated(left, right)
+            return limits.concatenated(left, right)
         if operator == "%":
             if isinstance(left, str):
                 values = right if isinstance(right, tuple) else (right,)
-                template_limits.check_format(left, values)
+                limits.check_format(left, values)
             return left % right
         if operator == "**":
             if _is_int(left) and _is_int(right) and left.bit_length() * right > MAX_POWER_BITS:
@@ -96,9 +96,9 @@ def _is_int(value: Any) -> bool:
 
 ENV = _Sandbox()
 del ENV.globals["range"]
-ENV.globals["lipsum"] = template_limits.bounded_lipsum(ENV.globals["lipsum"])
-ENV.globals.update(template_limits.GLOBALS)
-ENV.filters.update(template_limits.bounded_filters(ENV.filters))
+ENV.globals["lipsum"] = limits.bounded_lipsum(ENV.globals["lipsum"])
+ENV.globals.update(limits.GLOBALS)
+ENV.filters.update(limits.bounded_filters(ENV.filters))
 ENV.globals.update(macros.GLOBALS)
 ENV.filters.update(macros.FILTERS)
 GLOBALS = dict(ENV.globals)
@@ -125,7 +125,7 @@ def compile_template(source: str) -> CompiledTemplate:
                 f"Invalid template {source!r}: templates cannot include, import or extend others"
             )
         variables = frozenset(meta.find_undeclared_variables(tree)) - GLOBAL_NAMES
-        bounded = template_limits.bound_tree(tree, ENV)
+        bounded = limits.bound_tree(tree, ENV)
         return CompiledTemplate(ENV.from_string(bounded), variables)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(

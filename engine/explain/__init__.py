@@ -1,0 +1,1 @@
+"""``python -m engine explain``: a manifest described without reading it."""

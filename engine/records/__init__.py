@@ -1,0 +1,2 @@
+"""From a response to records: extraction, record expansion, transformations and schema
+normalisation."""
