@@ -638,3 +638,14 @@ def test_stopping_joins_every_thread_even_with_idle_and_hanging_connections(
     assert set(threading.enumerate()) - before == set()
     with pytest.raises(RuntimeError, match="not running"):
         server.url  # noqa: B018
+
+
+def test_tests_reach_loopback_only(api_server: ApiServer, session: requests.Session) -> None:
+    """The suite's guard (conftest.py) refuses a lookup of any other host at once, while the
+    loopback server stays reachable."""
+    from conftest import NonLoopbackLookup
+
+    api_server.add_route("GET", "/ok", lambda request: Response(200, {}))
+    assert session.get(f"{api_server.url}/ok", timeout=5).status_code == 200
+    with pytest.raises(NonLoopbackLookup, match=r"api\.example\.com"):
+        session.get("https://api.example.com/x", timeout=5)
