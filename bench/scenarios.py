@@ -27,9 +27,10 @@ SEQUENTIAL_RECORDS = 300_000
 MEMORY_RECORDS = 1_000_000
 SLICE_WORKERS = 16
 WRITE_BATCH = 100  # the Dagster resource's default `batch_size`
-# Start-up of spec and check: under 0.4 s where a bare interpreter importing requests and orjson
-# takes about 0.3 s (a ratio, since the machine's speed and load move both).
-STARTUP_BOUND = 1.3
+# Start-up of spec and check: under 0.4 s, issue 18's bound (seconds, judged on the median); the
+# ratio to a bare interpreter importing requests and orjson is reported beside it, since the
+# machine's speed and load move both.
+STARTUP_SECONDS = 0.4
 DAGSTER_SCRIPT = Path(__file__).with_name("dagster_backfill.py")
 DAGSTER_POSTGRES = "BENCH_DAGSTER_POSTGRES"
 """Names the database of Dagster's PostgreSQL storage (`--dagster-postgres`) for the workers."""
@@ -43,8 +44,9 @@ DAGSTER = ("dagster", "dagster_declarative.asset_builder")
 @dataclass(frozen=True)
 class Target:
     """``speed``: project records/s >= bound x the limit's; ``time``: project seconds <= bound x
-    the limit's; ``rss``: project peak RSS < bound MB; ``rss_growth``: project peak RSS <= bound x
-    the limit's. A bound of None only reports the ratio (the scenario measures a yardstick)."""
+    the limit's; ``seconds``: project seconds < bound (the time ratio is reported beside it);
+    ``rss``: project peak RSS < bound MB; ``rss_growth``: project peak RSS <= bound x the
+    limit's. A bound of None only reports the ratio (the scenario measures a yardstick)."""
 
     kind: str
     bound: float | None
@@ -55,6 +57,7 @@ class Target:
         return {
             "speed": f"project >= {self.bound}x the limit's records/s",
             "time": f"project time <= {self.bound}x the limit's",
+            "seconds": f"project time < {self.bound} s",
             "rss": f"project peak RSS < {self.bound:.0f} MB",
             "rss_growth": f"project peak RSS <= {self.bound}x the limit's",
         }[self.kind]
@@ -388,7 +391,7 @@ SCENARIOS = [
             project=command_line.engine_startup(command),
             limit=command_line.bare_startup,
             limit_label="python -c 'import requests, orjson'",
-            target=Target("time", STARTUP_BOUND),
+            target=Target("seconds", STARTUP_SECONDS),
             rounds=7,
             project_imports=(),
             prepare=command_line.compile_once,
