@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import orjson
 
 from dagster_declarative import checks
 from dagster_declarative.date_partitions import PartitionMappingError
@@ -19,6 +17,7 @@ from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, ch
 from dagster_declarative.resource import DeclarativeSourceResource, env_name
 from dagster_declarative.schedules import build_stream_jobs, build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
+from dagster_declarative.warehouse.urls import warehouse_kind
 from engine import (
     ConfigError,
     DeclarativeSource,
@@ -52,13 +51,11 @@ def describe_streams(
     given = dict(config or {})
     built = _definition_config(manifest, given)
     from_environment = [built[key] for key, value in given.items() if env_name(value)]
-    source = load_source(manifest, built, masker=SecretMasker(from_environment))
-    try:  # the source's HTTP session (a dynamic stream may list streams from the API)
+    # closes the source's HTTP session (a dynamic stream may list streams from the API)
+    with load_source(manifest, built, masker=SecretMasker(from_environment)) as source:
         if validate_config:
             source.validate_config(not_yet_known=[k for k, v in given.items() if env_name(v)])
         result = _descriptions(source, manifest, source_name, streams, destination_kind)
-    finally:
-        source.close()
     _refuse_collisions(result)
     return result
 
@@ -86,7 +83,7 @@ def _descriptions(
             f"the manifest has no stream(s) {', '.join(unknown)}; it has "
             f"{', '.join([*available, *broken])}"
         )
-    digest = manifest_hash(manifest)
+    digest = manifest.digest
     result = []
     for name in names:
         if name in broken:
@@ -218,7 +215,7 @@ def build_declarative_definitions(
         streams=streams,
         translator=translator,
         resource_key=resource_key,
-        destination_kind=_destination_kind(resource.get_warehouse_url()),
+        destination_kind=warehouse_kind(resource.get_warehouse_url()),
         validate_config=True,
     )
     sensors = [
@@ -256,7 +253,8 @@ def _stream_assets(
         try:
             partitions_defs[data.stream_name] = translator.get_partitions_def(data)
         except (PartitionMappingError, EngineError) as error:
-            leave_out(data.source_name, data.stream_name, _slicer_path(data), str(error))
+            path = f"stream {data.stream_name!r}: incremental_sync / partition_router"
+            leave_out(data.source_name, data.stream_name, path, str(error))
             descriptions.remove(data)
     children = child_keys_by_parent(
         [(d.partitioning, partitions_defs[d.stream_name]) for d in descriptions]
@@ -323,16 +321,6 @@ def _load(manifest: str | Path | Mapping[str, Any] | Manifest) -> Manifest:
     return load_manifest(manifest, skip_unsupported=True)
 
 
-def _slicer_path(data: StreamDescription) -> str:
-    return f"stream {data.stream_name!r}: incremental_sync / partition_router"
-
-
-def manifest_hash(manifest: Manifest) -> str:
-    """A short, stable hash of the resolved manifest: the assets' code version."""
-    text = orjson.dumps(manifest.definition, option=orjson.OPT_SORT_KEYS, default=str)
-    return hashlib.sha256(text).hexdigest()[:16]
-
-
 def default_source_name(manifest: Manifest) -> str:
     """The manifest file's stem, else ``declarative``."""
     return sanitize_name(Path(manifest.file).stem) if manifest.file else "declarative"
@@ -362,11 +350,6 @@ def _env_value(key: str, name: str) -> str:
             "variable must be set there too"
         )
     return os.environ[name]
-
-
-def _destination_kind(url: str) -> str:
-    scheme = url.split(":", 1)[0].split("+", 1)[0] if "://" in url else "duckdb"
-    return {"postgresql": "postgres"}.get(scheme, scheme)
 
 
 def _refuse_collisions(descriptions: list[StreamDescription]) -> None:

@@ -78,18 +78,14 @@ def materialize_stream(
     step with a masked message and no chained exception, so no secret reaches the event log.
     """
     masker = SecretMasker(resource.secret_values())
-    source: DeclarativeSource | None = None
     try:
-        source = resource.open_source(target.manifest, masker)
-        with heap_frozen():  # Dagster's heap stays out of the run's collections
+        # heap_frozen: Dagster's heap stays out of the run's collections
+        with resource.open_source(target.manifest, masker) as source, heap_frozen():
             yield from _Run(context, resource, source, target).execute()
     except dg.Failure as failure:
         raise dg.Failure(description=masker.mask(failure.description or "")) from None
     except Exception as error:
         raise dg.Failure(description=masker.mask(failure_text(error))) from None
-    finally:
-        if source is not None:
-            source.close()
 
 
 class _Run:

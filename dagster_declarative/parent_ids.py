@@ -80,18 +80,16 @@ def discover_keys(
 
     Whatever fails, the sensor's error is masked like a run's (see ``materialize_stream``)."""
     masker = SecretMasker(resource.secret_values())
-    source = resource.open_source(manifest, masker)
     try:
-        source.validate_config()
-        partitions = StreamPartitions(source.stream(stream))
-        substreams = [d for d in partitions.describe().dimensions if d.kind == "substream"]
-        return [key for d in substreams for key in partitions.keys_of(d.name)]
+        with resource.open_source(manifest, masker) as source:
+            source.validate_config()
+            partitions = StreamPartitions(source.stream(stream))
+            substreams = [d for d in partitions.describe().dimensions if d.kind == "substream"]
+            return [key for d in substreams for key in partitions.keys_of(d.name)]
     except EngineError:
         raise
     except Exception as error:
         raise EngineError(masker.mask(failure_text(error))) from None
-    finally:
-        source.close()
 
 
 def build_parent_id_sensor(

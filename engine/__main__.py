@@ -202,7 +202,7 @@ def run(
             getattr(args, "max_pages_per_slice", None), getattr(args, "max_records_per_slice", None)
         ),
     )
-    try:
+    with source:
         if args.command == "check":
             ok, message = source.check()
             yield protocol.connection_status(ok, message)
@@ -212,8 +212,6 @@ def run(
             yield protocol.catalog(source.discover())
         else:
             yield from _read(source, args, records_as_lines)
-    finally:
-        source.close()
 
 
 def _read(

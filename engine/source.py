@@ -323,6 +323,12 @@ class DeclarativeSource:
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> DeclarativeSource:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
 
 def load_source(
     manifest: str | Path | Mapping[str, Any] | Manifest,

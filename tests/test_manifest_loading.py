@@ -174,3 +174,15 @@ def test_deep_nesting_is_a_manifest_error():
     text = "a: " + "[" * 5000 + "]" * 5000 + "\n"
     with pytest.raises(ManifestError):
         resolve(text)
+
+
+def test_the_digest_follows_the_resolved_definition_not_its_spelling():
+    def spec(**properties: object) -> dict:
+        return {"type": "Spec", "connection_specification": {"properties": properties}}
+
+    base = {"version": "6.0.0", "streams": [], "check": {"stream_names": []}}
+    first = load_manifest({**base, "spec": spec(a={"type": "string"}, b={"type": "integer"})})
+    reordered = load_manifest({**base, "spec": spec(b={"type": "integer"}, a={"type": "string"})})
+    changed = load_manifest({**base, "spec": spec(a={"type": "string"}, b={"type": "number"})})
+    assert first.digest == reordered.digest != changed.digest
+    assert len(first.digest) == 16

@@ -47,6 +47,15 @@ def test_tls_verification_and_a_finite_timeout_are_the_defaults(api_server: ApiS
     source.close()
 
 
+def test_a_source_used_as_a_context_closes_its_connections(api_server: ApiServer) -> None:
+    api_server.add_collection("/items", RECORDS)
+    with _source(api_server.url) as source:
+        assert list(source.read_records("items")) == RECORDS
+        pools = source.client.session.get_adapter(api_server.url).poolmanager.pools
+        assert len(pools) == 1
+    assert len(pools) == 0
+
+
 def test_timeout_is_configurable(api_server: ApiServer) -> None:
     source = _source(api_server.url, timeout=(1.0, 2.0))
     assert source.client.timeout == (1.0, 2.0)

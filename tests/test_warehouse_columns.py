@@ -30,7 +30,7 @@ from dagster_declarative.warehouse.columns import (
 )
 from dagster_declarative.warehouse.convert import CONVERTERS, MISFIT, BatchInfo, RowConverter
 from dagster_declarative.warehouse.naming import assign_column_names, sanitize_identifier
-from dagster_declarative.warehouse.urls import same_database
+from dagster_declarative.warehouse.urls import same_database, warehouse_kind
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -211,6 +211,20 @@ def test_same_database_compares_places_not_spellings(tmp_path: Path, monkeypatch
     assert same_database(pg, make_url("postgresql://b@DB.example:5432/app"))
     assert not same_database(pg, make_url("postgresql://b@db.example:5433/app"))
     assert not same_database(pg, make_url("postgresql://b@db.example/other"))
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("duckdb:///warehouse.duckdb", "duckdb"),
+        ("data/warehouse.duckdb", "duckdb"),
+        ("postgresql+psycopg://a:x@db.example/app", "postgres"),
+        ("postgresql://a@db.example/app", "postgres"),
+        ("sqlite:///w.db", "sqlite"),
+    ],
+)
+def test_a_warehouse_url_names_its_kind(url: str, kind: str) -> None:
+    assert warehouse_kind(url) == kind
 
 
 def test_the_warehouse_imports_without_dagster() -> None:

@@ -35,6 +35,12 @@ def duckdb_path(url: str) -> str | None:
     return parsed.database or None
 
 
+def warehouse_kind(url: str) -> str:
+    """The database a warehouse URL names, as a short name: ``duckdb``, ``postgres``, ..."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0] if "://" in url else "duckdb"
+    return {"postgresql": "postgres"}.get(scheme, scheme)
+
+
 def _file_of(url: URL) -> Path | None:
     if (url.database or "") in _IN_MEMORY:
         return None

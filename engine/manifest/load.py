@@ -7,11 +7,14 @@ is then dropped and named in the manifest's ``left_out``, instead of failing the
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from engine.errors import UnsupportedComponentError
 from engine.manifest.normalize import normalize_manifest
@@ -44,6 +47,12 @@ class Manifest:
     (``load_manifest(..., skip_unsupported=True)``)."""
     removed: dict[str, list[int]] = field(default_factory=dict)
     """The original indexes of the entries dropped from each top-level list."""
+
+    @property
+    def digest(self) -> str:
+        """A short, stable hash of the resolved definition (a scheduler's code version)."""
+        text = orjson.dumps(self.definition, option=orjson.OPT_SORT_KEYS, default=str)
+        return hashlib.sha256(text).hexdigest()[:16]
 
     @property
     def spec(self) -> dict[str, Any]:
