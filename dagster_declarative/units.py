@@ -112,8 +112,10 @@ def materialization(
 
 
 def unit_title(unit: Unit) -> str:
-    """How the run log names a unit: ``[2024-01-01] slice start_time=..., end_time=...``."""
-    what = f"slice {_bounds(unit.slices[0])}" if len(unit.slices) == 1 else "slices"
+    """How the run log names a unit: ``[2024-01-01] slice start_time=..., end_time=...``, or
+    ``[all slices] 12 slices``."""
+    count = len(unit.slices)
+    what = f"slice {_bounds(unit.slices[0])}" if count == 1 else f"{count} slices"
     return f"[{unit.partition_key or 'all slices'}] {what}"
 
 
@@ -126,14 +128,9 @@ def _summary(unit: Unit) -> str:
     """The materialization's description: the run log shows it as the event's message, so that a
     partition's one event reads as its slice's log line (filter the run's logs by "slice")."""
     stats = unit.stats
-    if len(unit.slices) == 1:
-        what = f"slice {_bounds(unit.slices[0])}"
-    else:
-        what = f"{len(unit.slices)} slices"
     return (
-        f"[{unit.partition_key or 'all slices'}] {what}: done, {stats.records} records, "
-        f"{stats.pages} pages, {stats.requests} requests, {stats.retries} retries, "
-        f"{unit.seconds:.2f}s"
+        f"{unit_title(unit)}: done, {stats.records} records, {stats.pages} pages, "
+        f"{stats.requests} requests, {stats.retries} retries, {unit.seconds:.2f}s"
     )
 
 
