@@ -11,7 +11,6 @@ from typing import Any
 import dagster as dg
 
 from dagster_declarative import checks
-from dagster_declarative.date_partitions import PartitionMappingError
 from dagster_declarative.execution import StreamTarget, materialize_stream
 from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, child_keys_by_parent
 from dagster_declarative.resource import DeclarativeSourceResource, env_name
@@ -252,7 +251,7 @@ def _stream_assets(
     for data in list(descriptions):
         try:
             partitions_defs[data.stream_name] = translator.get_partitions_def(data)
-        except (PartitionMappingError, EngineError) as error:
+        except EngineError as error:  # a PartitionMappingError too
             path = f"stream {data.stream_name!r}: incremental_sync / partition_router"
             leave_out(data.source_name, data.stream_name, path, str(error))
             descriptions.remove(data)

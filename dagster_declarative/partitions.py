@@ -1,8 +1,12 @@
 """A stream's partitioning (the engine's rule: ``engine/slicing/partitioning.py``) as Dagster
 partitions, and Dagster partition keys back to the parts the engine turns into slices.
 
-- a ``datetime`` dimension becomes time-window or listed-window partitions
-  (``date_partitions.py``);
+- a ``datetime`` dimension becomes Hourly / Daily / Weekly / Monthly partitions offset to the
+  start's minute, hour and day, or a cron-based time-window definition (the engine decides which
+  cadence reproduces the cursor's windows: ``engine/slicing/date_cadence.py``); for steps no cron
+  ticks (``P3D``, ``P30D``, ``P365D``, ...), static partitions listed from the engine's own window
+  starts, the running window included, since the engine reads it too (up to now). Either way a
+  key selects exactly one engine window;
 - a ``list`` dimension becomes static partitions;
 - a ``substream`` dimension becomes dynamic partitions named ``<source>__<stream>``, registered
   when the parent is materialized or by the stream's discovery sensor;
@@ -14,19 +18,28 @@ table; a log line says so when the definitions are built.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 
 import dagster as dg
 
-from dagster_declarative.date_partitions import (
-    PartitionMappingError,
-    date_part_for_key,
-    date_partitions_def,
+from engine import (
+    Cadence,
+    Dimension,
+    PartitionError,
+    Partitioning,
+    Stream,
+    StreamPartitions,
+    Window,
+    safe_name,
 )
-from engine import Dimension, Partitioning, Stream, StreamPartitions, Window, safe_name
 
 logger = logging.getLogger("dagster_declarative")
+
+
+class PartitionMappingError(PartitionError, ValueError):
+    """A stream's slices cannot be expressed as Dagster partitions; the message says what to do."""
 
 
 def dynamic_partitions_name(source_name: str, stream_name: str) -> str:
@@ -59,7 +72,7 @@ def partitions_def_for(
 
 def _dimension_def(dim: Dimension, source_name: str, stream_name: str) -> dg.PartitionsDefinition:
     if dim.kind == "datetime":
-        return date_partitions_def(dim, stream_name)
+        return _date_partitions_def(dim, stream_name)
     if dim.kind == "list":
         return dg.StaticPartitionsDefinition(dim.keys)
     return dg.DynamicPartitionsDefinition(name=dynamic_partitions_name(source_name, stream_name))
@@ -117,13 +130,75 @@ def slices_for_partitions(
 def _part(
     dim: Dimension, partitions_def: dg.PartitionsDefinition, key: str, stream_name: str
 ) -> str | Window:
-    """What the engine selects one dimension's slice part by: a date window, or the key."""
-    if dim.kind == "datetime":
-        return date_part_for_key(partitions_def, key, stream_name)
-    return key
+    """What the engine selects one dimension's slice part by: the window of a time-window key,
+    else the key itself (a listed date window's start, a list value, a parent id)."""
+    if dim.kind != "datetime" or isinstance(partitions_def, dg.StaticPartitionsDefinition):
+        return key
+    if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        window = partitions_def.time_window_for_partition_key(key)
+        return (window.start, window.end)
+    raise PartitionMappingError(
+        f"stream {stream_name!r}: its date cursor needs time-window or listed-window partitions, "
+        f"not {type(partitions_def).__name__}"
+    )
 
 
 def _split_multi_key(definition: dg.MultiPartitionsDefinition, key: str) -> dict[str, str]:
     if isinstance(key, dg.MultiPartitionKey):
         return dict(key.keys_by_dimension)
     return dict(definition.get_partition_key_from_str(key).keys_by_dimension)
+
+
+def _date_partitions_def(dimension: Dimension, stream_name: str) -> dg.PartitionsDefinition:
+    """Partitions whose windows are the dimension's windows (see the module doc)."""
+    windows, cadence = dimension.windows, dimension.cadence
+    assert windows is not None and cadence is not None, "a datetime dimension"
+    if cadence.kind == "listed":
+        try:
+            listed = dimension.listed_windows()
+        except PartitionError as error:
+            raise PartitionMappingError(
+                f"stream {stream_name!r}: {error}, or override "
+                "DeclarativeTranslator.get_partitions_def"
+            ) from None
+        return dg.StaticPartitionsDefinition(list(listed))
+    definition = _cadence_def(windows.start, cadence, windows.timezone)
+    if windows.end is None:
+        return definition
+    last = definition.time_window_for_partition_key(
+        definition.get_partition_key_for_timestamp(windows.end.timestamp())
+    )
+    return _cadence_def(windows.start, cadence, windows.timezone, last.end)
+
+
+_CALENDAR_DEFS: dict[str, type] = {
+    "hourly": dg.HourlyPartitionsDefinition,
+    "daily": dg.DailyPartitionsDefinition,
+    "weekly": dg.WeeklyPartitionsDefinition,
+    "monthly": dg.MonthlyPartitionsDefinition,
+}
+
+
+def _cadence_def(
+    start: dt.datetime, cadence: Cadence, timezone: str, end: dt.datetime | None = None
+) -> dg.TimeWindowPartitionsDefinition:
+    """The calendar or cron definition ticking at the cursor's window starts."""
+    first = start.strftime(cadence.key_format)
+    if cadence.kind not in _CALENDAR_DEFS:
+        return dg.TimeWindowPartitionsDefinition(
+            start=first,
+            end=end,
+            fmt=cadence.key_format,
+            cron_schedule=cadence.cron,
+            timezone=timezone,
+        )
+    offsets: dict[str, int] = {"minute_offset": start.minute}
+    if cadence.kind != "hourly":
+        offsets["hour_offset"] = start.hour
+    if cadence.kind == "weekly":
+        offsets["day_offset"] = (start.weekday() + 1) % 7  # cron counts Sunday as 0
+    if cadence.kind == "monthly":
+        offsets["day_offset"] = start.day
+    return _CALENDAR_DEFS[cadence.kind](
+        start_date=first, end_date=end, timezone=timezone, **offsets
+    )

@@ -15,8 +15,7 @@ from support.api_server import ApiServer, DateFilter
 from support.slicing_manifests import daily_records, date_cursor, modern, modern_stream
 
 from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
-from dagster_declarative.date_partitions import PartitionMappingError
-from dagster_declarative.partitions import slices_for_partitions
+from dagster_declarative.partitions import PartitionMappingError, slices_for_partitions
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription
 from engine import StreamPartitions, load_manifest, load_source
 from engine.durations import parse_duration
