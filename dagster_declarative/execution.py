@@ -96,13 +96,18 @@ class _Run:
         source: DeclarativeSource,
         target: StreamTarget,
     ) -> None:
-        self.context, self.resource, self.source, self.target = context, resource, source, target
+        self.context, self.resource, self.target = context, resource, target
         self.data = target.description
+        self.checker = SchemaChecker(self.data.json_schema) if target.check_schema else None
+        self.log = RunLog(context.log, lambda text: self.mask(text))
+        self._use(source)
+
+    def _use(self, source: DeclarativeSource) -> None:
+        """Read with ``source`` from now on."""
+        self.source = source
         self.stream: Stream = source.stream(self.data.stream_name)
         self.partitions = StreamPartitions(self.stream)
         self.mask = source.masker.mask
-        self.checker = SchemaChecker(self.data.json_schema) if target.check_schema else None
-        self.log = RunLog(context.log, lambda text: self.mask(text))
         source.client.on_wait = self.log.retry_wait
 
     def execute(self) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
@@ -164,11 +169,7 @@ class _Run:
 
     def _reopen_source(self) -> None:
         self.source.close()
-        self.source = self.resource.open_source(self.target.manifest)
-        self.stream = self.source.stream(self.data.stream_name)
-        self.partitions = StreamPartitions(self.stream)
-        self.mask = self.source.masker.mask
-        self.source.client.on_wait = self.log.retry_wait
+        self._use(self.resource.open_source(self.target.manifest))
 
     def _units(self, store: StateStore, keys: list[str | None]) -> list[Unit]:
         partitions_def = self.target.partitions_def
@@ -330,7 +331,8 @@ class _Run:
         if self.checker is not None:
             self.checker.observe(batch)
         for child in self.target.children:
-            found.setdefault(child.partitions_name, {}).update(dict.fromkeys(child.keys(batch)))
+            keys = child.parent.keys(batch)
+            found.setdefault(child.partitions_name, {}).update(dict.fromkeys(keys))
 
     def _unit_state(self, unit: Unit) -> dict[str, Any] | None:
         """The cursor state that belongs to this unit only (the engine's rule)."""
