@@ -25,7 +25,6 @@ from engine import (
     SecretMasker,
     StreamPartitions,
     describe_stream_markdown,
-    failure_text,
     load_manifest,
     load_source,
 )
@@ -67,12 +66,8 @@ def _descriptions(
     destination_kind: str,
 ) -> list[StreamDescription]:
     """The chosen streams of an open source, each described (see :func:`describe_streams`)."""
-    try:
+    with source.masker.failures_masked():
         available, problems = source.buildable_streams()  # may list streams from the API
-    except EngineError:
-        raise
-    except Exception as error:  # whatever failed, its text is masked
-        raise EngineError(source.masker.mask(failure_text(error))) from None
     problems = [*manifest.left_out, *problems]
     broken = {problem.stream: problem for problem in problems}
     names = list(streams) if streams is not None else [*available, *broken]

@@ -12,7 +12,7 @@ id. Dagster knows those ids only once someone adds them to the instance, so two 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +20,11 @@ import dagster as dg
 
 from dagster_declarative.resource import DeclarativeSourceResource
 from engine import (
-    EngineError,
     Manifest,
     ParentLink,
     Partitioning,
     SecretMasker,
     StreamPartitions,
-    failure_text,
 )
 
 
@@ -36,9 +34,6 @@ class ChildKeys:
 
     partitions_name: str
     parent: ParentLink
-
-    def keys(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
-        return self.parent.keys(records)
 
 
 def dynamic_defs(
@@ -80,16 +75,11 @@ def discover_keys(
 
     Whatever fails, the sensor's error is masked like a run's (see ``materialize_stream``)."""
     masker = SecretMasker(resource.secret_values())
-    try:
-        with resource.open_source(manifest, masker) as source:
-            source.validate_config()
-            partitions = StreamPartitions(source.stream(stream))
-            substreams = [d for d in partitions.describe().dimensions if d.kind == "substream"]
-            return [key for d in substreams for key in partitions.keys_of(d.name)]
-    except EngineError:
-        raise
-    except Exception as error:
-        raise EngineError(masker.mask(failure_text(error))) from None
+    with masker.failures_masked(), resource.open_source(manifest, masker) as source:
+        source.validate_config()
+        partitions = StreamPartitions(source.stream(stream))
+        substreams = [d for d in partitions.describe().dimensions if d.kind == "substream"]
+        return [key for d in substreams for key in partitions.keys_of(d.name)]
 
 
 def build_parent_id_sensor(
@@ -102,8 +92,8 @@ def build_parent_id_sensor(
 ) -> dg.SensorDefinition:
     """A sensor that adds new parent ids to ``asset``'s dynamic partitions and requests a run of
     each new partition (stopped by default: reading the parent costs API calls)."""
-    (dynamic,) = dynamic_defs(asset.partitions_def)[:1] or (None,)
-    if dynamic is None or isinstance(asset.partitions_def, dg.MultiPartitionsDefinition):
+    dynamic = asset.partitions_def
+    if not isinstance(dynamic, dg.DynamicPartitionsDefinition) or not dynamic.name:
         raise ValueError(f"asset {asset.key.to_user_string()} is not partitioned by parent ids")
     name = f"{'__'.join(asset.key.path)}_parent_ids"
 

@@ -15,9 +15,12 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+
+from engine.errors import EngineError, failure_text
 
 MASK = "****"
 SENSITIVE_NAME = re.compile(
@@ -57,6 +60,18 @@ class SecretMasker:
     def mask(self, text: str) -> str:
         pattern = self._pattern
         return pattern.sub(MASK, text) if pattern is not None and text else text
+
+    @contextmanager
+    def failures_masked(self) -> Iterator[None]:
+        """An engine error raised inside passes as it is (masked where it was made); any other
+        becomes an :class:`EngineError` with masked text and no chained cause, so no secret
+        travels with it."""
+        try:
+            yield
+        except EngineError:
+            raise
+        except Exception as error:
+            raise EngineError(self.mask(failure_text(error))) from None
 
     def reveals(self, text: str) -> bool:
         """Whether ``text`` holds a registered secret (in any of its derived forms)."""

@@ -9,7 +9,7 @@ from manifests import modern
 from support.api_server import Response
 from support.cli import engine_cli
 
-from engine import ReadError, load_source
+from engine import ConfigError, EngineError, ReadError, SecretMasker, load_source
 
 SENTINEL = "SENTINEL-7f3a9c-secret"
 OAUTH_TOKEN = "SENTINEL-oauth-access-token"
@@ -88,3 +88,15 @@ def test_secret_urls_in_errors_hide_sensitive_query_values(api_server):
     with pytest.raises(ReadError) as caught:
         list(load_source(text, {"token": SENTINEL}).read_records("items"))
     assert "api_key=****" in str(caught.value)
+
+
+def test_failures_masked_keeps_engine_errors_and_masks_any_other():
+    masker = SecretMasker(["hunter2-secret"])
+    with pytest.raises(EngineError) as caught, masker.failures_masked():
+        raise KeyError("hunter2-secret")
+    assert str(caught.value) == "unexpected KeyError: '****'"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    original = ConfigError("config is missing the key 'api_key'")
+    with pytest.raises(ConfigError) as kept, masker.failures_masked():
+        raise original
+    assert kept.value is original
