@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import dagster as dg
 from dagster_declarative import checks
 from dagster_declarative.execution import StreamTarget, materialize_stream
 from dagster_declarative.parent_ids import ChildKeys, build_parent_id_sensor, child_keys_by_parent
-from dagster_declarative.resource import DeclarativeSourceResource, env_name
+from dagster_declarative.resource import DeclarativeSourceResource, env_name, resolve_env
 from dagster_declarative.schedules import build_stream_jobs, build_stream_schedules
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
 from dagster_declarative.warehouse.urls import warehouse_kind
@@ -30,6 +29,10 @@ from engine import (
 )
 
 DEFAULT_RESOURCE_KEY = "declarative_source"
+_LISTING = (
+    "; this manifest lists its streams from the API when the definitions load, so the variable "
+    "must be set there too"
+)
 logger = logging.getLogger("dagster_declarative")
 
 
@@ -328,22 +331,9 @@ def _definition_config(manifest: Manifest, config: Mapping[str, Any]) -> dict[st
     (an HttpComponentsResolver): listing them needs the credentials when the definitions load,
     so its variables are read then (and go only into those requests, never into definitions).
     """
-    built = dict(config)
-    for key, value in config.items():
-        name = env_name(value)
-        if name is not None:
-            built[key] = _env_value(key, name) if manifest.lists_streams_from_api else ""
-    return built
-
-
-def _env_value(key: str, name: str) -> str:
-    if name not in os.environ:
-        raise ConfigError(
-            f"config key {key!r} comes from the environment variable {name}, which is not set; "
-            "this manifest lists its streams from the API when the definitions load, so the "
-            "variable must be set there too"
-        )
-    return os.environ[name]
+    if manifest.lists_streams_from_api:
+        return {key: resolve_env(value, key, _LISTING) for key, value in config.items()}
+    return {key: "" if env_name(value) is not None else value for key, value in config.items()}
 
 
 def _refuse_collisions(descriptions: list[StreamDescription]) -> None:

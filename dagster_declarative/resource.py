@@ -111,7 +111,7 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
 
     def resolved_config(self) -> dict[str, Any]:
         """The config with every ``EnvVar`` replaced by its value."""
-        return {key: _resolve(value, key) for key, value in self.config.items()}
+        return {key: resolve_env(value, key) for key, value in self.config.items()}
 
     def secret_values(self) -> list[str]:
         """What this resource knows to be secret before any manifest is read: config values
@@ -173,22 +173,22 @@ def _environment_values(value: Any) -> list[Any]:
     return []
 
 
-def _resolve(value: Any, where: str) -> Any:
+def resolve_env(value: Any, where: str, why: str = "") -> Any:
     """The config value with every environment variable it names read.
 
     A variable that is not set is reported as the loader reports a missing key: the config key
-    is named (``where``, a path for nested values), with the variable to set."""
+    is named (``where``, a path for nested values), with the variable to set (and ``why``)."""
     name = env_name(value)
     if name is not None:
         resolved = os.environ.get(name)
         if resolved is None:
             raise ConfigError(
                 f"config is missing the key {where!r}: it comes from the environment variable "
-                f"{name}, which is not set"
+                f"{name}, which is not set{why}"
             )
         return resolved
     if isinstance(value, Mapping):
-        return {key: _resolve(item, f"{where}/{key}") for key, item in value.items()}
+        return {key: resolve_env(item, f"{where}/{key}", why) for key, item in value.items()}
     if isinstance(value, list):
-        return [_resolve(item, f"{where}/{index}") for index, item in enumerate(value)]
+        return [resolve_env(item, f"{where}/{index}", why) for index, item in enumerate(value)]
     return value
