@@ -1,32 +1,43 @@
-"""``DeclarativeSourceComponent``: what a user writes in ``defs.yaml`` to get a source's assets.
-
-```yaml
-type: dagster_declarative.DeclarativeSourceComponent
-attributes:
-  manifest_path: manifest.yaml        # relative to this defs folder
-  source_name: shop
-  config: {start_date: "2024-01-01"}  # literal values; {{ }} here is NOT rendered by Dagster
-  env_config: {api_key: SHOP_API_KEY} # config key -> environment variable, read at run time
-  streams: [orders, customers]
-  translation: {group_name: shop_raw}
-```
+"""``DeclarativeSourceComponent``: what a user writes in ``defs.yaml`` to get a source's assets
+(every attribute is shown, commented, in ``starter_defs.yaml``, which ``dg scaffold defs`` writes
+with a starter manifest).
 
 The manifest stays in its own file so Dagster's templating never touches its ``{{ config[...] }}``
 expressions; ``config`` is declared with ``inject_before_resolve=False`` for the same reason.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import dagster as dg
+from dagster.components.component_scaffolding import scaffold_component
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 
 from dagster_declarative.asset_builder import build_declarative_definitions
-from dagster_declarative.components.declarative_source.scaffolder import (
-    DeclarativeSourceScaffolder,
-)
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.translator import DeclarativeTranslator, StreamDescription, sanitize_name
+
+_HERE = Path(__file__).parent
+
+
+class DeclarativeSourceScaffolder(dg.Scaffolder):
+    """``dg scaffold defs dagster_declarative.DeclarativeSourceComponent <name>``: a commented
+    ``defs.yaml`` and a starter ``manifest.yaml`` with a spec and a schema, in ``defs/<name>/``."""
+
+    def scaffold(self, request: dg.ScaffoldRequest) -> None:
+        source = sanitize_name(request.target_path.name)
+        if request.scaffold_format != "yaml" or request.append:
+            scaffold_component(request, {"manifest_path": "manifest.yaml", "source_name": source})
+            return
+        request.target_path.mkdir(parents=True, exist_ok=True)
+        manifest = request.target_path / "manifest.yaml"
+        if not manifest.exists():
+            manifest.write_text((_HERE / "starter_manifest.yaml").read_text())
+        variable = f"{source.upper()}_API_KEY"
+        defs = (_HERE / "starter_defs.yaml").read_text()
+        defs = defs.replace("{source}", source).replace("{variable}", variable)
+        (request.target_path / "defs.yaml").write_text(defs)
 
 
 def _stream_template_vars(data: StreamDescription) -> dict[str, Any]:
