@@ -6,7 +6,6 @@ backfill policy of a stream; every method receives the stream's resolved :class:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,15 +16,12 @@ from dagster._core.definitions.metadata.metadata_set import TableMetadataSet
 from dagster_declarative.partitions import partitions_def_for
 from dagster_declarative.warehouse.columns import plan_columns
 from dagster_declarative.warehouse.spec import TableSpec
-from engine import Partitioning
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
+from engine import Partitioning, safe_name
 
 
 def sanitize_name(name: str) -> str:
     """A name valid as an asset key part, op name and group (ASCII letters, digits, ``_``)."""
-    cleaned = _UNSAFE.sub("_", name).strip("_").lower()
-    return cleaned or "stream"
+    return safe_name(name, empty="stream").lower()
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,10 @@ def partition_key(value: Any) -> str:
     return "id_" + hashlib.sha1(text.encode()).hexdigest()[:20]  # matches HASHED_KEY
 
 
-def safe_name(text: str) -> str:
+def safe_name(text: str, empty: str = "partition") -> str:
     """``text`` with every run of characters other than ASCII letters, digits and ``_`` as one
-    ``_`` (a dimension's name, or a part of one)."""
-    return _UNSAFE_NAME.sub("_", text).strip("_") or "partition"
+    ``_`` (a dimension's name, or a part of one); ``empty`` when none is left."""
+    return _UNSAFE_NAME.sub("_", text).strip("_") or empty
 
 
 @dataclass(frozen=True)
