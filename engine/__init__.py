@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from engine.explain.components import describe_stream_markdown
     from engine.http.client import RequestStats, RetryWait
     from engine.manifest.load import Manifest, load_manifest
+    from engine.records.schema_check import SchemaCheck
     from engine.secrets import SecretMasker
     from engine.slicing.date_cadence import Cadence
     from engine.slicing.partitioning import (
@@ -61,6 +62,7 @@ _LAZY = {
     "Partitioning": "engine.slicing.partitioning",
     "RequestStats": "engine.http.client",
     "RetryWait": "engine.http.client",
+    "SchemaCheck": "engine.records.schema_check",
     "SecretMasker": "engine.secrets",
     "SliceEvent": "engine.streams.reader",
     "StateStore": "engine.state.store",
@@ -104,6 +106,7 @@ __all__ = [
     "ReadError",
     "RequestStats",
     "RetryWait",
+    "SchemaCheck",
     "SecretMasker",
     "SliceEvent",
     "StateStore",
