@@ -681,7 +681,7 @@ def test_a_record_without_its_key_in_the_loader_process_fails_the_whole_write(
 def test_without_a_loader_process_the_write_goes_on_in_process(
     background_duckdb: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def cannot_start(*args: Any) -> None:
+    def cannot_start(*args: Any, **options: Any) -> None:
         raise OSError("fork: resource temporarily unavailable")
 
     monkeypatch.setattr(duckdb_loader_process.LoaderProcess, "__init__", cannot_start)

@@ -79,7 +79,8 @@ class LoaderProcess:
     up to `GROUP_MAX` while the loader is busy, so that a loader that falls behind catches up.
     """
 
-    def __init__(self, layout: TableLayout, path: Path) -> None:
+    def __init__(self, layout: TableLayout, path: Path, *, create: bool = False) -> None:
+        """``create``: the process creates the staging file (no batch was loaded here first)."""
         self._process = subprocess.Popen(
             [sys.executable, "-c", _PROGRAM, str(Path(__file__).resolve().parents[2])],
             stdin=subprocess.PIPE,
@@ -88,7 +89,7 @@ class LoaderProcess:
         self._batch_files = path.with_name("batch")
         self._unanswered = self._files = 0
         self._group: BatchGroup[bytes] = BatchGroup()
-        self._send("start", layout, path)
+        self._send("start", layout, path, create)
 
     def load(self, records: Sequence[Record], info: BatchInfo) -> None:
         self._collect(until=0, wait=False)
@@ -206,7 +207,8 @@ def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
         answer: BaseException | None = None
         try:
             if command == "start":
-                loader = StageLoader(*arguments, create=False)
+                layout, path, create = arguments
+                loader = StageLoader(layout, path, create=create)
             elif loader is not None and not (failed and command == "load_file"):
                 if command == "close":
                     loader.close()
