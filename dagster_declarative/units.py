@@ -81,22 +81,30 @@ def materialization(
     mask: Callable[[str], str],
 ) -> dg.AssetMaterialization:
     """The unit's event; ``with_columns`` adds the table's columns as the database has them
-    (once per chunk: the UI shows those of the latest materialization)."""
+    (once per chunk: the UI shows those of the latest materialization).
+
+    Dagster serialises every metadata entry of every event several times (a backfill of a year
+    writes 365 of them), so the request numbers travel as one JSON entry, ``read``, rather than
+    five; the rows a partition wrote are its ``dagster/partition_row_count`` (an unpartitioned
+    read's are ``rows_written``)."""
     stats = unit.stats
-    metadata: dict[str, Any] = {
-        "records": stats.records,
-        "rows_written": result.rows_by_partition.get(unit.partition_key, 0),
+    rows = result.rows_by_partition.get(unit.partition_key, 0)
+    read: dict[str, Any] = {
         "pages": stats.pages,
         "requests": stats.requests,
         "retries": stats.retries,
         "bytes": stats.bytes,
         "seconds": round(unit.seconds, 3),
-        "slices": len(unit.slices),
+    }
+    if len(unit.slices) != 1:
+        read["slices"] = len(unit.slices)
+    metadata: dict[str, Any] = {
+        "records": stats.records,
+        "dagster/partition_row_count" if unit.partition_key is not None else "rows_written": rows,
         "dagster/table_name": result.table_name,
         "dagster/row_count": result.row_count,
+        "read": dg.MetadataValue.json(read),
     }
-    if unit.partition_key is not None:
-        metadata["dagster/partition_row_count"] = metadata["rows_written"]
     if with_columns:
         metadata["dagster/column_schema"] = column_schema(json_schema, result.columns)
     if unit.state is not None:

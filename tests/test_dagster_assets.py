@@ -102,7 +102,8 @@ def test_unpartitioned_stream_materializes_rows_and_metadata(
         (event,) = result.get_asset_materialization_events()
         metadata = event.materialization.metadata
         assert metadata["records"].value == 25
-        assert metadata["pages"].value == 3
+        assert metadata["rows_written"].value == 25  # unpartitioned: no partition_row_count
+        assert metadata["read"].value["pages"] == metadata["read"].value["requests"] == 3
         assert metadata["dagster/row_count"].value == 25
         assert metadata["dagster/table_name"].value == "shop.items"
         (check,) = result.get_asset_check_evaluations()

@@ -333,7 +333,7 @@ def test_slices_read_at_once_reach_each_partition_in_any_order(
     by_partition = {
         e.partition: (
             e.materialization.metadata["records"].value,
-            e.materialization.metadata["rows_written"].value,
+            e.materialization.metadata["dagster/partition_row_count"].value,
         )
         for e in result.get_asset_materialization_events()
     }
