@@ -138,6 +138,7 @@ class _Run:
         finally:
             destination.close()
             store.dispose()
+            self.source.close()  # one a later turn reopened (closing the caller's twice is safe)
         if self.checker is not None:
             yield self.checker.result(self.target.asset_key)
 

@@ -129,6 +129,11 @@ def _backfill(
     )
 
 
+def _deadline_watchers() -> int:
+    """Live request-deadline threads: one per HTTP client that sent a request and is open."""
+    return sum(t.name == "request-deadlines" and t.is_alive() for t in threading.enumerate())
+
+
 def test_an_overlapping_run_writes_every_free_partition_and_names_the_held_ones(
     manifest: Path, tmp_path: Path, store: StateStore
 ) -> None:
@@ -151,6 +156,7 @@ def test_an_overlapping_run_writes_every_free_partition_and_names_the_held_ones(
 def test_an_overlapping_run_waits_for_held_partitions_and_then_writes_them(
     manifest: Path, tmp_path: Path, store: StateStore
 ) -> None:
+    watchers = _deadline_watchers()
     with dg.instance_for_test() as instance:
         holder = LeaseKeeper(store, "shop", "events", "finishing-run")
         with holder:
@@ -159,6 +165,11 @@ def test_an_overlapping_run_waits_for_held_partitions_and_then_writes_them(
             result = _backfill(manifest, tmp_path, instance, lease_wait_seconds=30)
         assert result.success
         assert sorted(e.partition for e in result.get_asset_materialization_events()) == KEYS
+    # the source reopened for the second turn is closed too (its deadline watcher ends)
+    waited = time.monotonic() + 5
+    while _deadline_watchers() > watchers and time.monotonic() < waited:
+        time.sleep(0.05)
+    assert _deadline_watchers() == watchers
     states = store.load_all("shop", "events")
     assert states[KEYS[0]] == {"updated_at": "2024-01-01T01:00:00Z"}
     assert states[KEYS[9]] == {"updated_at": "2024-01-10T01:00:00Z"}
