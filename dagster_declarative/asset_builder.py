@@ -51,11 +51,12 @@ def describe_streams(
     cannot be built is left out with a warning (:func:`leave_out`), so the others still load."""
     given = dict(config or {})
     built = _definition_config(manifest, given)
-    from_environment = [built[key] for key, value in given.items() if env_name(value)]
+    from_environment = [key for key, value in given.items() if env_name(value) is not None]
+    masker = SecretMasker(built[key] for key in from_environment)
     # closes the source's HTTP session (a dynamic stream may list streams from the API)
-    with load_source(manifest, built, masker=SecretMasker(from_environment)) as source:
+    with load_source(manifest, built, masker=masker) as source:
         if validate_config:
-            source.validate_config(not_yet_known=[k for k, v in given.items() if env_name(v)])
+            source.validate_config(not_yet_known=from_environment)
         result = _descriptions(source, manifest, source_name, streams, destination_kind)
     _refuse_collisions(result)
     return result

@@ -1,16 +1,13 @@
 """A stream's partitioning (the engine's rule: ``engine/slicing/partitioning.py``) as Dagster
 partitions, and Dagster partition keys back to the parts the engine turns into slices.
 
-- a ``datetime`` dimension becomes Hourly / Daily / Weekly / Monthly partitions offset to the
-  start's minute, hour and day, or a cron-based time-window definition (the engine decides which
-  cadence reproduces the cursor's windows: ``engine/slicing/date_cadence.py``); for steps no cron
-  ticks (``P3D``, ``P30D``, ``P365D``, ...), static partitions listed from the engine's own window
-  starts, the running window included, since the engine reads it too (up to now). Either way a
-  key selects exactly one engine window;
-- a ``list`` dimension becomes static partitions;
-- a ``substream`` dimension becomes dynamic partitions named ``<source>__<stream>``, registered
-  when the parent is materialized or by the stream's discovery sensor;
-- two dimensions become multi-partitions.
+- a ``datetime`` dimension becomes calendar or cron time windows where a cadence reproduces the
+  cursor's windows (the engine decides: ``engine/slicing/date_cadence.py``), else static keys
+  listing the engine's own window starts (steps no cron ticks: ``P3D``, ``P365D``, ...), the
+  running window included, since the engine reads it too. Either way a key selects one window;
+- a ``list`` dimension becomes static partitions; a ``substream`` dimension dynamic partitions
+  named ``<source>__<stream>``, registered when the parent is materialized or by the stream's
+  discovery sensor; two dimensions multi-partitions.
 
 A stream the engine cannot partition stays unpartitioned and reads incrementally from the state
 table; a log line says so when the definitions are built.

@@ -43,8 +43,7 @@ class StreamDescription:
 
     @property
     def slicer_kind(self) -> str:
-        """``none``, ``datetime``, ``list``, ``substream``, ``product`` (two dimensions) or
-        ``other`` (sliced in a way partitions cannot express: read unpartitioned)."""
+        """The engine's ``Partitioning.kind``: ``none``, ``datetime``, ``list``, ..."""
         return self.partitioning.kind
 
     @property
