@@ -17,7 +17,7 @@ from manifests import modern
 from support.api_server import ApiServer, Response
 
 from engine import load_source
-from engine.errors import ManifestError, UnsupportedComponentError
+from engine.errors import ManifestError, ReadError, UnsupportedComponentError
 from engine.explain.report import explain, render_text
 
 pytest.importorskip("airbyte_cdk", reason="needs the airbyte extra")
@@ -116,6 +116,21 @@ def test_authenticator_is_the_requests_auth_and_its_token_is_masked(items, tmp_p
     source.close()
 
 
+def test_an_authenticator_that_fails_names_its_class_and_the_secret_stays_masked(items, tmp_path):
+    text = modern(
+        items.url,
+        authenticator="type: CustomAuthenticator\nclass_name: components.TokenFetchingAuth\n"
+        "header: X-Key",
+    )
+    with pytest.raises(ReadError) as failed:
+        _read(_write(tmp_path, text))
+    assert str(failed.value).startswith(
+        "custom component components.TokenFetchingAuth failed: ConnectionError: token host "
+    )
+    assert "secret-token-1" not in str(failed.value)
+    assert items.requests == []
+
+
 def test_backoff_strategy_gets_the_response_and_the_attempt(items, tmp_path):
     items.fail_next("/items", Response(503, {"error": "busy"}))
     text = modern(
@@ -192,6 +207,20 @@ def test_requester_builds_each_request_and_our_client_sends_it(items, tmp_path):
     assert len(_read(_write(tmp_path, text))) == 2
     assert items.requests[-1].headers["x-slice"] == "{}"
     assert isinstance(_seen("requester")[0]["stream_slice"], StreamSlice)
+
+
+def test_a_requesters_own_call_budget_is_waited_on_before_every_attempt(items, tmp_path):
+    items.fail_next("/items", Response(503, {"error": "busy"}))
+    text = modern(items.url).replace(
+        '        $ref: "#/definitions/requester"',
+        f"        type: CustomRequester\n        class_name: components.BudgetedRequester\n"
+        f"        url_base: {items.url}\n        path: /items",
+    )
+    assert len(_read(_write(tmp_path, text))) == 2
+    calls = _seen("budget")
+    assert len(calls) == len(items.requests) == 2  # the retry asked the budget too
+    assert all(isinstance(c["request"], requests.PreparedRequest) for c in calls)
+    assert calls[-1]["request"].url.endswith("/items")
 
 
 def test_schema_loader_gives_the_stream_its_schema(items, tmp_path):

@@ -15,6 +15,7 @@ from typing import Any
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
+from engine.custom import values
 from engine.http.auth import Authenticator
 from engine.http.backoff import BackoffStrategy
 from engine.http.error_handling import ACTIONS, RETRY, Decision, DefaultErrorHandler, ErrorHandler
@@ -42,7 +43,10 @@ class _Masking(AuthBase):
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         before = dict(request.headers)
-        request = self.component(request)
+        try:
+            request = self.component(request)
+        except Exception as error:  # the connector's own code may raise anything
+            raise values.failure(self.component, error) from None
         for name, value in request.headers.items():
             if before.get(name) != value:
                 _register_credential(self.masker, value)
@@ -81,7 +85,12 @@ class ReferenceAuthenticator(Authenticator):
 
 def _call(component: Any, method: str) -> Any:
     function = getattr(component, method, None)
-    return function() if callable(function) else None
+    if not callable(function):
+        return None
+    try:
+        return function()
+    except Exception as error:  # the connector's own code may raise anything
+        raise values.failure(component, error) from None
 
 
 class ReferenceBackoff(BackoffStrategy):

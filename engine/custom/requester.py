@@ -5,7 +5,10 @@ The component decides everything a request holds, through the same methods the r
 ``_request_headers`` / ``_request_params`` / ``_request_body_*``, which merge the paginator's
 and slicer's options and the authenticator's); the request itself goes through this engine's
 HTTP client, so timeouts, size limits, retries (by the component's error handler) and secret
-masking stay ours.
+masking stay ours. A call budget the component holds (``api_budget``) is waited on before
+every attempt, as the reference's session waits on it: the factory here hands it none (the
+manifest's ``api_budget`` is applied by this engine's transport), so it is one the component's
+own code sets, as Mixpanel's requesters do (one call a minute).
 """
 
 from __future__ import annotations
@@ -85,6 +88,11 @@ class ReferenceRequester:
                 request.json = body_json
             elif body_data:
                 request.data = body_data
+        budget = getattr(component, "api_budget", None)
         return self.client.send(
-            request, error_handler=self.error_handler, decode=self.decoder, stats=stats
+            request,
+            error_handler=self.error_handler,
+            decode=self.decoder,
+            stats=stats,
+            acquire=budget.acquire_call if budget is not None else None,
         )

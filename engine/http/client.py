@@ -152,8 +152,12 @@ class HttpClient(BoundedTransport):
         stats: RequestStats,
         cacheable: bool = False,
         foreign: bool = False,
+        acquire: Callable[[requests.PreparedRequest], None] | None = None,
     ) -> Page:
         """Send until success; returns the decoded page or raises ReadError.
+
+        ``acquire`` is called with the request before every attempt (a call budget of the
+        requester's own: it waits until the budget allows one more call).
 
         A ``cacheable`` request (a parent stream's) is answered from the response cache when one
         is kept and holds it, and its successful response is kept there. A ``foreign`` request
@@ -189,6 +193,8 @@ class HttpClient(BoundedTransport):
                     number = attempt.retry_state.attempt_number
                     if number > 1:
                         stats.retries += 1
+                    if acquire is not None:
+                        acquire(prepared)
                     page = self._attempt(prepared, error_handler, decode, stats, number)
                     if cache is not None and page.body is not None:
                         cache.put(prepared, page.response)

@@ -27,6 +27,7 @@ from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination
 from airbyte_cdk.sources.declarative.retrievers import SimpleRetriever
 from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
+from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
     ErrorResolution,
     FailureType,
@@ -110,6 +111,16 @@ class Auth(DeclarativeAuthenticator):
     @property
     def token(self) -> str:
         return f"Custom {self.config['token']}"
+
+
+@dataclass
+class TokenFetchingAuth(Auth):
+    """Fetches its token from a host of its own when a request is signed, as connectors'
+    authenticators do with plain ``requests``; here the fetch fails with the config's secret
+    in its message."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        raise ConnectionError(f"token host unreachable (key {self.config['token']})")
 
 
 @dataclass
@@ -199,6 +210,25 @@ class Requester(HttpRequester):
     def get_request_headers(self, *, stream_state=None, stream_slice=None, next_page_token=None):
         seen("requester", stream_slice=stream_slice, token=next_page_token)
         return {"X-Slice": str(dict(stream_slice or {}))}
+
+
+class CountingBudget(APIBudget):
+    """A call budget that lets every call through and notes what asked for it."""
+
+    def __init__(self) -> None:
+        super().__init__(policies=[])
+
+    def acquire_call(self, request: Any, block: bool = True, timeout: float | None = None) -> None:
+        seen("budget", request=request)
+
+
+@dataclass
+class BudgetedRequester(HttpRequester):
+    """Sets a call budget of its own when built, as connectors' requesters do (Mixpanel's)."""
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self.api_budget = CountingBudget()
+        super().__post_init__(parameters)
 
 
 @dataclass
