@@ -40,33 +40,38 @@ def test_corpus_manifest_spec_discover_and_read(manifest_path):
 
 def spec_discover_and_read(manifest_path, *, catalog_from_definitions: bool = True) -> None:
     """Spec, discover (catalog matches the manifest's literal cursor fields and keys when
-    ``catalog_from_definitions``) and a read of every stream against the generic local server."""
+    ``catalog_from_definitions``) and a read of every stream against the generic local server.
+
+    Discover runs against the server too: a schema loader that asks the API for the schema
+    (DynamicSchemaLoader) is answered there; the streams' records are then served from the
+    schemas discover gave."""
     manifest = load_manifest(manifest_path)
     spec = manifest.spec
     # 2022 connectors shipped their spec beside the manifest; the corpus keeps manifests only.
     assert isinstance(spec.get("connection_specification", {}), dict)
     config = config_for(spec)
-    source = load_source(manifest, config)
-    catalog = {entry["name"]: entry for entry in source.discover()}
-
-    for definition in manifest.stream_definitions if catalog_from_definitions else ():
-        stream_name = definition.get("name") or definition["$parameters"]["name"]
-        entry = catalog[stream_name]
-        assert isinstance(entry["json_schema"], dict)
-        incremental = _incremental_of(definition)
-        cursor = (incremental.get("incremental_sync") or {}).get("cursor_field")
-        if cursor:
-            assert entry["supported_sync_modes"] == ["full_refresh", "incremental"]
-            assert entry["default_cursor_field"] == [cursor]
-        else:
-            assert entry["supported_sync_modes"] == ["full_refresh"]
-        expected_key = _expected_primary_key(incremental.get("primary_key"))
-        assert entry.get("source_defined_primary_key", []) == expected_key
-    schemas = {stream: entry["json_schema"] for stream, entry in catalog.items()}
-    source.close()
-
     with CorpusServer() as server:
-        definition = server.serve(manifest.definition, schemas)
+        discovering = server.serve_schemas(manifest.definition, config)
+        source = load_source(Manifest(discovering, manifest.base_dir, manifest.file), config)
+        catalog = {entry["name"]: entry for entry in source.discover()}
+
+        for definition in manifest.stream_definitions if catalog_from_definitions else ():
+            stream_name = definition.get("name") or definition["$parameters"]["name"]
+            entry = catalog[stream_name]
+            assert isinstance(entry["json_schema"], dict)
+            incremental = _incremental_of(definition)
+            cursor = (incremental.get("incremental_sync") or {}).get("cursor_field")
+            if cursor:
+                assert entry["supported_sync_modes"] == ["full_refresh", "incremental"]
+                assert entry["default_cursor_field"] == [cursor]
+            else:
+                assert entry["supported_sync_modes"] == ["full_refresh"]
+            expected_key = _expected_primary_key(incremental.get("primary_key"))
+            assert entry.get("source_defined_primary_key", []) == expected_key
+        schemas = {stream: entry["json_schema"] for stream, entry in catalog.items()}
+        source.close()
+
+        definition = server.serve(discovering, schemas, config)
         # The manifest's api_budget protects the real API; here it would only stretch the test
         # (stripe: 25 requests a second). test_budget.py checks budgets on their own.
         definition.pop("api_budget", None)

@@ -13,7 +13,14 @@ placed at the stream's record path, and ends pagination the way the stream's pag
 - substreams: the parent's records carry the key ``parent_key`` names (custom routers that list
   ``parent_stream_configs`` too);
 - a custom extractor gets its records where its own code reads them
-  (``response.json()["a"]["b"]``, from its class's source);
+  (``response.json()["a"]["b"]``, from its class's source), or in the API's own layout where
+  its code builds records out of one (``support/corpus_layouts.py``: test data, per class);
+- a record path that is a template (``{{ parameters['data_field'] }}``) is rendered with the
+  extractor's parameters and the config first;
+- schema loaders that ask the API (DynamicSchemaLoader) ask this server
+  (:meth:`CorpusServer.serve_schemas`, before discover): it answers two property definitions
+  (a string and an integer) where the loader's extractor and ``schema_type_identifier`` read
+  them, and the stream's records then follow the schema discover built from them;
 - a date a transformation reformats (``format_datetime(record.X, out, in)``) is sent in its
   ``in`` format, and a date a custom transformation's code parses (``strptime``,
   ``pendulum.from_format``) in that format, and a field its code iterates with ``.items()`` as
@@ -52,7 +59,7 @@ import re
 import sys
 import threading
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,6 +68,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from config_gen import value_for
 
 from engine.datetimes import format_datetime
+from engine.errors import EngineError
+from engine.templates.interpolation import InterpolatedString
+from support.corpus_layouts import BODY_LAYOUTS, RECORD_LAYOUTS
 
 MARKER = "pg2marker"
 # ``.get('key')`` with or without a plain default (``.get('paging', {}).get('next')`` reads
@@ -154,12 +164,30 @@ class Route:
     embedded: list[tuple[list[str], Route]] = field(default_factory=list)
     token_indexes_records: bool = False
     job: AsyncJobPlan | None = None
+    # The API's own layout where the connector's code reads one (support/corpus_layouts.py).
+    body_layout: Callable[[list[dict]], Any] | None = None
+    record_layouts: list[Callable[[dict], dict]] = field(default_factory=list)
     hits: int = 0
+
+
+@dataclass
+class SchemaPlan:
+    """What a schema loader's retriever (DynamicSchemaLoader) reads, from its definition: the
+    property definitions at ``schema_pointer`` of the first record at ``field_path``, each
+    with its name at ``key_pointer`` and its type at ``type_pointer``."""
+
+    field_path: list[str]
+    schema_pointer: list[str]
+    key_pointer: list[str]
+    type_pointer: list[str]
+    layout: Callable[[list[dict]], Any] | None = None
 
 
 class CorpusServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.schema_routes: dict[str, SchemaPlan] = {}
+        self._config: Mapping[str, Any] = {}
         self.requests: list[tuple[str, str]] = []
         self.quota_body: dict = {}  # what a token's quota status endpoint answers
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -184,9 +212,68 @@ class CorpusServer:
 
     # -- reading the manifest -------------------------------------------------------------
 
-    def serve(self, definition: dict, schemas: Mapping[str, dict]) -> dict:
+    def serve_schemas(self, definition: dict, config: Mapping[str, Any]) -> dict:
+        """A copy of ``definition`` whose schema loaders that ask the API (DynamicSchemaLoader)
+        ask this server, so discover runs against it; the stream's records are served once
+        the schemas are known (:meth:`serve`)."""
+        self._config = config
+        rewritten = dict(definition)
+        rewritten["streams"] = [
+            self._schema_loaders(s, _stream_name(s)) for s in definition.get("streams") or []
+        ]
+        return rewritten
+
+    def _schema_loaders(self, d: dict, key: str) -> dict:
+        if d.get("type") == "StateDelegatingStream":
+            return {
+                **d,
+                "full_refresh_stream": self._schema_loaders(d["full_refresh_stream"], key),
+                "incremental_stream": self._schema_loaders(d["incremental_stream"], key),
+            }
+        loaders = d.get("schema_loader")
+        if isinstance(loaders, list):
+            return {**d, "schema_loader": [self._schema_loader(s, key) for s in loaders]}
+        return {**d, "schema_loader": self._schema_loader(loaders, key)} if loaders else d
+
+    def _schema_loader(self, loader: dict, key: str) -> dict:
+        retriever = loader.get("retriever")
+        identifier = loader.get("schema_type_identifier") or {}
+        if not isinstance(retriever, dict) or not identifier.get("key_pointer"):
+            return loader
+        extractor = (retriever.get("record_selector") or {}).get("extractor") or {}
+        self.schema_routes[key] = SchemaPlan(
+            field_path=self._field_path(extractor),
+            schema_pointer=[str(p) for p in identifier.get("schema_pointer") or []],
+            key_pointer=[str(p) for p in identifier["key_pointer"]],
+            type_pointer=[str(p) for p in identifier.get("type_pointer") or ["type"]],
+            layout=BODY_LAYOUTS.get(str(extractor.get("class_name"))),
+        )
+        requester = self._requester(retriever["requester"], f"__schema/{key}")
+        return {**loader, "retriever": {**retriever, "requester": requester}}
+
+    def _field_path(self, extractor: dict) -> list[str]:
+        """The extractor's ``field_path``, its templates rendered as the reader renders them."""
+        return [self._rendered(part, extractor) for part in extractor.get("field_path") or []]
+
+    def _rendered(self, text: Any, component: dict) -> str:
+        """A field name as the reader renders it (``{{ parameters['data_field'] }}``,
+        ``{{ config... }}``) with the component's parameters; a template that reads the
+        response or the slice is left as written."""
+        template = InterpolatedString(str(text), parameters=component.get("$parameters") or {})
+        try:
+            return str(template.eval_str(self._config))
+        except EngineError:
+            return str(text)
+
+    def serve(
+        self,
+        definition: dict,
+        schemas: Mapping[str, dict],
+        config: Mapping[str, Any] | None = None,
+    ) -> dict:
         """A copy of ``definition`` aimed at this server; registers a route per stream."""
         self._schemas = schemas
+        self._config = self._config if config is None else config
         rewritten = dict(definition)
         rewritten["streams"] = [
             self._stream(s, _stream_name(s)) for s in definition.get("streams") or []
@@ -228,17 +315,24 @@ class CorpusServer:
         route.sent_formats.update(_sent_formats(d.get("transformations")))
         route.sent_formats.update(_python_formats(d.get("transformations")))
         route.mappings = _mappings_read_by(d.get("transformations"))
+        route.record_layouts = [
+            RECORD_LAYOUTS[str(t.get("class_name"))]
+            for t in reversed(d.get("transformations") or [])
+            if str(t.get("class_name")) in RECORD_LAYOUTS
+        ]
         retriever = dict(d["retriever"])
         selector = retriever.get("record_selector") or {}
         extractor = selector.get("extractor") or {}
-        route.field_path = [str(p) for p in extractor.get("field_path") or []]
+        route.field_path = self._field_path(extractor)
         route.record_paths = _paths_read_by(extractor.get("class_name"))
+        route.body_layout = BODY_LAYOUTS.get(str(extractor.get("class_name")))
         incremental = d.get("incremental_sync") or {}
         if incremental.get("cursor_field"):
             formats = incremental.get("cursor_datetime_formats") or [
                 incremental.get("datetime_format") or "%Y-%m-%dT%H:%M:%SZ"
             ]
-            route.cursor = (str(incremental["cursor_field"]), str(formats[0]))
+            cursor_field = self._rendered(incremental["cursor_field"], incremental)
+            route.cursor = (cursor_field, str(formats[0]))
         if retriever.get("type") == "AsyncRetriever":
             self._async_job(route, retriever, key)
         else:
@@ -382,6 +476,8 @@ class CorpusServer:
         segments = parts.path.strip("/").split("/")
         if segments[0] == "__quota":
             return 200, {}, self.quota_body
+        if segments[0] == "__schema":
+            return 200, {}, self._schema_answer(self.schema_routes[unquote(segments[1])])
         if segments[0] == "__token":
             token = {"access_token": "token", "expires_in": 3600, "token": "token"}
             return 200, {}, token
@@ -395,8 +491,12 @@ class CorpusServer:
         route.hits += 1
         later = self._is_later_page(route, target, headers, body)
         records = [] if route.hits > MAX_REQUESTS_PER_ROUTE else self._records(route, later)
+        for layout in route.record_layouts:  # as the API sends them, before transformations
+            records = [layout(record) for record in records]
         response = _nest(route.field_path, records)
-        if route.record_paths:  # where a custom extractor's own code reads
+        if route.body_layout is not None:  # the API's own layout, read by the connector's code
+            response = route.body_layout(records)
+        elif route.record_paths:  # where a custom extractor's own code reads
             response = {}
             for path in route.record_paths:
                 response = _merged(_nest(path, records), response)
@@ -421,6 +521,19 @@ class CorpusServer:
         if route.job is not None and route.job.download_decoder.get("type") != "JsonDecoder":
             return 200, extra_headers, _encoded(records, route.job.download_decoder)
         return 200, extra_headers, response
+
+    @staticmethod
+    def _schema_answer(plan: SchemaPlan) -> Any:
+        """Two property definitions (a string and an integer) where the loader reads them."""
+        definitions = []
+        for name, kind in (("pg2_text", "string"), ("pg2_count", "integer")):
+            definition: dict = {}
+            _place(definition, plan.key_pointer, name)
+            _place(definition, plan.type_pointer, kind)
+            definitions.append(definition)
+        if plan.layout is not None:
+            return plan.layout(definitions)
+        return _nest(plan.field_path, [_nest(plan.schema_pointer, definitions)])
 
     def _job_answer(self, route: Route, prefix: str, phase: str, request: str) -> tuple:
         """Create, poll, abort or delete a job of ``route``; a job is known by its token."""
