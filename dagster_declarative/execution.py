@@ -24,7 +24,7 @@ from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.resource import DeclarativeSourceResource
 from dagster_declarative.run_log import RunLog
 from dagster_declarative.translator import StreamDescription, sanitize_name
-from dagster_declarative.units import Unit, UnitReading, materialization, unit_title
+from dagster_declarative.units import Unit, materialization, unit_title
 from dagster_declarative.warehouse import (
     Destination,
     PartialWriteError,
@@ -39,6 +39,7 @@ from engine import (
     LeasesHeld,
     Manifest,
     SecretMasker,
+    SliceGroups,
     StateStore,
     StoredState,
     Stream,
@@ -153,7 +154,7 @@ class _Run:
         units = self._units(store, keys)
         self.log.expect(len(units))
         flat = [s for unit in units for s in unit.slices]
-        reading = UnitReading(iter_slices(self.stream, flat, self.source.concurrency))
+        reading = SliceGroups(iter_slices(self.stream, flat, self.source.concurrency))
         position = 0
         for unit in units:
             unit.indexes = range(position, position + len(unit.slices))
@@ -214,7 +215,7 @@ class _Run:
     def _write_chunk(
         self,
         queue: deque[Unit],
-        reading: UnitReading,
+        reading: SliceGroups,
         store: StateStore,
         destination: Destination,
         leases: LeaseKeeper,
@@ -299,7 +300,7 @@ class _Run:
             raise failure
 
     def _unit_batches(
-        self, unit: Unit, reading: UnitReading, child_keys: dict[str, dict[str, None]]
+        self, unit: Unit, reading: SliceGroups, child_keys: dict[str, dict[str, None]]
     ) -> Iterator[list[dict]]:
         unit.started = time.monotonic()
         self.log.unit_started(unit_title(unit))

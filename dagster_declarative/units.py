@@ -1,14 +1,13 @@
 """A run's units (a partition, or an unpartitioned stream's whole read) and their events.
 
-``execution.py`` reads and writes the units; this module holds what a unit is, how the run's one
-stream of slice events is handed out per unit, and the materialization a finished unit yields
-(its metadata holds what a slice's log line would: see ``run_log.py``).
+``execution.py`` reads and writes the units; this module holds what a unit is and the
+materialization a finished unit yields (its metadata holds what a slice's log line would: see
+``run_log.py``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ import dagster as dg
 
 from dagster_declarative.translator import column_schema
 from dagster_declarative.warehouse import WriteResult
-from engine import DONE, RequestStats, SliceEvent
+from engine import RequestStats
 
 
 @dataclass
@@ -34,41 +33,6 @@ class Unit:
     started: float = 0.0
     seconds: float = 0.0
     complete: bool = False
-
-
-class UnitReading:
-    """The run's one stream of slice events, handed out per unit.
-
-    With concurrent slices, events of later units can arrive early; they wait here until their
-    unit is written.
-    """
-
-    def __init__(self, events: Iterator[SliceEvent]) -> None:
-        self._events = events
-        self._pending: dict[int, deque[SliceEvent]] = defaultdict(deque)
-
-    def events(self, indexes: range) -> Iterator[SliceEvent]:
-        """The events of the slices at ``indexes``, up to the last one's ``DONE``: first those
-        that arrived while an earlier unit was written, then the stream's (one generator step
-        per record: this is the run's per-record path)."""
-        left = len(indexes)
-        for index in indexes:
-            for event in self._pending.pop(index, ()):
-                if event.kind == DONE:
-                    left -= 1
-                yield event
-        if not left:
-            return
-        for event in self._events:
-            if event.index not in indexes:
-                self._pending[event.index].append(event)
-                continue
-            yield event
-            if event.kind == DONE:
-                left -= 1
-                if not left:
-                    return
-        raise RuntimeError("the engine stopped before every slice of the run was read")
 
 
 def materialization(

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from engine.state.leases import LEASE_TTL_SECONDS, LeaseKeeper, LeasesHeld
     from engine.state.store import StateStore, StoredState
     from engine.streams.pagination import PageLimits
-    from engine.streams.reader import DONE, SliceEvent, iter_slices
+    from engine.streams.reader import DONE, SliceEvent, SliceGroups, iter_slices
     from engine.streams.stream import Stream
 
 _LAZY = {
@@ -65,6 +65,7 @@ _LAZY = {
     "SchemaCheck": "engine.records.schema_check",
     "SecretMasker": "engine.secrets",
     "SliceEvent": "engine.streams.reader",
+    "SliceGroups": "engine.streams.reader",
     "StateStore": "engine.state.store",
     "StoredState": "engine.state.store",
     "Stream": "engine.streams.stream",
@@ -109,6 +110,7 @@ __all__ = [
     "SchemaCheck",
     "SecretMasker",
     "SliceEvent",
+    "SliceGroups",
     "StateStore",
     "StoredState",
     "Stream",

@@ -11,7 +11,7 @@ from support.api_collections import parse_instant
 from support.api_server import ApiServer, DateFilter, Response
 from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 
-from engine import load_manifest, load_source, protocol
+from engine import DONE, SliceGroups, iter_slices, load_manifest, load_source, protocol
 from engine.__main__ import run
 from engine.errors import EngineError
 from engine.state.connections import default_connection_name
@@ -171,6 +171,29 @@ def test_concurrent_read_matches_the_sequential_one(api_server: ApiServer) -> No
     assert sorted(_ids(concurrent)) == sorted(_ids(sequential)) == list(range(20))
     assert _states(concurrent) == _states(sequential)
     _check_state_never_ahead(concurrent, records)
+
+
+def test_slice_groups_hand_out_a_concurrent_read_group_by_group(api_server: ApiServer) -> None:
+    """Records of later days arrive while earlier ones are read; each group still gets all of
+    its own slices' events and no other's, however the pool interleaved them."""
+    records = _days(1, 10, hour=3)
+    _daily_route(api_server, records, failing_day=None)
+    source = load_source(_concurrent_manifest(api_server.url, 4), {})
+    stream = source.stream("items")
+    slices = list(stream.slices())
+    groups = SliceGroups(iter_slices(stream, slices, 4))
+    for first in range(0, len(slices), 3):
+        indexes = range(first, min(first + 3, len(slices)))
+        events = list(groups.events(indexes))
+        assert {event.index for event in events} == set(indexes)
+        assert sum(event.kind == DONE for event in events) == len(indexes)
+        days = {slices[i]["start_time"][:10] for i in indexes}
+        got = [event.record["updated_at"][:10] for event in events if event.record]
+        assert got
+        assert sorted(got) == sorted(
+            r["updated_at"][:10] for r in records if r["updated_at"][:10] in days
+        )
+    source.close()
 
 
 @pytest.mark.parametrize("failing_day", ["2021-02-06", "2021-02-01"])

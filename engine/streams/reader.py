@@ -15,6 +15,7 @@ import itertools
 import queue
 import threading
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -73,6 +74,42 @@ def _sequential(stream: Stream, slices: Iterable[dict]) -> Iterator[SliceEvent]:
         if cursor is not None:
             cursor.close_slice(stream_slice)
         yield SliceEvent(DONE, index, stream_slice, stats=stats, seconds=time.monotonic() - started)
+
+
+class SliceGroups:
+    """The events of :func:`iter_slices` handed out a group of slices at a time (a scheduler's
+    partition), each group's in full.
+
+    With concurrent slices, events of later groups can arrive while an earlier group is read;
+    they wait here until their group is asked for.
+    """
+
+    def __init__(self, events: Iterator[SliceEvent]) -> None:
+        self._events = events
+        self._pending: dict[int, deque[SliceEvent]] = defaultdict(deque)
+
+    def events(self, indexes: range) -> Iterator[SliceEvent]:
+        """The events of the slices at ``indexes``, up to the last one's ``DONE``: first those
+        that arrived while an earlier group was read, then the stream's (one generator step
+        per record: this is a scheduler run's per-record path)."""
+        left = len(indexes)
+        for index in indexes:
+            for event in self._pending.pop(index, ()):
+                if event.kind == DONE:
+                    left -= 1
+                yield event
+        if not left:
+            return
+        for event in self._events:
+            if event.index not in indexes:
+                self._pending[event.index].append(event)
+                continue
+            yield event
+            if event.kind == DONE:
+                left -= 1
+                if not left:
+                    return
+        raise RuntimeError("the engine stopped before every slice of the group was read")
 
 
 _FINISHED = object()
