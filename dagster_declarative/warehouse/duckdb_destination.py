@@ -28,8 +28,8 @@ from dagster_declarative.warehouse.columns import (
     reconcile_columns,
 )
 from dagster_declarative.warehouse.duckdb_sql import (
-    BOUNDED_MEMORY,
     SQL_TYPES,
+    WAREHOUSE_CONFIG,
     definition,
     qualified,
     quote,
@@ -96,7 +96,7 @@ class DuckDBDestination(BaseDestination):
         pause = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), config=BOUNDED_MEMORY)
+                return duckdb.connect(str(self.path), config=WAREHOUSE_CONFIG)
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
                     raise
