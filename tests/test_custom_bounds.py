@@ -139,3 +139,51 @@ def test_the_command_line_bounds_reach_the_reference_session(
     with HostileServer(behaviour) as server:
         result = engine_cli("read", _manifest(tmp_path, server.url), config, option, "1")
     assert result.returncode == 1 and expected in result.stdout
+
+
+PARENT_ROUTER = """
+version: 6.0.0
+type: DeclarativeSource
+check: {{type: CheckStream, stream_names: [items]}}
+definitions:
+  selector: {{type: RecordSelector, extractor: {{type: DpathExtractor, field_path: [data]}}}}
+streams:
+  - type: DeclarativeStream
+    name: items
+    schema_loader: {{type: InlineSchemaLoader, schema: {{type: object}}}}
+    retriever:
+      type: SimpleRetriever
+      requester: {{type: HttpRequester, url_base: "{url}", path: /items}}
+      record_selector: {{$ref: "#/definitions/selector"}}
+      partition_router:
+        type: CustomPartitionRouter
+        class_name: components.ParentRouter
+        parent_stream_configs:
+          - type: ParentStreamConfig
+            parent_key: id
+            partition_field: parent_id
+            stream:
+              type: DeclarativeStream
+              name: parents
+              schema_loader: {{type: InlineSchemaLoader, schema: {{type: object}}}}
+              retriever:
+                type: SimpleRetriever
+                requester: {{type: HttpRequester, url_base: "{url}", path: /parents}}
+                record_selector: {{$ref: "#/definitions/selector"}}
+"""
+
+
+def test_a_custom_routers_parent_streams_read_within_the_size_limit(
+    api_server: ApiServer, tmp_path: Path
+) -> None:
+    """The parents are airbyte-cdk's own streams, read by the router through airbyte-cdk's
+    requesters and sessions: the read's limits reach them too."""
+    parent = {"data": [{"id": 1, "note": "x" * 3_000}]}
+    api_server.add_route("GET", "/parents", lambda r: Response(200, parent))
+    api_server.add_route("GET", "/items", lambda r: Response(200, {"data": [{"id": 2}]}))
+    shutil.copy(COMPONENTS, tmp_path / "components.py")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(PARENT_ROUTER.format(url=api_server.url))
+    assert _read(manifest, max_response_bytes=10_000) == [{"id": 2}]
+    with pytest.raises(ReadError, match="more than the limit of 2,000 bytes"):
+        _read(manifest, max_response_bytes=2_000)

@@ -19,6 +19,7 @@ from support.api_server import ApiServer, Response
 from engine import load_source
 from engine.errors import ManifestError, ReadError, UnsupportedComponentError
 from engine.explain.report import explain, render_text
+from engine.http import budget
 
 pytest.importorskip("airbyte_cdk", reason="needs the airbyte extra")
 from airbyte_cdk.sources.types import Record, StreamSlice
@@ -340,6 +341,31 @@ def test_a_custom_retriever_runs_the_reference_stream_and_state_follows_the_data
     assert "2024-01-01T12:00:00Z" <= stream.cursor.state()["updated_at"] <= "2024-01-01T23:59:59Z"
     assert isinstance(_seen("retriever")[0]["stream_slice"], StreamSlice)
     source.close()
+
+
+def test_the_manifests_call_budget_counts_the_requests_of_a_stream_the_reference_runs(
+    items, tmp_path, monkeypatch
+):
+    asked: list[str] = []
+    acquire = budget.ApiBudget.acquire
+
+    def noting(self, request):
+        asked.append(request.url)
+        acquire(self, request)
+
+    monkeypatch.setattr(budget.ApiBudget, "acquire", noting)
+    text = modern(items.url).replace(
+        "      type: SimpleRetriever",
+        "      type: CustomRetriever\n      class_name: components.Retriever",
+    )
+    text += (
+        "api_budget:\n  type: HTTPAPIBudget\n  policies:\n"
+        "    - type: MovingWindowCallRatePolicy\n      rates: [{limit: 100, interval: PT1S}]\n"
+        "      matchers: []\n"
+    )
+    assert len(_read(_write(tmp_path, text))) == 2
+    assert len(items.requests) == 1
+    assert asked == [f"{items.url}/items"]
 
 
 def test_a_custom_incremental_cursor_is_refused_as_the_reference_refuses_it(items, tmp_path):

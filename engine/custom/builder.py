@@ -30,6 +30,7 @@ from engine.custom.loading import (
 from engine.custom.native import build_native
 from engine.custom.reference import ReferenceFactory
 from engine.custom.requester import ReferenceRequester
+from engine.custom.streams import guard_sessions
 from engine.errors import UnsupportedComponentError
 from engine.manifest.components import BY_REFERENCE, TYPES
 from engine.manifest.yaml_loader import line_of
@@ -108,12 +109,14 @@ class CustomBuilder:
                 file=self.ctx.file,
                 line=line_of(definition, "class_name"),
             )
-        return adapt(self.ctx, self.reference_component(definition, path, **kwargs))
+        component = self.reference_component(definition, path, **kwargs)
+        # Sessions it holds (a custom router's parent streams read through airbyte-cdk's own
+        # requesters) keep this engine's bounds, as every request the engine sends does.
+        guard_sessions(component, self.ctx.client)
+        return adapt(self.ctx, component)
 
     def _by_reference(self, definition: dict, path: str, **kwargs: Any) -> Any:
         """A component only airbyte-cdk implements, presented by its family's adapter."""
-        from engine.custom.streams import guard_sessions
-
         if next(custom_parts(definition), None) is not None:
             self.load(definition, path)  # nested custom classes must be allowed to load too
         component = self.reference_component(definition, path, **kwargs)

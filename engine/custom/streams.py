@@ -22,10 +22,12 @@ from typing import Any
 
 import requests
 import urllib3
+from requests.adapters import BaseAdapter
 
 from engine.custom import values
 from engine.custom.reference import ReferenceFactory
 from engine.errors import EngineError, ReadError
+from engine.http.budget import BudgetAdapter
 from engine.http.client import RequestStats
 from engine.http.deadline import DeadlineAdapter, within_deadline
 from engine.http.redirects import guard_redirects
@@ -119,7 +121,9 @@ _FRAMING_HEADERS = frozenset({"content-length", "content-encoding", "transfer-en
 def guard_sessions(root: Any, transport: BoundedTransport) -> None:
     """Hold every ``requests.Session`` reachable from ``root`` to ``transport``'s bounds: its
     timeout (unless the manifest set one), its total deadline and its size limit on the body as
-    read (inflated), and this engine's redirect rules (engine/http/redirects.py)."""
+    read (inflated), this engine's redirect rules (engine/http/redirects.py) and the manifest's
+    ``api_budget`` (airbyte-cdk's factory hands it to every requester it builds; the ones built
+    here get none, so their sessions take calls from this engine's budget instead)."""
     seen: set[int] = set()
     pending = [root]
     while pending:
@@ -148,7 +152,10 @@ def _bound(session: requests.Session, transport: BoundedTransport) -> None:
     requests; a caller that asked for a stream (airbyte-cdk's raw decoders read
     ``response.raw``) gets the body it read, replayed.
     """
-    adapter = DeadlineAdapter()
+    adapter: BaseAdapter = DeadlineAdapter()
+    budget = getattr(transport.session.get_adapter("https://"), "budget", None)
+    if budget is not None:  # the manifest's api_budget counts these requests too
+        adapter = BudgetAdapter(adapter, budget)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     guard_redirects(session, transport.masker)

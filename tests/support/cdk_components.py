@@ -15,6 +15,7 @@ from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtr
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
+from airbyte_cdk.sources.declarative.partition_routers import SubstreamPartitionRouter
 from airbyte_cdk.sources.declarative.partition_routers.partition_router import PartitionRouter
 from airbyte_cdk.sources.declarative.requesters.error_handlers import DefaultErrorHandler
 from airbyte_cdk.sources.declarative.requesters.error_handlers.backoff_strategy import (
@@ -210,6 +211,12 @@ class Requester(HttpRequester):
     def get_request_headers(self, *, stream_state=None, stream_slice=None, next_page_token=None):
         seen("requester", stream_slice=stream_slice, token=next_page_token)
         return {"X-Slice": str(dict(stream_slice or {}))}
+
+
+@dataclass
+class ParentRouter(SubstreamPartitionRouter):
+    """A substream router of a connector's own (its parents are airbyte-cdk's streams, read by
+    airbyte-cdk's requesters), as Mixpanel's cohort members router."""
 
 
 class CountingBudget(APIBudget):
