@@ -136,26 +136,19 @@ def _positive_seconds(text: str) -> float:
     return seconds
 
 
-def _positive_count(text: str) -> int:
+def _positive_count(text: str, most: int | None = None) -> int:
     try:
         count = int(text)
     except ValueError:
         count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    if count < 1 or (most is not None and count > most):
+        bounds = "of at least 1" if most is None else f"from 1 to {most}"
+        raise argparse.ArgumentTypeError(f"expected a whole number {bounds}, got {text!r}")
     return count
 
 
 def _concurrency(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if not 1 <= count <= MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number from 1 to {MAX_CONCURRENCY}, got {text!r}"
-        )
-    return count
+    return _positive_count(text, MAX_CONCURRENCY)
 
 
 def manifest_path(text: str) -> Path:
