@@ -31,7 +31,7 @@ from engine.custom.native import build_native
 from engine.custom.reference import ReferenceFactory
 from engine.custom.requester import ReferenceRequester
 from engine.custom.streams import guard_sessions
-from engine.errors import UnsupportedComponentError
+from engine.errors import ManifestError, UnsupportedComponentError
 from engine.manifest.components import BY_REFERENCE, TYPES
 from engine.manifest.yaml_loader import line_of
 
@@ -142,13 +142,7 @@ class CustomBuilder:
         try:
             cursor.built()
         except Exception as error:  # the connector's own code may raise anything
-            raise self.ctx.error(
-                f"the reference runtime cannot build the stream: {type(error).__name__}: "
-                f"{self.ctx.masker.mask(str(error))}",
-                definition,
-                None,
-                path,
-            ) from None
+            raise self._cannot_build("the stream", error, definition, path) from None
         return Stream(
             retriever=ReferenceRetriever(cursor),  # type: ignore[arg-type]
             slicer=cursor,
@@ -165,13 +159,16 @@ class CustomBuilder:
         except MissingExtraError as error:
             raise _missing_cdk(self.ctx, definition, path, name, error) from None
         except Exception as error:  # the component's own code may raise anything
-            raise self.ctx.error(
-                f"the reference runtime cannot build {name!r}: {type(error).__name__}: "
-                f"{self.ctx.masker.mask(str(error))}",
-                definition,
-                None,
-                path,
-            ) from None
+            raise self._cannot_build(repr(name), error, definition, path) from None
+
+    def _cannot_build(
+        self, what: str, error: Exception, definition: dict, path: str
+    ) -> ManifestError:
+        """The connector's own code raised while the reference runtime built ``what``."""
+        text = f"{type(error).__name__}: {self.ctx.masker.mask(str(error))}"
+        return self.ctx.error(
+            f"the reference runtime cannot build {what}: {text}", definition, None, path
+        )
 
 
 def _missing_cdk(
