@@ -31,9 +31,11 @@ placed at the stream's record path, and ends pagination the way the stream's pag
 - dynamic streams: each template is served like a stream (the streams it resolves to share its
   route);
 - async jobs (AsyncRetriever): each job requester gets its own address under the stream's route;
-  a created job answers with an id wherever the other requesters' templates read one, reports
-  the manifest's first ``running`` status on its first poll and its first ``completed`` status on
-  the next, with a download URL on this server where its status_mapping and extractors look; the
+  a created job answers with an id wherever the other requesters' templates read one; the
+  stream's first job reports the manifest's first ``running`` status on its first poll (each
+  running poll costs the reader a polling wait of a second) and every job its first
+  ``completed`` status after that, with a download URL on this server where its status_mapping
+  and extractors look; the
   download serves the stream's records in the format of the ``download_decoder`` (JSON, JSON
   lines, CSV, gzip of those).
 
@@ -553,7 +555,7 @@ class CorpusServer:
         polls = plan.polls.get(number, 0)
         plan.polls[number] = polls + 1
         polled: dict = {}
-        if phase == "poll" and polls == 0 and plan.running is not None:
+        if phase == "poll" and polls == 0 and plan.running is not None and number == 1:
             _place(polled, plan.status_path, plan.running)
             return 200, {}, polled
         _place(polled, plan.status_path, plan.completed)
