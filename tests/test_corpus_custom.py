@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.api_server import Response
 from test_corpus_read import spec_discover_and_read
 from test_custom_without_cdk import run_without_cdk
 
@@ -56,8 +57,9 @@ REFUSED = {
 }
 
 
-# connector -> the fixed host its own Python code calls with a session of its own (no local
-# server can answer it): the read fails there, naming the component and the host.
+# connector -> the fixed host its own Python code calls with a session of its own (not the
+# engine's): unrouted, the read fails there, naming the component and the host; the last test
+# routes that call to a local endpoint and reads every stream.
 CALLS_OUT = {
     "facebook-pages": (
         "source_facebook_pages.components.AuthenticatorFacebookPageAccessToken",
@@ -120,3 +122,32 @@ def test_without_airbyte_cdk_a_custom_corpus_connector_names_the_extra(name, tmp
     assert f"'source_{name}.components." in outcome["error"]
     assert "pip install 'dagster-declarative[airbyte]'" in outcome["error"]
     assert outcome["cdk_loaded"] == []
+
+
+@pytest.mark.skipif(not CONNECTORS, reason=f"corpus-custom not found at {CORPUS_CUSTOM}")
+def test_facebook_pages_reads_every_stream_when_its_token_host_answers(
+    api_server, monkeypatch, tmp_path
+):
+    """The one call its authenticator makes outside the engine (``requests.get`` to
+    graph.facebook.com for a page token) is routed to a local token endpoint; the rest of the
+    connector then reads every stream against the generic server, signed with that token."""
+    import requests
+
+    api_server.add_route(
+        "GET", "/{page_id}", lambda request: Response(200, {"access_token": "page-token-1"})
+    )
+    direct = requests.get
+    facebook = "https://graph.facebook.com/"
+
+    def routed(url, *args, **kwargs):
+        if str(url).startswith(facebook):
+            url = f"{api_server.url}/{str(url)[len(facebook) :]}"
+        return direct(url, *args, **kwargs)
+
+    monkeypatch.setattr(requests, "get", routed)
+    spec_discover_and_read(
+        _laid_out(CORPUS_CUSTOM / "facebook-pages", tmp_path), catalog_from_definitions=False
+    )
+    asked = api_server.requests
+    assert asked, "the authenticator never asked for a page token"
+    assert {r.param("fields") for r in asked} == {"access_token"}
