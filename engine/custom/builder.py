@@ -51,7 +51,7 @@ class CustomBuilder:
     @property
     def reference(self) -> ReferenceFactory:
         if self._reference is None:
-            self._reference = ReferenceFactory(self.ctx.config)
+            self._reference = ReferenceFactory(self.ctx.config, self.code.scope)
         return self._reference
 
     def load(self, definition: dict, path: str) -> type:
@@ -113,7 +113,7 @@ class CustomBuilder:
         # Sessions it holds (a custom router's parent streams read through airbyte-cdk's own
         # requesters) keep this engine's bounds, as every request the engine sends does.
         guard_sessions(component, self.ctx.client)
-        return adapt(self.ctx, component)
+        return self.code.scope.call(adapt, self.ctx, component, self.code.scope)
 
     def _by_reference(self, definition: dict, path: str, **kwargs: Any) -> Any:
         """A component only airbyte-cdk implements, presented by its family's adapter."""
@@ -122,7 +122,8 @@ class CustomBuilder:
         component = self.reference_component(definition, path, **kwargs)
         guard_sessions(component, self.ctx.client)
         family = TYPES[str(definition["type"])].family
-        return _ADAPTERS[_FAMILY_ADAPTER[family]](self.ctx, component)
+        adapt = _ADAPTERS[_FAMILY_ADAPTER[family]]
+        return self.code.scope.call(adapt, self.ctx, component, self.code.scope)
 
     def stream(self, definition: dict, path: str, fields: dict[str, Any]) -> Any:
         """A stream with a custom retriever or incremental cursor, run by the reference
@@ -147,7 +148,7 @@ class CustomBuilder:
             retriever=ReferenceRetriever(cursor),  # type: ignore[arg-type]
             slicer=cursor,
             cursor_field=[cursor.cursor_field] if cursor.cursor_field else [],
-            load_schema=lambda: dict(cursor.built().get_json_schema()),
+            load_schema=cursor.json_schema,
             **fields,
         )
 
@@ -225,19 +226,22 @@ def _parents(definition_component: Any) -> tuple[str, ...]:
     return tuple(str(getattr(c.stream, "name", "")) for c in configs)
 
 
+# Each adapter calls its component inside the connector's scope (engine/custom/scope.py).
 _ADAPTERS: dict[str, Any] = {
-    "CustomRecordExtractor": lambda ctx, c: records.ReferenceExtractor(c),
-    "CustomRecordFilter": lambda ctx, c: records.ReferenceRecordFilter(c),
-    "CustomTransformation": lambda ctx, c: records.ReferenceTransformation(c, ctx.config),
-    "CustomSchemaNormalization": lambda ctx, c: records.ReferenceTypeTransformer(c),
-    "CustomAuthenticator": lambda ctx, c: http.ReferenceAuthenticator(c, ctx.masker),
-    "CustomBackoffStrategy": lambda ctx, c: http.ReferenceBackoff(c),
-    "CustomErrorHandler": lambda ctx, c: http.ReferenceErrorHandler(c, ctx.config),
-    "CustomRequester": lambda ctx, c: ReferenceRequester(c, ctx.client, ctx.masker, ctx.config),
-    "CustomPaginationStrategy": lambda ctx, c: pagination.ReferenceStrategy(c),
-    "CustomPartitionRouter": lambda ctx, c: routers.ReferencePartitionRouter(c, _parents(c)),
-    "CustomSchemaLoader": lambda ctx, c: schemas.schema_loader(c),
-    "CustomStateMigration": lambda ctx, c: schemas.ReferenceStateMigration(c),
+    "CustomRecordExtractor": lambda ctx, c, s: records.ReferenceExtractor(c, s),
+    "CustomRecordFilter": lambda ctx, c, s: records.ReferenceRecordFilter(c, s),
+    "CustomTransformation": lambda ctx, c, s: records.ReferenceTransformation(c, ctx.config, s),
+    "CustomSchemaNormalization": lambda ctx, c, s: records.ReferenceTypeTransformer(c, s),
+    "CustomAuthenticator": lambda ctx, c, s: http.ReferenceAuthenticator(c, ctx.masker, s),
+    "CustomBackoffStrategy": lambda ctx, c, s: http.ReferenceBackoff(c, s),
+    "CustomErrorHandler": lambda ctx, c, s: http.ReferenceErrorHandler(c, ctx.config, s),
+    "CustomRequester": lambda ctx, c, s: ReferenceRequester(
+        c, ctx.client, ctx.masker, ctx.config, s
+    ),
+    "CustomPaginationStrategy": lambda ctx, c, s: pagination.ReferenceStrategy(c, s),
+    "CustomPartitionRouter": lambda ctx, c, s: routers.ReferencePartitionRouter(c, s, _parents(c)),
+    "CustomSchemaLoader": lambda ctx, c, s: schemas.schema_loader(c, s),
+    "CustomStateMigration": lambda ctx, c, s: schemas.ReferenceStateMigration(c, s),
 }
 
 # The adapter presenting a component of each family that BY_REFERENCE types belong to.

@@ -16,6 +16,7 @@ from requests import PreparedRequest
 from requests.auth import AuthBase
 
 from engine.custom import values
+from engine.custom.scope import ConnectorScope, scoped
 from engine.http.auth import Authenticator
 from engine.http.backoff import BackoffStrategy
 from engine.http.error_handling import ACTIONS, RETRY, Decision, DefaultErrorHandler, ErrorHandler
@@ -37,10 +38,12 @@ class _Masking(AuthBase):
     changes is registered with the masker before the request leaves (an authenticator that
     rotates or refreshes its tokens hands out a new one at any request)."""
 
-    def __init__(self, component: Any, masker: SecretMasker) -> None:
+    def __init__(self, component: Any, masker: SecretMasker, scope: ConnectorScope) -> None:
         self.component = component
         self.masker = masker
+        self.scope = scope
 
+    @scoped
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         before = dict(request.headers)
         try:
@@ -56,15 +59,19 @@ class _Masking(AuthBase):
 class ReferenceAuthenticator(Authenticator):
     """A custom authenticator (a ``requests.auth.AuthBase``, usually a DeclarativeAuthenticator)."""
 
-    def __init__(self, component: Any, masker: SecretMasker) -> None:
+    def __init__(self, component: Any, masker: SecretMasker, scope: ConnectorScope) -> None:
         self.component = component
         self.masker = masker
+        self.scope = scope
 
     @property
     def requests_auth(self) -> Any:
         """What the requester attaches to each request (``Request(auth=...)``)."""
-        return _Masking(self.component, self.masker) if callable(self.component) else None
+        return (
+            _Masking(self.component, self.masker, self.scope) if callable(self.component) else None
+        )
 
+    @scoped
     def options(self) -> RequestOptions:
         component = self.component
         headers = dict(_call(component, "get_auth_header") or {})
@@ -96,9 +103,11 @@ def _call(component: Any, method: str) -> Any:
 class ReferenceBackoff(BackoffStrategy):
     """A custom ``BackoffStrategy``: ``backoff_time(response_or_exception, attempt_count)``."""
 
-    def __init__(self, component: Any) -> None:
+    def __init__(self, component: Any, scope: ConnectorScope) -> None:
         self.component = component
+        self.scope = scope
 
+    @scoped
     def backoff(self, outcome: Outcome, attempt: int) -> float | None:
         wait = self.component.backoff_time(
             response_or_exception=outcome.response
@@ -113,12 +122,14 @@ class ReferenceErrorHandler(ErrorHandler):
     """A custom ``ErrorHandler``: ``interpret_response`` decides, its backoff strategies wait
     (the default wait when none of them answers)."""
 
-    def __init__(self, component: Any, config: Mapping[str, Any]) -> None:
+    def __init__(self, component: Any, config: Mapping[str, Any], scope: ConnectorScope) -> None:
         self.component = component
+        self.scope = scope
         self._default = DefaultErrorHandler(config)
         retries = getattr(component, "max_retries", None)
         self.max_retries = 5 if retries is None else int(retries)
 
+    @scoped
     def interpret(self, outcome: Outcome) -> Decision:
         subject = outcome.response if outcome.response is not None else outcome.error
         resolution = self.component.interpret_response(subject)
@@ -130,6 +141,7 @@ class ReferenceErrorHandler(ErrorHandler):
             failure_type=str(failure),
         )
 
+    @scoped
     def backoff(self, outcome: Outcome, attempt: int) -> float:
         subject = outcome.response if outcome.response is not None else outcome.error
         for strategy in getattr(self.component, "backoff_strategies", None) or ():

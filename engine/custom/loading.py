@@ -22,6 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from engine.custom.scope import ConnectorScope
+
 # The reference runner registers a connector's components.py under both names.
 COMPONENTS_MODULE = "components"
 MANIFEST_PACKAGE = "source_declarative_manifest"
@@ -39,6 +41,9 @@ class CustomCode:
         self.base_dir = base_dir
         self.allowed = allowed
         self._beside: dict[str, Path] | None = None
+        # The connector's own package: the first source_<pkg> beside the manifest its code is
+        # loaded from (in the reference's process, the first such module imported).
+        self.scope = ConnectorScope()
 
     @property
     def beside(self) -> dict[str, Path]:
@@ -75,10 +80,12 @@ class CustomCode:
         module_name = self.module_of(class_name)
         assert module_name is not None
         top = module_name.split(".")[0]
+        if top in self.beside and top.startswith("source_") and self.scope.package is None:
+            self.scope.package = top
         try:
             if top in self.beside:
-                _register_beside(top, self.beside[top])
-            module = importlib.import_module(module_name)
+                self.scope.call(_register_beside, top, self.beside[top])
+            module = self.scope.call(importlib.import_module, module_name)
         except ImportError as error:
             if _is_cdk(getattr(error, "name", None) or ""):
                 raise MissingExtraError(str(error)) from None

@@ -13,6 +13,7 @@ import inspect
 from typing import Any
 
 from engine.custom import values
+from engine.custom.scope import ConnectorScope, scoped
 from engine.streams.pagination import PageInfo, Strategy
 
 
@@ -23,10 +24,12 @@ def _last_record(info: PageInfo) -> Any:
 class ReferenceStrategy(Strategy):
     """A custom ``PaginationStrategy``."""
 
-    def __init__(self, component: Any) -> None:
+    def __init__(self, component: Any, scope: ConnectorScope) -> None:
         self.component = component
+        self.scope = scope
         self.page_size = component.get_page_size()
 
+    @scoped
     def initial_token(self) -> Any:
         return self.component.initial_token
 
@@ -47,6 +50,7 @@ class ReferenceStrategy(Strategy):
             return None
         return f"the custom strategy {name}, whose next_page_token takes no page_size_override"
 
+    @scoped
     def next_token(self, info: PageInfo, current: Any) -> Any:
         if info.page.response is None:
             return None

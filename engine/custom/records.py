@@ -17,6 +17,7 @@ import orjson
 import requests
 
 from engine.custom import values
+from engine.custom.scope import ConnectorScope, scoped
 from engine.records.extract import Extractor, Record
 
 
@@ -25,9 +26,11 @@ class ReferenceExtractor(Extractor):
 
     reads_response = True
 
-    def __init__(self, component: Any) -> None:
+    def __init__(self, component: Any, scope: ConnectorScope) -> None:
         self.component = component
+        self.scope = scope
 
+    @scoped
     def extract_response(self, response: requests.Response) -> list:
         try:
             return [values.plain(r) for r in self.component.extract_records(response)]
@@ -46,9 +49,11 @@ class ReferenceExtractor(Extractor):
 class ReferenceRecordFilter:
     """A custom ``RecordFilter``: ``filter_records`` over a page's records."""
 
-    def __init__(self, component: Any) -> None:
+    def __init__(self, component: Any, scope: ConnectorScope) -> None:
         self.component = component
+        self.scope = scope
 
+    @scoped
     def filter_page(self, records: Iterable[Record], context: Mapping[str, Any]) -> list[Record]:
         try:
             kept = self.component.filter_records(
@@ -69,10 +74,12 @@ class ReferenceTransformation:
     """A custom ``RecordTransformation``: ``transform(record, config, stream_state, stream_slice)``
     changes the record in place."""
 
-    def __init__(self, component: Any, config: Mapping[str, Any]) -> None:
+    def __init__(self, component: Any, config: Mapping[str, Any], scope: ConnectorScope) -> None:
         self.component = component
         self.config = config
+        self.scope = scope
 
+    @scoped
     def __call__(self, record: Record, context: Mapping[str, Any]) -> Record | None:
         try:
             self.component.transform(
@@ -89,12 +96,14 @@ class ReferenceTransformation:
 class ReferenceTypeTransformer:
     """A custom schema normaliser (``TypeTransformer``): ``transform(record, schema)`` in place."""
 
-    def __init__(self, component: Any) -> None:
+    def __init__(self, component: Any, scope: ConnectorScope) -> None:
         self.component = component
+        self.scope = scope
 
     def normalizer(self, schema: Any) -> Any:
-        def normalize(record: Record) -> Record:
-            self.component.transform(record, schema())
-            return record
+        return lambda record: self._normalize(record, schema)
 
-        return normalize
+    @scoped
+    def _normalize(self, record: Record, schema: Any) -> Record:
+        self.component.transform(record, schema())
+        return record

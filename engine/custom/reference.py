@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.custom.loading import EXTRA, MissingExtraError
+from engine.custom.scope import ConnectorScope, install, scoped
 
 
 def _cdk(module: str) -> Any:
@@ -26,16 +27,20 @@ def _cdk(module: str) -> Any:
 
 
 class ReferenceFactory:
-    """One per source: the reference's factory, and the config it hands every component."""
+    """One per source: the reference's factory, and the config it hands every component; it
+    builds inside the connector's ``scope`` (:mod:`engine.custom.scope`)."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], scope: ConnectorScope) -> None:
         parsers = "airbyte_cdk.sources.declarative.parsers"
         factory_module = _cdk(f"{parsers}.model_to_component_factory")
         self._transformer = _cdk(f"{parsers}.manifest_component_transformer")
         self._models = _cdk("airbyte_cdk.sources.declarative.models.declarative_component_schema")
         self._factory = factory_module.ModelToComponentFactory(disable_cache=True)
         self.config = dict(config)
+        self.scope = scope
+        install()
 
+    @scoped
     def build(self, definition: Mapping[str, Any], **kwargs: Any) -> Any:
         """The component ``definition`` describes, built by the reference's factory;
         ``kwargs`` are what the reference's parent component would pass down."""
@@ -47,6 +52,7 @@ class ReferenceFactory:
         }
         return self._factory.create_component(model, prepared, self.config, **kwargs)
 
+    @scoped
     def stream(self, definition: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
         """The reference's whole stream, starting from ``state`` (its own state manager)."""
         factory_module = _cdk("airbyte_cdk.sources.declarative.parsers.model_to_component_factory")
@@ -71,6 +77,7 @@ class ReferenceFactory:
         model = getattr(self._models, str(prepared["type"]))
         return factory.create_component(model, prepared, self.config)
 
+    @scoped
     def model(self, definition: Mapping[str, Any]) -> Any:
         """The reference's pydantic model of a definition (what it hands some components)."""
         prepared = self._prepared(definition)

@@ -20,6 +20,7 @@ import requests
 
 from engine.custom import values
 from engine.custom.http import ReferenceAuthenticator, ReferenceErrorHandler
+from engine.custom.scope import ConnectorScope, scoped
 from engine.http import decoders
 from engine.http.client import HttpClient, Page, RequestStats
 from engine.http.error_handling import DefaultErrorHandler
@@ -35,19 +36,22 @@ class ReferenceRequester:
         client: HttpClient,
         masker: SecretMasker,
         config: Mapping[str, Any],
+        scope: ConnectorScope,
         decoder: decoders.Decoder | None = None,
     ) -> None:
         self.component = component
+        self.scope = scope
         self.client = client
         self.decoder = decoder or decoders.decode_json
-        self.authenticator = ReferenceAuthenticator(component.get_authenticator(), masker)
+        self.authenticator = ReferenceAuthenticator(component.get_authenticator(), masker, scope)
         handler = getattr(component, "error_handler", None)
         self.error_handler = (
-            ReferenceErrorHandler(handler, config)
+            ReferenceErrorHandler(handler, config, scope)
             if handler is not None
             else DefaultErrorHandler(config)
         )
 
+    @scoped
     def send(
         self,
         *,

@@ -15,16 +15,21 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from engine.custom import values
+from engine.custom.scope import ConnectorScope, scoped, scoped_iterator
 from engine.http.options import RequestOptions
 from engine.slicing.base import Slice
 from engine.slicing.router import PartitionRouter
 
 
 class ReferencePartitionRouter(PartitionRouter):
-    def __init__(self, component: Any, parent_stream_names: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, component: Any, scope: ConnectorScope, parent_stream_names: tuple[str, ...] = ()
+    ) -> None:
         self.component = component
+        self.scope = scope
         self.parent_stream_names = parent_stream_names
 
+    @scoped_iterator
     def iter_partitions(self, parent_state: Mapping[str, Any]) -> Iterator[Slice]:
         if parent_state:
             self.component.set_initial_state({"parent_state": dict(parent_state)})
@@ -34,6 +39,7 @@ class ReferencePartitionRouter(PartitionRouter):
         except Exception as error:
             raise values.failure(self.component, error) from None
 
+    @scoped
     def request_options(self, stream_slice: Mapping[str, Any]) -> RequestOptions:
         kwargs = {
             "stream_state": {},
@@ -48,6 +54,7 @@ class ReferencePartitionRouter(PartitionRouter):
             body_json=component.get_request_body_json(**kwargs) or None,
         )
 
+    @scoped
     def parent_state(self) -> dict[str, Any]:
         state = (
             self.component.get_stream_state()

@@ -26,6 +26,7 @@ from requests.adapters import BaseAdapter
 
 from engine.custom import values
 from engine.custom.reference import ReferenceFactory
+from engine.custom.scope import scoped, scoped_iterator
 from engine.errors import EngineError, ReadError
 from engine.http.budget import BudgetAdapter
 from engine.http.client import RequestStats
@@ -45,6 +46,7 @@ class ReferenceStreamCursor(Cursor):
         transport: BoundedTransport,
     ) -> None:
         self.reference = reference
+        self.scope = reference.scope
         self.definition = definition
         self.transport = transport
         self.masker = transport.masker
@@ -60,10 +62,15 @@ class ReferenceStreamCursor(Cursor):
             guard_sessions(self._stream, self.transport)
         return self._stream
 
+    @scoped
+    def json_schema(self) -> dict[str, Any]:
+        return dict(self.built().get_json_schema())
+
     def set_initial_state(self, state: Mapping[str, Any]) -> None:
         self._initial = dict(state or {})
         self._stream = None
 
+    @scoped
     def slices(self, state: Mapping[str, Any] | None = None) -> list[Slice]:
         stream = self.built(dict(state) if state else self._initial)
         self._partitions = [
@@ -77,6 +84,7 @@ class ReferenceStreamCursor(Cursor):
                 return partition
         raise ReadError(f"slice {dict(stream_slice)!r} is not one of the stream's slices")
 
+    @scoped_iterator
     def read(self, stream_slice: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         partition = self.partition(stream_slice)
         cursor = self.built().cursor
@@ -84,9 +92,11 @@ class ReferenceStreamCursor(Cursor):
             cursor.observe(record)
             yield values.plain(record)
 
+    @scoped
     def close_slice(self, stream_slice: Mapping[str, Any]) -> None:
         self.built().cursor.close_partition(self.partition(stream_slice))
 
+    @scoped
     def state(self) -> dict[str, Any]:
         if not self.cursor_field or self._stream is None:
             return {}
