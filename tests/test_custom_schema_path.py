@@ -125,3 +125,11 @@ def test_a_connector_without_a_source_package_keeps_airbyte_cdks_rule(items, tmp
     # Outside any connector's calls, the function is airbyte-cdk's own rule.
     assert {r["default_path"] for r in records} == {json_file_schema_loader._default_file_path()}
     assert _first_source_module() in records[0]["default_path"]
+
+
+def test_an_airbyte_cdk_without_the_default_function_is_left_alone(monkeypatch):
+    from engine.custom.scope import install
+
+    monkeypatch.delattr(json_file_schema_loader, "_default_file_path")
+    install()
+    assert not hasattr(json_file_schema_loader, "_default_file_path")
