@@ -25,7 +25,7 @@ import orjson
 from dagster_declarative.warehouse.columns import SEQUENCE_COLUMN, TableLayout
 from dagster_declarative.warehouse.convert import BatchInfo, RowConverter, encode_json
 from dagster_declarative.warehouse.duckdb_ingest import STAGE_TABLE, JsonInsert
-from dagster_declarative.warehouse.duckdb_sql import STAGING_CONFIG, definition, quote
+from dagster_declarative.warehouse.duckdb_sql import STAGING_MEMORY, definition, quote
 from dagster_declarative.warehouse.fits import FitCheck
 from dagster_declarative.warehouse.spec import Record
 
@@ -85,7 +85,7 @@ class StageLoader:
     """Appends batches to the staging table of the file at `path`."""
 
     def __init__(self, layout: TableLayout, path: Path, *, create: bool) -> None:
-        self._connection = duckdb.connect(str(path), config=STAGING_CONFIG)
+        self._connection = duckdb.connect(str(path), config=STAGING_MEMORY)
         if create:
             columns = ", ".join(definition(column) for column in layout.columns)
             self._connection.execute(

@@ -23,10 +23,8 @@ BOUNDED_MEMORY = {"memory_limit": "64MB", "threads": 2, "preserve_insertion_orde
 # commit and close took 45-100 ms, against 35 ms when the commit checkpoints.
 WAREHOUSE_CONFIG = {**BOUNDED_MEMORY, "checkpoint_threshold": "1MB"}
 # The staging file only takes appends, which need little beyond the JSON reader's 32 MiB buffer;
-# one thread, since the staging runs beside the reading. It checkpoints as the loads commit too, so
-# that closing it (which the merge waits for) has little left to write: the loader's part of a
-# year's merge 43 -> 17 ms (medians of 8), for ~25 ms more loader CPU spent beside the reading.
-STAGING_CONFIG = {**WAREHOUSE_CONFIG, "memory_limit": "48MB", "threads": 1}
+# one thread, since the staging runs beside the reading.
+STAGING_MEMORY = {**BOUNDED_MEMORY, "memory_limit": "48MB", "threads": 1}
 
 
 def quote(identifier: str) -> str:
