@@ -18,7 +18,7 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_declarative.checks import SchemaChecker
+from dagster_declarative.checks import SchemaChecker, check_output_name, evaluations
 from dagster_declarative.parent_ids import ChildKeys
 from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.resource import DeclarativeSourceResource
@@ -56,6 +56,10 @@ UNPARTITIONED = ""
 CHUNK_UNITS = 400
 CHUNK_SECONDS = 30.0
 
+Event = dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.Output
+"""What a run yields: a materialization and a schema check evaluation per unit, the check's
+output once (Dagster expects every selected check's output)."""
+
 
 @dataclass(frozen=True)
 class StreamTarget:
@@ -72,7 +76,7 @@ class StreamTarget:
 
 def materialize_stream(
     context: dg.AssetExecutionContext, resource: DeclarativeSourceResource, target: StreamTarget
-) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+) -> Iterator[Event]:
     """Read the target's slices into the warehouse, yielding a materialization per partition.
 
     Whatever fails (the engine, ``requests``, a decoder, the warehouse, this module) fails the
@@ -99,7 +103,8 @@ class _Run:
     ) -> None:
         self.context, self.resource, self.target = context, resource, target
         self.data = target.description
-        self.checker = SchemaChecker(self.data.json_schema) if target.check_schema else None
+        self.check_output = check_output_name(context) if target.check_schema else None
+        self.checker = SchemaChecker(self.data.json_schema) if self.check_output else None
         self.log = RunLog(context.log, lambda text: self.mask(text))
         self._use(source)
 
@@ -111,7 +116,7 @@ class _Run:
         self.mask = source.masker.mask
         source.client.on_wait = self.log.retry_wait
 
-    def execute(self) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+    def execute(self) -> Iterator[Event]:
         self.source.validate_config()
         store = self.resource.open_state_store()
         destination = self.resource.open_destination()
@@ -140,8 +145,8 @@ class _Run:
             destination.close()
             store.dispose()
             self.source.close()  # one a later turn reopened (closing the caller's twice is safe)
-        if self.checker is not None:
-            yield self.checker.result(self.target.asset_key)
+        if self.check_output is not None:  # each unit's evaluation is yielded with its chunk
+            yield dg.Output(None, output_name=self.check_output)
 
     def _sync(
         self,
@@ -149,7 +154,7 @@ class _Run:
         store: StateStore,
         destination: Destination,
         leases: LeaseKeeper,
-    ) -> Iterator[dg.AssetMaterialization]:
+    ) -> Iterator[Event]:
         """Read and write the units of ``keys`` (all leased by this run) in chunks."""
         units = self._units(store, keys)
         self.log.expect(len(units))
@@ -219,8 +224,9 @@ class _Run:
         store: StateStore,
         destination: Destination,
         leases: LeaseKeeper,
-    ) -> Iterator[dg.AssetMaterialization]:
-        """Write the next units of ``queue`` in one transaction; yield their materializations.
+    ) -> Iterator[Event]:
+        """Write the next units of ``queue`` in one transaction; yield their materializations
+        (and schema check evaluations).
 
         A single-run backfill writes its partitions in chunks (at most ``CHUNK_UNITS`` units, or
         what arrives within ``CHUNK_SECONDS``) instead of one transaction per partition, which
@@ -296,6 +302,11 @@ class _Run:
                 with_columns=index == len(done) - 1,
                 mask=self.mask,
             )
+        if self.checker is not None:
+            verdicts = [
+                (unit.partition_key, unit.verdict) for unit in done if unit.verdict is not None
+            ]
+            yield from evaluations(self.context, verdicts)
         if failure is not None:
             raise failure
 
@@ -326,6 +337,8 @@ class _Run:
         if batch:
             self._took(batch, child_keys)
             yield batch
+        if self.checker is not None:
+            unit.verdict = self.checker.take()
         unit.complete = True  # runs once the writer has taken (and converted) every batch
 
     def _took(self, batch: list[dict], found: dict[str, dict[str, None]]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from dagster_declarative.checks import Verdict
 from dagster_declarative.translator import column_schema
 from dagster_declarative.warehouse import WriteResult
 from engine import RequestStats
@@ -33,6 +34,8 @@ class Unit:
     started: float = 0.0
     seconds: float = 0.0
     complete: bool = False
+    verdict: Verdict | None = None
+    """The schema check's verdict on the unit's records, when the run checks them."""
 
 
 def materialization(

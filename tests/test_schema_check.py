@@ -17,7 +17,7 @@ def _verdict(schema: dict, records: list[dict]) -> dict:
     checker = SchemaChecker(schema)
     checker.observe(records[:1])
     checker.observe(records[1:])
-    result = checker.result(dg.AssetKey("items"))
+    result = checker.take().evaluation(dg.AssetKey("items"), None, None)
     return {key: value.value for key, value in result.metadata.items()} | {"passed": result.passed}
 
 
@@ -29,6 +29,18 @@ def test_violations_are_counted_with_examples_naming_the_field() -> None:
         "examples": ["id: fails 'type'", "<record>: fails 'required'", "name: fails 'type'"],
         "passed": False,
     }
+
+
+def test_each_take_counts_the_records_observed_since_the_last() -> None:
+    """A run's units (partitions) are judged one after another by one compiled schema, and
+    each verdict holds its own records' counts and examples only."""
+    checker = SchemaChecker(SCHEMA)
+    checker.observe([{"id": "1"}, {"id": 2}])
+    first = checker.take()
+    checker.observe([{"id": 3}])
+    second = checker.take()
+    assert (first.records, first.violations, first.examples) == (2, 1, ["id: fails 'type'"])
+    assert (second.records, second.violations, second.examples) == (1, 0, [])
 
 
 def test_what_jsonschema_accepts_is_no_violation() -> None:
