@@ -301,7 +301,7 @@ def _stream_asset(
         backfill_policy=translator.get_backfill_policy(data),
         pool=f"declarative_{sanitize_name(data.source_name)}",
         output_required=False,
-        check_specs=[checks.schema_check_spec(spec.key)] if checked else None,
+        check_specs=[checks.schema_check_spec(spec.key, partitions_def)] if checked else None,
         required_resource_keys={resource_key},
     )
     def _asset(context) -> Iterable[Any]:  # unannotated: Dagster checks the hint

@@ -25,11 +25,17 @@ from engine import SchemaCheck
 SCHEMA_CHECK_NAME = "records_match_schema"
 
 
-def schema_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+def schema_check_spec(
+    key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None
+) -> dg.AssetCheckSpec:
+    """The check, partitioned as its asset is: Dagster then shows its status per partition and
+    keeps each partition's latest evaluation as that partition's (unpartitioned, the check's one
+    status would be that of whichever partition a run evaluated last)."""
     return dg.AssetCheckSpec(
         SCHEMA_CHECK_NAME,
         asset=key,
         description="Every record read conforms to the stream's JSON schema.",
+        partitions_def=partitions_def,
     )
 
 

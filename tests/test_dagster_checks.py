@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
@@ -96,7 +97,9 @@ def _state(
     instance: dg.DagsterInstance, asset: dg.AssetsDefinition, key: dg.AssetCheckKey
 ) -> dict[AssetCheckExecutionResolvedStatus, list[str]]:
     """The per-partition check status the UI shows (non-empty statuses only)."""
-    state = instance.event_log_storage.get_asset_check_state([(key, asset.partitions_def)])[key]
+    partitions_def = AssetGraph.from_assets([asset]).get(key).partitions_def
+    assert partitions_def == asset.partitions_def  # the check is partitioned as its asset
+    state = instance.event_log_storage.get_asset_check_state([(key, partitions_def)])[key]
     subsets = {
         status: subset.value.get_partition_keys() for status, subset in state.subsets.items()
     }
