@@ -129,7 +129,7 @@ def build_declarative_assets(
     translator: DeclarativeTranslator | None = None,
     resource_key: str = DEFAULT_RESOURCE_KEY,
     destination_kind: str = "duckdb",
-    check_schema: bool = True,
+    check_schema: bool = False,
     validate_config: bool = False,
 ) -> list[dg.AssetsDefinition]:
     """One asset per stream, each in its own op, partitioned the way the stream is sliced.
@@ -137,7 +137,9 @@ def build_declarative_assets(
     ``config`` is used only to build the streams at definition time (a slicer's start date may
     come from it); the run reads its config, with secrets, from the resource under
     ``resource_key``. With ``validate_config`` (when ``config`` is the runs' config), its plain
-    values are checked against the manifest's spec now.
+    values are checked against the manifest's spec now. Each partition's materialization says
+    how many of its records break the stream's schema; ``check_schema`` also declares that
+    verdict as the ``records_match_schema`` asset check, at one more Dagster event per partition.
     """
     loaded, descriptions = _described(
         manifest, source_name, config, streams, destination_kind, validate_config
@@ -162,7 +164,7 @@ def declarative_assets(
     def decorate(fn: Callable[..., Any]) -> list[dg.AssetsDefinition]:
         loaded, descriptions = _described(manifest, source_name, config, streams)
         chosen = translator or DeclarativeTranslator()
-        return _stream_assets(loaded, descriptions, chosen, resource_key, True, body=fn)
+        return _stream_assets(loaded, descriptions, chosen, resource_key, False, body=fn)
 
     return decorate
 
@@ -197,6 +199,7 @@ def build_declarative_definitions(
     streams: Sequence[str] | None = None,
     translator: DeclarativeTranslator | None = None,
     resource_key: str = DEFAULT_RESOURCE_KEY,
+    check_schema: bool = False,
     incremental_cron: str = "0 * * * *",
 ) -> dg.Definitions:
     """Assets, a job per stream (``<source>__<stream>_job``), schedules, parent-id sensors and
@@ -214,6 +217,7 @@ def build_declarative_definitions(
         translator=translator,
         resource_key=resource_key,
         destination_kind=warehouse_kind(resource.get_warehouse_url()),
+        check_schema=check_schema,
         validate_config=True,
     )
     sensors = [
@@ -283,7 +287,7 @@ def _stream_asset(
     body: Callable[..., Any],
 ) -> dg.AssetsDefinition:
     spec = translator.get_asset_spec(data)
-    checked = check_schema and checks.has_checkable_schema(data.json_schema)
+    checked = check_schema and data.judges_records
     target = StreamTarget(manifest, data, spec.key, partitions_def, checked, children)
 
     @dg.asset(

@@ -1,26 +1,20 @@
-"""The schema check as a Dagster asset check: do a stream's records conform to the JSON schema its
-manifest declares? The engine's :class:`SchemaCheck` judges the records in the asset's own op as
-they stream past, so the check costs no second read of the API or the warehouse.
-
-Dagster plans the check once per partition of a run (a single-run backfill of a year plans 365
-evaluations), so each unit of the run (a partition, or an unpartitioned stream's read) gets its own
-verdict, counted from its own records, and its own evaluation. An ``AssetCheckResult`` cannot say
-which partition it judges (Dagster gives it the run's single partition, or none in a range run),
-so the evaluations are built here, each pointing at its partition's materialization.
+"""The schema check as a Dagster asset check (``check_schema=True``), judged by the engine's
+:class:`SchemaCheck` in the asset's own op. Dagster plans it once per partition of a run, and an
+``AssetCheckResult`` cannot say which partition it judges (Dagster gives it the run's single
+partition, or none in a range run), so each unit's evaluation is built here, pointing at its
+partition's materialization. It is opt-in: each evaluation is one more Dagster event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from engine import SchemaCheck
+from engine import SchemaVerdict
 
 SCHEMA_CHECK_NAME = "records_match_schema"
 
@@ -39,47 +33,26 @@ def schema_check_spec(
     )
 
 
-def has_checkable_schema(json_schema: Mapping[str, Any]) -> bool:
-    return bool(json_schema.get("properties"))
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the schema check found in one unit's records."""
-
-    records: int
-    violations: int
-    examples: list[str]
-
-    def evaluation(
-        self,
-        key: dg.AssetKey,
-        partition: str | None,
-        target: AssetCheckEvaluationTargetMaterializationData | None,
-    ) -> dg.AssetCheckEvaluation:
-        return dg.AssetCheckEvaluation(
-            asset_key=key,
-            check_name=SCHEMA_CHECK_NAME,
-            passed=self.violations == 0,
-            metadata={
-                "records_checked": self.records,
-                "violations": self.violations,
-                "examples": dg.MetadataValue.json(self.examples),
-            },
-            target_materialization_data=target,
-            blocking=False,  # as schema_check_spec declares
-            partition=partition,
-        )
-
-
-class SchemaChecker(SchemaCheck):
-    """The engine's check, judging one unit's records at a time (one compiled schema for all)."""
-
-    def take(self) -> Verdict:
-        """The verdict on the records observed since the last take; counting starts afresh."""
-        verdict = Verdict(self.records, self.violations, self.examples)
-        self.records, self.violations, self.examples = 0, 0, []
-        return verdict
+def evaluation(
+    verdict: SchemaVerdict,
+    key: dg.AssetKey,
+    partition: str | None,
+    target: AssetCheckEvaluationTargetMaterializationData | None,
+) -> dg.AssetCheckEvaluation:
+    """A unit's verdict as the check's evaluation of its partition."""
+    return dg.AssetCheckEvaluation(
+        asset_key=key,
+        check_name=SCHEMA_CHECK_NAME,
+        passed=verdict.violations == 0,
+        metadata={
+            "records_checked": verdict.records,
+            "violations": verdict.violations,
+            "examples": dg.MetadataValue.json(verdict.examples),
+        },
+        target_materialization_data=target,
+        blocking=False,  # as schema_check_spec declares
+        partition=partition,
+    )
 
 
 def check_output_name(context: dg.AssetExecutionContext) -> str:
@@ -90,7 +63,7 @@ def check_output_name(context: dg.AssetExecutionContext) -> str:
 
 
 def evaluations(
-    context: dg.AssetExecutionContext, verdicts: Sequence[tuple[str | None, Verdict]]
+    context: dg.AssetExecutionContext, verdicts: Sequence[tuple[str | None, SchemaVerdict]]
 ) -> Iterator[dg.AssetCheckEvaluation]:
     """Each unit's verdict as its partition's evaluation, targeting the materialization this run
     just recorded for that partition: Dagster counts a partition's check as current (passed or
@@ -110,4 +83,4 @@ def evaluations(
         if record.run_id == context.run.run_id
     }
     for partition, verdict in verdicts:
-        yield verdict.evaluation(key, partition, targets.get(partition))
+        yield evaluation(verdict, key, partition, targets.get(partition))

@@ -18,7 +18,7 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_declarative.checks import SchemaChecker, check_output_name, evaluations
+from dagster_declarative.checks import check_output_name, evaluations
 from dagster_declarative.parent_ids import ChildKeys
 from dagster_declarative.partitions import slices_for_partitions
 from dagster_declarative.resource import DeclarativeSourceResource
@@ -38,6 +38,7 @@ from engine import (
     LeaseKeeper,
     LeasesHeld,
     Manifest,
+    SchemaCheck,
     SecretMasker,
     SliceGroups,
     StateStore,
@@ -70,6 +71,7 @@ class StreamTarget:
     asset_key: dg.AssetKey
     partitions_def: dg.PartitionsDefinition | None
     check_schema: bool
+    """Report each unit's schema verdict as the asset check's evaluation of its partition."""
     children: tuple[ChildKeys, ...] = ()
     """Child streams whose dynamic partitions this stream's record ids feed."""
 
@@ -104,7 +106,7 @@ class _Run:
         self.context, self.resource, self.target = context, resource, target
         self.data = target.description
         self.check_output = check_output_name(context) if target.check_schema else None
-        self.checker = SchemaChecker(self.data.json_schema) if self.check_output else None
+        self.checker = SchemaCheck(self.data.json_schema) if self.data.judges_records else None
         self.log = RunLog(context.log, lambda text: self.mask(text))
         self._use(source)
 
@@ -302,7 +304,7 @@ class _Run:
                 with_columns=index == len(done) - 1,
                 mask=self.mask,
             )
-        if self.checker is not None:
+        if self.check_output is not None:
             verdicts = [
                 (unit.partition_key, unit.verdict) for unit in done if unit.verdict is not None
             ]
@@ -339,6 +341,13 @@ class _Run:
             yield batch
         if self.checker is not None:
             unit.verdict = self.checker.take()
+            if unit.verdict.violations:
+                self.context.log.warning(
+                    self.mask(
+                        f"{unit_title(unit)}: {unit.verdict.violations} of {unit.verdict.records}"
+                        f" records break the stream's schema, e.g. {unit.verdict.examples[0]}"
+                    )
+                )
         unit.complete = True  # runs once the writer has taken (and converted) every batch
 
     def _took(self, batch: list[dict], found: dict[str, dict[str, None]]) -> None:

@@ -47,6 +47,11 @@ class StreamDescription:
         return self.partitioning.kind
 
     @property
+    def judges_records(self) -> bool:
+        """Whether its records can break its schema (one that declares no properties: no)."""
+        return bool(self.json_schema.get("properties"))
+
+    @property
     def table_name(self) -> str:
         return f"{sanitize_name(self.source_name)}.{sanitize_name(self.stream_name)}"
 

@@ -13,10 +13,9 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_declarative.checks import Verdict
 from dagster_declarative.translator import column_schema
 from dagster_declarative.warehouse import WriteResult
-from engine import RequestStats
+from engine import RequestStats, SchemaVerdict
 
 
 @dataclass
@@ -34,7 +33,7 @@ class Unit:
     started: float = 0.0
     seconds: float = 0.0
     complete: bool = False
-    verdict: Verdict | None = None
+    verdict: SchemaVerdict | None = None
     """The schema check's verdict on the unit's records, when the run checks them."""
 
 
@@ -78,6 +77,10 @@ def materialization(
         metadata["cursor"] = dg.MetadataValue.json(unit.state)
     if len(unit.slices) == 1:
         metadata.update(_slice_bounds(unit.slices[0]))
+    if unit.verdict is not None:  # records that break the stream's schema (none: the usual)
+        metadata["schema_violations"] = unit.verdict.violations
+        if unit.verdict.examples:
+            metadata["schema_examples"] = dg.MetadataValue.json(unit.verdict.examples)
     return dg.AssetMaterialization(
         asset_key=asset_key,
         partition=unit.partition_key,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from engine.explain.components import describe_stream_markdown
     from engine.http.client import RequestStats, RetryWait
     from engine.manifest.load import Manifest, load_manifest
-    from engine.records.schema_check import SchemaCheck
+    from engine.records.schema_check import SchemaCheck, SchemaVerdict
     from engine.secrets import SecretMasker
     from engine.slicing.date_cadence import Cadence
     from engine.slicing.partitioning import (
@@ -63,6 +63,7 @@ _LAZY = {
     "RequestStats": "engine.http.client",
     "RetryWait": "engine.http.client",
     "SchemaCheck": "engine.records.schema_check",
+    "SchemaVerdict": "engine.records.schema_check",
     "SecretMasker": "engine.secrets",
     "SliceEvent": "engine.streams.reader",
     "SliceGroups": "engine.streams.reader",
@@ -108,6 +109,7 @@ __all__ = [
     "RequestStats",
     "RetryWait",
     "SchemaCheck",
+    "SchemaVerdict",
     "SecretMasker",
     "SliceEvent",
     "SliceGroups",

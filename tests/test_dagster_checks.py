@@ -53,7 +53,7 @@ def asset(api_server: ApiServer, tmp_path: Path) -> dg.AssetsDefinition:
     stream["schema_loader"]["schema"] = SCHEMA
     manifest = tmp_path / "shop.yaml"
     manifest.write_text(yaml.safe_dump(modern(stream)))
-    (built,) = build_declarative_assets(manifest)
+    (built,) = build_declarative_assets(manifest, check_schema=True)
     return built
 
 

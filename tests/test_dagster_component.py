@@ -38,6 +38,7 @@ def test_defs_yaml_loads_and_materializes(api_server: ApiServer, tmp_path: Path)
                     "state_url": f"sqlite:///{tmp_path / 'state.db'}",
                     "warehouse_url": f"duckdb:///{tmp_path / 'wh.duckdb'}",
                     "translation": {"group_name": "raw_{{ stream_name }}"},
+                    "check_schema": True,
                 },
             },
         )
@@ -50,6 +51,8 @@ def test_defs_yaml_loads_and_materializes(api_server: ApiServer, tmp_path: Path)
             result = job.execute_in_process(run_config=QUIET)
     (event,) = result.get_asset_materialization_events()
     assert event.materialization.metadata["dagster/row_count"].value == 2
+    (check,) = result.get_asset_check_evaluations()  # check_schema: true
+    assert check.passed and check.metadata["records_checked"].value == 2
 
 
 def test_schema_check_counts_violating_records(api_server: ApiServer, tmp_path: Path) -> None:
@@ -58,13 +61,23 @@ def test_schema_check_counts_violating_records(api_server: ApiServer, tmp_path: 
     )
     manifest = tmp_path / "shop.yaml"
     manifest.write_text(yaml.safe_dump(_manifest(api_server.url)))
-    (asset,) = build_declarative_assets(manifest)
     resource = DeclarativeSourceResource(
         state_url=f"sqlite:///{tmp_path / 'state.db'}",
         warehouse_url=f"duckdb:///{tmp_path / 'wh.duckdb'}",
     )
+    examples = ["name: fails 'type'", "name: fails 'type'"]
+    # By default the materialization says it (test_dagster_run_log.py: and a warning).
+    (asset,) = build_declarative_assets(manifest)
+    result = dg.materialize([asset], resources={"declarative_source": resource}, run_config=QUIET)
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["schema_violations"].value == 2
+    assert event.materialization.metadata["schema_examples"].value == examples
+    assert result.get_asset_check_evaluations() == []
+    # As an asset check when asked for.
+    (asset,) = build_declarative_assets(manifest, check_schema=True)
     result = dg.materialize([asset], resources={"declarative_source": resource}, run_config=QUIET)
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed
     assert check.metadata["violations"].value == 2
     assert check.metadata["records_checked"].value == 3
+    assert check.metadata["examples"].value == examples

@@ -101,6 +101,24 @@ def test_an_error_envelope_sent_with_200_is_a_warning_in_the_run_log(
     ]
 
 
+def test_records_that_break_the_schema_are_a_warning_in_the_run_log(
+    api_server: ApiServer, tmp_path: Path
+) -> None:
+    api_server.add_collection(
+        "/items", [{"id": 1, "n": 1}, {"id": 2, "n": "two"}, {"id": 3, "n": [3]}]
+    )
+    stream = modern_stream(api_server.url, "items", "/items")
+    stream["schema_loader"] = {
+        "type": "InlineSchemaLoader",
+        "schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+    }
+    (asset,) = build_declarative_assets(modern(stream), source_name="shop")
+    success, warnings = _run_log(asset, tmp_path, logging.WARNING)
+    assert success
+    (warning,) = warnings
+    assert warning.endswith(": 2 of 3 records break the stream's schema, e.g. n: fails 'type'")
+
+
 def test_a_slice_still_running_after_two_seconds_is_logged(
     api_server: ApiServer, tmp_path: Path
 ) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_declarative.checks import SchemaChecker
+from dagster_declarative.checks import evaluation
+from engine import SchemaCheck
 
 SCHEMA = {
     "type": "object",
@@ -14,10 +15,10 @@ SCHEMA = {
 
 
 def _verdict(schema: dict, records: list[dict]) -> dict:
-    checker = SchemaChecker(schema)
+    checker = SchemaCheck(schema)
     checker.observe(records[:1])
     checker.observe(records[1:])
-    result = checker.take().evaluation(dg.AssetKey("items"), None, None)
+    result = evaluation(checker.take(), dg.AssetKey("items"), None, None)
     return {key: value.value for key, value in result.metadata.items()} | {"passed": result.passed}
 
 
@@ -34,7 +35,7 @@ def test_violations_are_counted_with_examples_naming_the_field() -> None:
 def test_each_take_counts_the_records_observed_since_the_last() -> None:
     """A run's units (partitions) are judged one after another by one compiled schema, and
     each verdict holds its own records' counts and examples only."""
-    checker = SchemaChecker(SCHEMA)
+    checker = SchemaCheck(SCHEMA)
     checker.observe([{"id": "1"}, {"id": 2}])
     first = checker.take()
     checker.observe([{"id": 3}])

@@ -10,12 +10,22 @@ expressions), and a confirmed violation is what counts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import jsonschema_rs
 
 _EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class SchemaVerdict:
+    """What the check found in one unit's records (a partition, or a whole read)."""
+
+    records: int
+    violations: int
+    examples: list[str]
 
 
 class SchemaCheck:
@@ -36,6 +46,13 @@ class SchemaCheck:
         for record in records:
             if not passes(record):
                 self._judge(record)
+
+    def take(self) -> SchemaVerdict:
+        """The verdict on the records observed since the last take; counting starts afresh
+        (a run's partitions are judged one after another by one compiled schema)."""
+        verdict = SchemaVerdict(self.records, self.violations, self.examples)
+        self.records, self.violations, self.examples = 0, 0, []
+        return verdict
 
     def _judge(self, record: Mapping[str, Any]) -> None:
         error = next(iter(self._validator.iter_errors(record)), None)

@@ -75,6 +75,7 @@ class DeclarativeSourceComponent(dg.Component, dg.Resolvable):
     warehouse_url: str | None = None
     streams: list[str] | None = None
     concurrency: int | None = None
+    check_schema: bool = False
     translation: (
         Annotated[
             TranslationFn[StreamDescription],
@@ -107,4 +108,5 @@ class DeclarativeSourceComponent(dg.Component, dg.Resolvable):
             streams=self.streams,
             translator=self.get_translator(),
             resource_key=f"declarative_{sanitize_name(source_name)}",
+            check_schema=self.check_schema,
         )
