@@ -91,11 +91,7 @@ def scoped(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P]
 
     @functools.wraps(method)
     def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        token = _PACKAGE.set(self.scope.package)
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            _PACKAGE.reset(token)
+        return self.scope.call(method, self, *args, **kwargs)
 
     return run
 
