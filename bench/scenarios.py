@@ -367,6 +367,7 @@ SCENARIOS = [
         limit_label="1 run",
         target=Target("time", 0.5),
         needs=multi_run.postgres_missing,
+        prepare=multi_run.warm_up,
         project_imports=(*WAREHOUSE, *DAGSTER),
         limit_imports=(*WAREHOUSE, *DAGSTER),
     ),
