@@ -7,11 +7,8 @@ clock starts, as in every scenario), materializing its contiguous range of parti
 Dagster run with its own ephemeral instance, as a multi-run backfill's runs do. The ratio of
 the two times is the speed-up that splitting a backfill into concurrent runs buys.
 
-Dagster imports most of its run machinery on a process's first run (some 380 modules: the
-executor, the ephemeral instance's storage and its migrations). Before the clock starts, the
-worker runs a throwaway partitioned asset (`warm_up`), so that neither side counts those imports:
-without it the 1-run side loaded them once and the 4-run side in each of its forked runs (the
-rule of every scenario is that imports happen before the clock).
+Both sides warm up first (`bench/warm_up.py`): without it the 1-run side loaded Dagster's run
+machinery once and the 4-run side in each of its forked runs.
 """
 
 from __future__ import annotations
@@ -35,29 +32,6 @@ def postgres_missing() -> str | None:
     if not os.environ.get("TEST_POSTGRES_URL"):
         return "TEST_POSTGRES_URL is not set (the runs share a PostgreSQL warehouse and state)"
     return None
-
-
-def warm_up(workdir: Path) -> None:
-    """One range run of a throwaway daily-partitioned asset, in this process (see above)."""
-    import dagster as dg
-
-    @dg.asset(
-        partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-03"),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        output_required=False,
-    )
-    def warm(context):  # unannotated: Dagster resolves hints, and this module defers them
-        for key in context.partition_keys:
-            yield dg.AssetMaterialization(context.asset_key, partition=key, metadata={"n": 1})
-
-    dg.materialize(
-        [warm],
-        run_config=QUIET,
-        tags={
-            "dagster/asset_partition_range_start": "2024-01-01",
-            "dagster/asset_partition_range_end": "2024-01-02",
-        },
-    )
 
 
 @contextmanager

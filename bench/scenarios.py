@@ -21,6 +21,7 @@ import yaml
 
 from bench import command_line, manifests, multi_run, plain
 from bench.api import CHILDREN_PER_PARENT, DAILY_RECORDS, DAYS, PARENTS
+from bench.warm_up import warm_up
 
 Side = Callable[[str, Path], int]
 SEQUENTIAL_RECORDS = 300_000
@@ -213,6 +214,7 @@ def _dagster_minimal(url: str, workdir: Path) -> int:
 
 def _prepare_postgres(workdir: Path) -> None:
     _dagster_script().prepare_postgres_instance(os.environ[DAGSTER_POSTGRES], workdir)
+    warm_up(workdir)
 
 
 def _multi_run_backfill(runs: int) -> Side:
@@ -260,7 +262,7 @@ def _backfill_scenario(name: str, title: str, storage: str, **options: Any) -> S
         target=Target("time", 1.25),
         project_imports=DAGSTER_IMPORTS,
         limit_imports=DAGSTER_IMPORTS,
-        **options,
+        **{"prepare": warm_up, **options},
     )
 
 
@@ -351,6 +353,7 @@ SCENARIOS = [
         limit_label="engine alone",
         target=Target("time", None),
         needs=_dagster_script_present,
+        prepare=warm_up,
         project_imports=DAGSTER_IMPORTS,
         limit_imports=ENGINE,
     ),
@@ -367,7 +370,7 @@ SCENARIOS = [
         limit_label="1 run",
         target=Target("time", 0.5),
         needs=multi_run.postgres_missing,
-        prepare=multi_run.warm_up,
+        prepare=warm_up,
         project_imports=(*WAREHOUSE, *DAGSTER),
         limit_imports=(*WAREHOUSE, *DAGSTER),
     ),

@@ -176,6 +176,19 @@ def test_renewing_leases_extends_them_and_names_those_taken_over(store: StateSto
     assert store.lease_owner("shop", "orders", "a") == "run-b"
 
 
+def test_claiming_many_leases_at_once_refuses_exactly_the_held_ones(store: StateStore) -> None:
+    """A backfill claims its partitions in one call (more than one batch of rows); partitions
+    held by another live owner are refused, the others taken, repeats counted once."""
+    keys = [f"p{index:04d}" for index in range(1_200)]
+    held = keys[::7]
+    assert store.acquire_leases("shop", "orders", held, "run-a", 60) == []
+    refused = store.acquire_leases("shop", "orders", [*keys, keys[1]], "run-b", 60)
+    assert refused == held
+    assert store.lease_owner("shop", "orders", keys[1]) == "run-b"
+    assert store.lease_owner("shop", "orders", keys[7]) == "run-a"
+    assert store.acquire_leases("shop", "orders", keys[1:7], "run-b", 60) == []  # its own: renewed
+
+
 def test_portable_upsert_keeps_the_same_contract(store: StateStore) -> None:
     """Dialects without ON CONFLICT use update-then-insert; its guard must behave the same."""
     store._upsert = portable_upsert

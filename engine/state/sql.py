@@ -133,21 +133,26 @@ def claim_many(
     values: dict[str, Any],
     takeover: sa.ColumnElement[bool],
 ) -> set[str]:
-    """`native_upsert` of many lease rows, 500 per statement; the partitions written (those
-    ``takeover`` refused are not returned)."""
+    """`native_upsert` of many lease rows; the partitions written (those ``takeover`` refused
+    are not returned).
+
+    One statement executed with many parameter sets: SQLAlchemy batches them into multi-row
+    INSERTs by rewriting the statement's text ("insertmanyvalues"), where a statement built with
+    one VALUES row per partition would be compiled afresh, parameter by parameter (365
+    partitions: 55-85 ms against 10-15 ms on SQLite, 55-85 against ~40 ms on PostgreSQL).
+    """
     dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    taken: set[str] = set()
-    for chunk in chunks(list(dict.fromkeys(partitions))):
-        statement = dialect.insert(table).values(
-            [{"source": source, "stream": stream, "partition": p, **values} for p in chunk]
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["source", "stream", "partition"],
-            set_={name: statement.excluded[name] for name in values},
-            where=takeover,
-        )
-        taken.update(connection.execute(statement.returning(table.c.partition)).scalars())
-    return taken
+    statement = dialect.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["source", "stream", "partition"],
+        set_={name: statement.excluded[name] for name in values},
+        where=takeover,
+    ).returning(table.c.partition)
+    rows = [
+        {"source": source, "stream": stream, "partition": partition, **values}
+        for partition in dict.fromkeys(partitions)
+    ]
+    return set(connection.execute(statement, rows).scalars()) if rows else set()
 
 
 def portable_upsert(
