@@ -55,7 +55,7 @@ _ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTE
 def compile_once(workdir: Path) -> None:
     """Before the clock: import what the commands import, so that their caches are written."""
     modules = (
-        "engine.__main__, engine.source, engine.factory, engine.streams.reader, requests, orjson"
+        "engine.__main__, engine.source, engine.factory, engine.streams.messages, requests, orjson"
     )
     subprocess.run([sys.executable, "-c", f"import {modules}"], env=_ENVIRONMENT, check=True)
 

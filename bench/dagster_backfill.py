@@ -29,7 +29,7 @@ import yaml
 
 from dagster_declarative import DeclarativeSourceResource, build_declarative_assets
 from engine import load_source
-from engine.streams.reader import RECORD, iter_slices
+from engine.streams.reader import PAGE, iter_slices
 
 START = dt.date(2024, 1, 1)
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -110,8 +110,8 @@ def run_engine(path: Path) -> int:
     source = load_source(path, {})
     try:
         stream = source.stream("events")
-        events = iter_slices(stream, stream.slices(), source.concurrency)
-        return sum(1 for event in events if event.kind == RECORD)
+        events = iter_slices(stream, stream.slices(), source.concurrency, pages=True)
+        return sum(len(event.records) for event in events if event.kind == PAGE)
     finally:
         source.close()
 
@@ -174,9 +174,9 @@ def run_dagster_minimal(path: Path, days: int, instance: dg.DagsterInstance | No
             stream = source.stream(stream_name)
             slices = list(stream.slices())
             counts = [0] * len(slices)
-            for event in iter_slices(stream, slices, source.concurrency):
-                if event.kind == RECORD:
-                    counts[event.index] += 1
+            for event in iter_slices(stream, slices, source.concurrency, pages=True):
+                if event.kind == PAGE:
+                    counts[event.index] += len(event.records)
         finally:
             source.close()
         for key, count in zip(context.partition_keys, counts, strict=True):

@@ -108,13 +108,13 @@ def _read_all(manifest: dict[str, Any], stream: str, workdir: Path) -> int:
 def _read_slices(manifest: dict[str, Any], stream: str, workdir: Path, workers: int) -> int:
     """Through ``iter_slices``, the pipeline the Dagster side runs too."""
     from engine import load_source
-    from engine.streams.reader import RECORD, iter_slices
+    from engine.streams.reader import PAGE, iter_slices
 
     source = load_source(_write_manifest(workdir, manifest), {}, concurrency=workers)
     try:
         chosen = source.stream(stream)
-        events = iter_slices(chosen, chosen.slices(), workers)
-        return sum(1 for event in events if event.kind == RECORD)
+        events = iter_slices(chosen, chosen.slices(), workers, pages=True)
+        return sum(len(event.records) for event in events if event.kind == PAGE)
     finally:
         source.close()
 

@@ -161,7 +161,7 @@ class _Run:
         units = self._units(store, keys)
         self.log.expect(len(units))
         flat = [s for unit in units for s in unit.slices]
-        reading = SliceGroups(iter_slices(self.stream, flat, self.source.concurrency))
+        reading = SliceGroups(iter_slices(self.stream, flat, self.source.concurrency, pages=True))
         position = 0
         for unit in units:
             unit.indexes = range(position, position + len(unit.slices))
@@ -323,7 +323,7 @@ class _Run:
             if event.kind == DONE:
                 unit.stats.add(event.stats)
                 continue
-            batch.append(event.record or {})
+            batch += event.records or ()
             if len(batch) >= size:
                 self._took(batch, child_keys)
                 yield batch

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from engine.state.leases import LEASE_TTL_SECONDS, LeaseKeeper, LeasesHeld
     from engine.state.store import StateStore, StoredState
     from engine.streams.pagination import PageLimits
-    from engine.streams.reader import DONE, SliceEvent, SliceGroups, iter_slices
+    from engine.streams.reader import DONE, PAGE, SliceEvent, SliceGroups, iter_slices
     from engine.streams.stream import Stream
 
 _LAZY = {
@@ -54,6 +54,7 @@ _LAZY = {
     "Cadence": "engine.slicing.date_cadence",
     "DONE": "engine.streams.reader",
     "Dimension": "engine.slicing.partitioning",
+    "PAGE": "engine.streams.reader",
     "LEASE_TTL_SECONDS": "engine.state.leases",
     "LeaseKeeper": "engine.state.leases",
     "LeasesHeld": "engine.state.leases",
@@ -92,6 +93,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DONE",
     "LEASE_TTL_SECONDS",
+    "PAGE",
     "Cadence",
     "ConfigError",
     "DeclarativeSource",

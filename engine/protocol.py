@@ -5,9 +5,10 @@ Only fields that are set are written, as the protocol asks. ``emitted_at`` is ep
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -101,3 +102,11 @@ def dumps(message: Mapping[str, Any]) -> bytes:
 def dumps_value(value: Any) -> bytes:
     """One value of a message (a record) as `dumps` writes it inside the message."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+
+
+_dumps_value = functools.partial(orjson.dumps, option=orjson.OPT_NON_STR_KEYS, default=str)
+
+
+def dumps_values(values: Iterable[Any]) -> list[bytes]:
+    """`dumps_value` of each value, without a Python call per value."""
+    return list(map(_dumps_value, values))

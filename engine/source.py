@@ -303,7 +303,7 @@ class DeclarativeSource:
         """Protocol messages of a read: RECORDs, STATE after each slice, LOG lines; with
         ``records_as_lines``, RECORDs as JSON lines (``bytes``, see `read_messages`)."""
         self.validate_config()
-        from engine.streams.reader import read_messages
+        from engine.streams.messages import read_messages
 
         built, _ = self._build_streams()
         names = list(built)

@@ -11,7 +11,7 @@ from support.api_collections import parse_instant
 from support.api_server import ApiServer, DateFilter, Response
 from support.slicing_manifests import date_cursor, legacy, modern, modern_stream
 
-from engine import DONE, SliceGroups, iter_slices, load_manifest, load_source, protocol
+from engine import DONE, PAGE, SliceGroups, iter_slices, load_manifest, load_source, protocol
 from engine.__main__ import run
 from engine.errors import EngineError
 from engine.state.connections import default_connection_name
@@ -196,6 +196,38 @@ def test_slice_groups_hand_out_a_concurrent_read_group_by_group(api_server: ApiS
     source.close()
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_pages_carry_the_same_records_and_slices_as_single_records(
+    api_server: ApiServer, concurrency: int
+) -> None:
+    """``iter_slices(pages=True)``: one event per page with the page's records, the same
+    records of the same slices, the same DONE events and the same cursor state at the end."""
+    records = _days(1, 10, hour=3) + _days(1, 10, hour=20)
+    for index, record in enumerate(records):
+        record["id"] = index
+    _daily_route(api_server, records, failing_day=None)
+
+    def read(pages: bool) -> tuple[list[tuple[int, Any]], list[int], dict]:
+        source = load_source(_concurrent_manifest(api_server.url, concurrency), {})
+        stream = source.stream("items")
+        got, done = [], []
+        for event in iter_slices(stream, stream.slices(), concurrency, pages=pages):
+            if event.kind == DONE:
+                done.append(event.index)
+            elif pages:
+                assert event.kind == PAGE and event.records
+                got += [(event.index, record["id"]) for record in event.records]
+            else:
+                got.append((event.index, event.record["id"]))
+        state = stream.cursor.state()
+        source.close()
+        return sorted(got), done, state
+
+    by_page, by_record = read(pages=True), read(pages=False)
+    assert by_page == by_record
+    assert len(by_page[0]) == 20 and by_page[1] == list(range(10))
+
+
 @pytest.mark.parametrize("failing_day", ["2021-02-06", "2021-02-01"])
 def test_state_never_covers_a_failed_slice(api_server: ApiServer, failing_day: str) -> None:
     records = _days(1, 10)
@@ -285,7 +317,8 @@ def test_records_as_lines_are_the_same_messages_in_the_same_order(api_server: Ap
         for line in (chunk if isinstance(chunk, bytes) else protocol.dumps(chunk)).splitlines()
     ]
     assert [without_emitted_at(m) for m in as_lines] == [without_emitted_at(m) for m in as_dicts]
-    assert [c.count(b"\n") for c in chunks if isinstance(c, bytes)] == [1000, 200, 1000, 200, 100]
+    # Whole pages (here a slice's records come as one page) until 1,000 records or the slice ends.
+    assert [c.count(b"\n") for c in chunks if isinstance(c, bytes)] == [1200, 1200, 100]
     assert _ids(as_lines) == list(range(2500))
 
 

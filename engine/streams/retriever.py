@@ -48,6 +48,14 @@ class SimpleRetriever:
     def read_slice(
         self, stream_slice: Mapping[str, Any], stats: RequestStats
     ) -> Iterator[dict[str, Any]]:
+        for records in self.read_pages(stream_slice, stats):
+            yield from records
+
+    def read_pages(
+        self, stream_slice: Mapping[str, Any], stats: RequestStats
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The records of one slice, a page at a time (the next request is sent when the caller
+        asks for the next page). The caller must not change the lists: pagination reads them."""
         original = stream_slice
         tracker = self.pagination_reset.tracker() if self.pagination_reset else None
         cursor = self.paginator.start()
@@ -88,7 +96,8 @@ class SimpleRetriever:
             if page is None:  # an ignored error response ends the slice
                 return
             stats.records += len(records)
-            yield from records
+            if records:
+                yield records
             if tracker is not None:
                 for record in records:
                     tracker.observe(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,11 +66,11 @@ class Stream:
         return next(iter(self.slicer.slices(None)), None)
 
     def read_slice(self, stream_slice: Slice, stats: RequestStats | None = None) -> Iterator[dict]:
-        """The records of one slice; errors name this stream and slice."""
+        """The records of one slice; errors name this stream and slice. The cursor observes each
+        record as the caller takes it, so its state never runs ahead of the records taken."""
         stats = stats if stats is not None else RequestStats()
         cursor = self.cursor
-        warned = len(stats.warnings)
-        try:
+        with self._reading(stream_slice, stats):
             if cursor is None:  # no per-record work: delegate without a Python-level loop
                 yield from self.retriever.read_slice(stream_slice, stats)
                 return
@@ -80,6 +81,44 @@ class Stream:
                     continue
                 cursor.observe(stream_slice, record)
                 yield record
+
+    def read_pages(
+        self, stream_slice: Slice, stats: RequestStats | None = None
+    ) -> Iterator[list[dict]]:
+        """`read_slice` a page at a time, for callers that take every record of a page at once
+        (one step per page instead of one per record). The cursor observes a whole page before
+        it is handed over: a caller that states the cursor part-way through a page must use
+        `read_slice`. Retrievers without pages hand their records one per list."""
+        stats = stats if stats is not None else RequestStats()
+        cursor = self.cursor
+        read_pages = getattr(self.retriever, "read_pages", None)
+        with self._reading(stream_slice, stats):
+            if read_pages is None:
+                pages = ([record] for record in self.retriever.read_slice(stream_slice, stats))
+            else:
+                pages = read_pages(stream_slice, stats)
+            if cursor is None:
+                yield from pages
+                return
+            for page in pages:
+                kept = []
+                for record in page:
+                    if cursor.feed_exhausted(stream_slice, record):
+                        if kept:
+                            yield kept
+                        return
+                    if cursor.keep(stream_slice, record):
+                        cursor.observe(stream_slice, record)
+                        kept.append(record)
+                if kept:
+                    yield kept
+
+    @contextmanager
+    def _reading(self, stream_slice: Slice, stats: RequestStats) -> Iterator[None]:
+        """Errors of a slice's read name this stream and slice; its warnings are logged."""
+        warned = len(stats.warnings)
+        try:
+            yield
         except ReadError as error:
             raise error.with_context(
                 stream=self.name, stream_slice=stream_slice, mask=self.mask
