@@ -13,8 +13,6 @@ import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-from dateutil import parser as dateutil_parser
-
 UTC = datetime.timezone.utc
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = datetime.timedelta(microseconds=1)
@@ -265,6 +263,8 @@ def parse_iso_datetime(text: str) -> datetime.datetime:
     try:
         parsed = datetime.datetime.fromisoformat(text)
     except ValueError:
+        from dateutil import parser as dateutil_parser  # on first use: ~10 ms of start-up
+
         try:
             parsed = dateutil_parser.isoparse(text)
         except (ValueError, OverflowError) as exc:
@@ -281,6 +281,8 @@ def parse_lenient_datetime(text: str) -> datetime.datetime:
         return parse_iso_datetime(text)
     except DatetimeFormatError:
         pass
+    from dateutil import parser as dateutil_parser
+
     try:
         return _aware(dateutil_parser.parse(text))
     except (ValueError, OverflowError) as exc:

@@ -91,6 +91,20 @@ def test_invalid_jinja_template(tmp_path):
     assert error.path.endswith("requester.path")
 
 
+def test_invalid_regex_names_its_path(tmp_path):
+    text = modern(
+        "http://127.0.0.1:1",
+        error_handler="""
+        type: DefaultErrorHandler
+        backoff_strategies:
+          - {type: WaitTimeFromHeader, header: Retry-After, regex: "([0-9]+"}
+    """,
+    )
+    error = error_for(text, tmp_path)
+    assert "invalid regex" in str(error) and "missing )" in str(error)
+    assert error.path.endswith("backoff_strategies[0].regex")
+
+
 def test_invalid_yaml_names_the_line(tmp_path):
     text = "version: 1\nstreams: [\n  - a\n"
     error = error_for(text, tmp_path)

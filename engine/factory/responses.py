@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import regex
+from typing import TYPE_CHECKING
 
 from engine.errors import UnsupportedComponentError
 from engine.factory.context import BuildContext, builds, named_behaviour
@@ -23,6 +23,9 @@ from engine.http.error_handling import (
 )
 from engine.manifest.yaml_loader import line_of
 from engine.templates import limits
+
+if TYPE_CHECKING:
+    import regex
 
 # -- error handling ------------------------------------------------------------------------------
 
@@ -110,7 +113,7 @@ def _regex(ctx: BuildContext, d: dict, path: str) -> regex.Pattern[str] | None:
         return None
     try:
         return limits.compile_regex(str(pattern))
-    except regex.error as error:
+    except ValueError as error:
         raise ctx.error(f"invalid regex: {error}", d, "regex", path) from None
 
 

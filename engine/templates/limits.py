@@ -14,12 +14,14 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import regex
 from jinja2 import nodes
 from jinja2.sandbox import SecurityError
 from jinja2.visitor import NodeTransformer
+
+if TYPE_CHECKING:
+    import regex
 
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_ITERATIONS = 1_000_000
@@ -278,12 +280,19 @@ def bounded_lipsum(lipsum: Any) -> Any:
 
 
 def compile_regex(pattern: str) -> regex.Pattern:
-    """A manifest's pattern on the ``regex`` engine (``re`` syntax; runs have a time limit)."""
-    return regex.compile(pattern)
+    """A manifest's pattern on the ``regex`` engine (``re`` syntax; runs have a time limit);
+    a pattern that does not compile raises ValueError. The engine is imported on first use:
+    most manifests have no pattern, and importing it takes a command's start ~17 ms."""
+    import regex
+
+    try:
+        return regex.compile(pattern)
+    except regex.error as error:
+        raise ValueError(str(error)) from None
 
 
 def search(pattern: str | regex.Pattern, text: str) -> Any:
-    compiled = regex.compile(pattern) if isinstance(pattern, str) else pattern
+    compiled = compile_regex(pattern) if isinstance(pattern, str) else pattern
     try:
         return compiled.search(text, timeout=REGEX_SECONDS)
     except TimeoutError:
@@ -301,7 +310,7 @@ def match(pattern: regex.Pattern, text: str) -> Any:
 
 
 def sub(pattern: str, replacement: str, text: str) -> str:
-    compiled = regex.compile(pattern)
+    compiled = compile_regex(pattern)
     try:
         result = compiled.sub(replacement, text, timeout=REGEX_SECONDS)
     except TimeoutError:
