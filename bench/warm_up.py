@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+from bench.multi_run import QUIET
 
 
 def warm_up(workdir: Path) -> None:

@@ -99,14 +99,11 @@ def dumps(message: Mapping[str, Any]) -> bytes:
     )
 
 
-def dumps_value(value: Any) -> bytes:
-    """One value of a message (a record) as `dumps` writes it inside the message."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
-
-
-_dumps_value = functools.partial(orjson.dumps, option=orjson.OPT_NON_STR_KEYS, default=str)
+# One value of a message (a record) as `dumps` writes it inside the message; a partial, so
+# that `dumps_values` maps it over a page without a Python call per value.
+dumps_value = functools.partial(orjson.dumps, option=orjson.OPT_NON_STR_KEYS, default=str)
 
 
 def dumps_values(values: Iterable[Any]) -> list[bytes]:
-    """`dumps_value` of each value, without a Python call per value."""
-    return list(map(_dumps_value, values))
+    """`dumps_value` of each value."""
+    return list(map(dumps_value, values))

@@ -73,7 +73,7 @@ def _sequential(stream: Stream, slices: Iterable[dict], pages: bool) -> Iterator
     for index, stream_slice in enumerate(slices):
         stats, started = RequestStats(), time.monotonic()
         if pages:
-            for page in _pages(stream, stream_slice, stats):
+            for page in stream.read_pages(stream_slice, stats):
                 yield SliceEvent(PAGE, index, stream_slice, None, _RECORD_STATS, 0.0, page)
         else:
             for record in stream.read_slice(stream_slice, stats):
@@ -81,14 +81,6 @@ def _sequential(stream: Stream, slices: Iterable[dict], pages: bool) -> Iterator
         if cursor is not None:
             cursor.close_slice(stream_slice)
         yield SliceEvent(DONE, index, stream_slice, stats=stats, seconds=time.monotonic() - started)
-
-
-def _pages(stream: Stream, stream_slice: dict, stats: RequestStats) -> Iterator[list[dict]]:
-    """`Stream.read_pages`, or one record per list for streams that read by the record only."""
-    read_pages = getattr(stream, "read_pages", None)
-    if read_pages is not None:
-        return read_pages(stream_slice, stats)
-    return ([record] for record in stream.read_slice(stream_slice, stats))
 
 
 class SliceGroups:
@@ -148,7 +140,7 @@ def _concurrent(
         started = time.monotonic()
         try:
             if pages:
-                for page in _pages(stream, stream_slice, stats):
+                for page in stream.read_pages(stream_slice, stats):
                     if stop.is_set():
                         return
                     handoff.put((index, page))
