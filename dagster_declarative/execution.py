@@ -324,9 +324,11 @@ class _Run:
                 unit.stats.add(event.stats)
                 continue
             batch += event.records or ()
-            if len(batch) >= size:
-                self._took(batch, child_keys)
-                yield batch
+            if len(batch) >= size:  # a page of millions still goes to the writer in batches
+                for start in range(0, len(batch), size):
+                    part = batch[start : start + size]
+                    self._took(part, child_keys)
+                    yield part
                 batch = []
         self.log.unit_done(unit.stats.records)
         # Pages without their records field (an error envelope sent with a 200), records that

@@ -61,9 +61,8 @@ class DeclarativeSourceResource(dg.ConfigurableResource):
     batch_size: int = Field(
         default=100,
         description=(
-            "Records handed to the warehouse writer at a time (whole pages: this many or more,"
-            " or a partition's last ones); it groups them into loads of thousands. Small"
-            " batches are read fastest: records still in the CPU cache."
+            "Records handed to the warehouse writer at a time; it groups them into loads of"
+            " thousands. Small batches are read fastest: records still in the CPU cache."
         ),
     )
 

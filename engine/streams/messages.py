@@ -29,9 +29,9 @@ def read_messages(
     records_as_lines: bool = False,
 ) -> Iterator[dict[str, Any] | bytes]:
     """Protocol messages of a read of a source's ``streams``, as dicts; with
-    ``records_as_lines``, RECORD messages come as ``bytes``: the JSON lines of whole pages,
-    gathered until `_LINES_PER_WRITE` records or the end of a slice, serialised straight from
-    the records (the command line writes them as they are). Warnings go through ``masker``.
+    ``records_as_lines``, RECORD messages come as ``bytes``: the JSON lines of up to
+    `_LINES_PER_WRITE` records at once, serialised straight from the records (the command line
+    writes them as they are). Warnings go through ``masker``.
 
     A stream that fails does not stop the others, as in the reference runner: its records and
     states so far are out, an ERROR line names it, the next stream is read, and the read then
@@ -92,8 +92,12 @@ class _StreamRead:
                     count += len(records)
                     if lines is None:
                         yield from (protocol.record(name, record) for record in records)
-                    elif lines.extend(records) >= _LINES_PER_WRITE:
-                        yield lines.take()
+                        continue
+                    # A page of millions of records is still written a thousand at a time.
+                    for start in range(0, len(records), _LINES_PER_WRITE):
+                        part = records[start : start + _LINES_PER_WRITE]
+                        if lines.extend(part) >= _LINES_PER_WRITE:
+                            yield lines.take()
                     continue
                 if event.kind == RECORD:
                     count += 1
